@@ -1,0 +1,131 @@
+// Package analyzers defines the small interface every passive analyzer
+// implements and the one place they are registered. Each analyzer lives in a
+// subpackage and registers itself in init(); cmd/zoomprobe imports them all
+// through analyzers/all.
+package analyzers
+
+import (
+	"fmt"
+	"log/slog"
+	"sort"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/zoomprobe/zoomprobe/config"
+	"github.com/zoomprobe/zoomprobe/decode"
+	"github.com/zoomprobe/zoomprobe/finding"
+	"github.com/zoomprobe/zoomprobe/flow"
+	"github.com/zoomprobe/zoomprobe/zoom"
+)
+
+// Analyzer is one worker's instance of an analyzer. A worker calls it from a
+// single goroutine, so per-flow state (kept in f.Ext[slot]) needs no lock.
+//
+// Analyzers see every TCP and UDP flow, because identity can be learned late
+// (a SNI in the second segment, a DNS name). They report only on watched flows
+// (f.Watched()) and should return at once for flows whose identity is decided
+// and unwatched.
+type Analyzer interface {
+	// Packet sees a packet of flow f travelling in direction d. p is valid only
+	// during the call.
+	Packet(f *flow.Flow, p *decode.Packet, d flow.Dir)
+	// ICMP sees an ICMP error whose quoted header belongs to f; d is the
+	// direction of the quoted (offending) packet.
+	ICMP(f *flow.Flow, p *decode.Packet, d flow.Dir)
+	// Expire sees f before it leaves the table; now is packet time.
+	Expire(f *flow.Flow, now time.Time, why flow.ExpireReason)
+}
+
+// Env is what an analyzer gets once per engine.
+type Env struct {
+	Config     *config.Config
+	Registerer prometheus.Registerer // engine-scoped; register metrics here
+	Sink       finding.Sink
+	Names      *zoom.NameCache // DNS-snooped names, shared by all workers
+	Clock      *Clock
+	Logger     *slog.Logger
+	// Slot is this analyzer's index into flow.Flow.Ext.
+	Slot int
+}
+
+// Plugin builds an analyzer.
+type Plugin interface {
+	Name() string
+	// Init runs once per engine: it reads its config, registers its metrics,
+	// and returns the constructor of per-worker instances.
+	Init(env Env) (func() Analyzer, error)
+}
+
+var (
+	mu      sync.Mutex
+	plugins = map[string]Plugin{}
+)
+
+// Register adds a plugin; call it from the analyzer package's init().
+func Register(p Plugin) {
+	mu.Lock()
+	defer mu.Unlock()
+	if _, dup := plugins[p.Name()]; dup {
+		panic("analyzers: duplicate registration of " + p.Name())
+	}
+	if len(plugins) >= flow.MaxExt {
+		panic("analyzers: more analyzers than flow.MaxExt")
+	}
+	plugins[p.Name()] = p
+}
+
+// Registered returns the registered plugins sorted by name, so slots are stable.
+func Registered() []Plugin {
+	mu.Lock()
+	defer mu.Unlock()
+	out := make([]Plugin, 0, len(plugins))
+	for _, p := range plugins {
+		out = append(out, p)
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Name() < out[j].Name() })
+	return out
+}
+
+// Lookup finds a plugin by name.
+func Lookup(name string) (Plugin, error) {
+	mu.Lock()
+	defer mu.Unlock()
+	p, ok := plugins[name]
+	if !ok {
+		return nil, fmt.Errorf("no analyzer named %q", name)
+	}
+	return p, nil
+}
+
+// Clock holds the best known offset of the local clock from true time
+// (true = local + offset), learned by the NTP probe. Certificate validity is
+// judged at packet time plus this offset.
+type Clock struct{ offset atomic.Int64 }
+
+// SetOffset records the measured offset.
+func (c *Clock) SetOffset(d time.Duration) { c.offset.Store(int64(d)) }
+
+// Offset returns the offset; zero when unknown.
+func (c *Clock) Offset() time.Duration {
+	if c == nil {
+		return 0
+	}
+	return time.Duration(c.offset.Load())
+}
+
+// Correct maps a local (packet) time to true time.
+func (c *Clock) Correct(t time.Time) time.Time { return t.Add(c.Offset()) }
+
+// Flow converts a flow to the finding's flow description.
+func FindingFlow(f *flow.Flow) *finding.Flow {
+	return &finding.Flow{
+		Transport:  f.Transport(),
+		Client:     f.Client.Addr(),
+		ClientPort: f.Client.Port(),
+		Server:     f.Server.Addr(),
+		ServerPort: f.Server.Port(),
+	}
+}

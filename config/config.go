@@ -1,0 +1,202 @@
+// Package config is zoomprobe's configuration: YAML decoded onto defaults with
+// unknown fields rejected, then validated; every error names the field (and
+// the line, when the field was written in the file) and what to do.
+package config
+
+import (
+	"bytes"
+	_ "embed"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"strconv"
+	"strings"
+
+	yaml "go.yaml.in/yaml/v3"
+)
+
+// Config is the whole configuration. Each section lives in its own file.
+type Config struct {
+	Capture   CaptureConfig   `yaml:"capture"`
+	Flows     FlowsConfig     `yaml:"flows"`
+	Zoom      ZoomConfig      `yaml:"zoom"`
+	Metrics   MetricsConfig   `yaml:"metrics"`
+	EventLog  EventLogConfig  `yaml:"event_log"`
+	Analyzers AnalyzersConfig `yaml:"analyzers"`
+	TLS       TLSConfig       `yaml:"tls"`
+	Reach     ReachConfig     `yaml:"reachability"`
+	Probes    ProbesConfig    `yaml:"probes"`
+}
+
+//go:embed default.yml
+var defaultYAML []byte
+
+// DefaultYAML is the embedded default configuration, used when no file is given.
+func DefaultYAML() []byte { return bytes.Clone(defaultYAML) }
+
+// Default returns the built-in defaults (what an empty file gives).
+func Default() *Config {
+	c := &Config{}
+	c.Capture.setDefaults()
+	c.Flows.setDefaults()
+	c.Zoom.setDefaults()
+	c.Metrics.setDefaults()
+	c.EventLog.setDefaults()
+	c.Analyzers.setDefaults()
+	c.TLS.setDefaults()
+	c.Reach.setDefaults()
+	c.Probes.setDefaults()
+	return c
+}
+
+// LoadFile reads and validates a config file; errors start with the file name.
+func LoadFile(path string) (*Config, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("config: %w", err)
+	}
+	c, err := Parse(b)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", path, err)
+	}
+	return c, nil
+}
+
+// Parse decodes YAML onto the defaults, rejecting unknown fields, and validates.
+func Parse(b []byte) (*Config, error) {
+	c := Default()
+	var root yaml.Node
+	if err := yaml.Unmarshal(b, &root); err != nil {
+		return nil, cleanYAMLError(err)
+	}
+	dec := yaml.NewDecoder(bytes.NewReader(b))
+	dec.KnownFields(true)
+	if err := dec.Decode(c); err != nil && !errors.Is(err, io.EOF) {
+		return nil, cleanYAMLError(err)
+	}
+	v := &Validator{root: &root}
+	c.validate(v)
+	if err := v.Err(); err != nil {
+		return nil, err
+	}
+	return c, nil
+}
+
+func (c *Config) validate(v *Validator) {
+	c.Capture.validate(v)
+	c.Flows.validate(v)
+	c.Zoom.validate(v)
+	c.Metrics.validate(v)
+	c.EventLog.validate(v)
+	c.Analyzers.validate(v)
+	c.TLS.validate(v)
+	c.Reach.validate(v)
+	c.Probes.validate(v)
+}
+
+// Marshal writes the config back as YAML (for `check-config --print`).
+func (c *Config) Marshal() ([]byte, error) { return yaml.Marshal(c) }
+
+func cleanYAMLError(err error) error {
+	return fmt.Errorf("%s", strings.TrimPrefix(err.Error(), "yaml: "))
+}
+
+// Validator collects field errors. Paths are dotted YAML keys, with list
+// indexes in brackets: "probes.tls.targets[2].address".
+type Validator struct {
+	root *yaml.Node
+	errs []string
+}
+
+// Check records msg for path when ok is false.
+func (v *Validator) Check(ok bool, path, format string, args ...any) {
+	if !ok {
+		v.Fail(path, format, args...)
+	}
+}
+
+// Fail records an error for path.
+func (v *Validator) Fail(path, format string, args ...any) {
+	msg := path + ": " + fmt.Sprintf(format, args...)
+	if line := v.line(path); line > 0 {
+		msg = "line " + strconv.Itoa(line) + ": " + msg
+	}
+	v.errs = append(v.errs, msg)
+}
+
+// Err joins the recorded errors, or returns nil.
+func (v *Validator) Err() error {
+	if len(v.errs) == 0 {
+		return nil
+	}
+	return errors.New(strings.Join(v.errs, "\n"))
+}
+
+// line finds where path was written, or the nearest written parent.
+func (v *Validator) line(path string) int {
+	if v.root == nil || len(v.root.Content) == 0 {
+		return 0
+	}
+	n := v.root.Content[0]
+	best := 0
+	for _, part := range splitPath(path) {
+		next := child(n, part)
+		if next == nil {
+			break
+		}
+		n = next
+		best = n.Line
+	}
+	return best
+}
+
+func splitPath(p string) []string {
+	var out []string
+	for _, seg := range strings.Split(p, ".") {
+		for {
+			i := strings.IndexByte(seg, '[')
+			if i < 0 {
+				break
+			}
+			if i > 0 {
+				out = append(out, seg[:i])
+			}
+			j := strings.IndexByte(seg, ']')
+			if j < i {
+				break
+			}
+			out = append(out, seg[i:j+1])
+			seg = seg[j+1:]
+		}
+		if seg != "" {
+			out = append(out, seg)
+		}
+	}
+	return out
+}
+
+func child(n *yaml.Node, part string) *yaml.Node {
+	if strings.HasPrefix(part, "[") {
+		i, err := strconv.Atoi(strings.Trim(part, "[]"))
+		if err != nil || n.Kind != yaml.SequenceNode || i < 0 || i >= len(n.Content) {
+			return nil
+		}
+		return n.Content[i]
+	}
+	if n.Kind != yaml.MappingNode {
+		return nil
+	}
+	for i := 0; i+1 < len(n.Content); i += 2 {
+		if n.Content[i].Value == part {
+			if n.Content[i+1].Kind == yaml.ScalarNode {
+				return n.Content[i+1]
+			}
+			// point at the key for sections, at the value for scalars
+			c := *n.Content[i+1]
+			c.Line = n.Content[i].Line
+			return &c
+		}
+	}
+	return nil
+}

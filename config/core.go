@@ -1,0 +1,170 @@
+package config
+
+import (
+	"net/netip"
+	"runtime"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// CaptureConfig says where packets come from.
+type CaptureConfig struct {
+	// Interfaces to capture on; empty means the interface of the default route.
+	Interfaces []string `yaml:"interfaces"`
+	// Workers is how many analysis workers (each with its own flow table) run.
+	Workers int `yaml:"workers"`
+	// BPF is an optional kernel filter in `tcpdump -ddd` form (a count line
+	// then "code jt jf k" lines); BPFFile reads the same from a file.
+	BPF     string `yaml:"bpf"`
+	BPFFile string `yaml:"bpf_file"`
+	// SnapLen bytes of each frame are kept; handshakes need whole frames.
+	SnapLen int `yaml:"snaplen"`
+	// RingSizeMB is the AF_PACKET TPACKET_V3 ring per socket.
+	RingSizeMB    int           `yaml:"ring_size_mb"`
+	Promiscuous   bool          `yaml:"promiscuous"`
+	RetryInterval time.Duration `yaml:"retry_interval"` // reopen a failed live source after this
+	// Decapsulate mirror-port wrapping (VLAN, GRE, ERSPAN, VXLAN).
+	Decapsulate bool `yaml:"decapsulate"`
+	// VXLANPorts are the UDP ports decoded as VXLAN.
+	VXLANPorts []uint16 `yaml:"vxlan_ports"`
+}
+
+func (c *CaptureConfig) setDefaults() {
+	c.Workers = min(max(runtime.NumCPU(), 1), 8)
+	c.SnapLen = 65535
+	c.RingSizeMB = 32
+	c.Promiscuous = true
+	c.RetryInterval = 5 * time.Second
+	c.Decapsulate = true
+	c.VXLANPorts = []uint16{4789}
+}
+
+func (c *CaptureConfig) validate(v *Validator) {
+	v.Check(c.Workers >= 1 && c.Workers <= 64, "capture.workers", "must be between 1 and 64, got %d", c.Workers)
+	v.Check(c.SnapLen >= 128 && c.SnapLen <= 262144, "capture.snaplen", "must be between 128 and 262144 bytes, got %d", c.SnapLen)
+	v.Check(c.RingSizeMB >= 1 && c.RingSizeMB <= 1024, "capture.ring_size_mb", "must be between 1 and 1024, got %d", c.RingSizeMB)
+	v.Check(c.RetryInterval >= 100*time.Millisecond, "capture.retry_interval", "must be at least 100ms, got %s", c.RetryInterval)
+	v.Check(c.BPF == "" || c.BPFFile == "", "capture.bpf_file", "set either capture.bpf or capture.bpf_file, not both")
+	for i, name := range c.Interfaces {
+		v.Check(name != "" && !strings.ContainsAny(name, " /"), idx("capture.interfaces", i), "%q is not an interface name", name)
+	}
+}
+
+// FlowsConfig bounds the flow tables (per worker) and sets idle timeouts on packet time.
+type FlowsConfig struct {
+	MaxFlows         int           `yaml:"max_flows"`
+	EmbryonicTimeout time.Duration `yaml:"embryonic_timeout"`
+	TCPTimeout       time.Duration `yaml:"tcp_timeout"`
+	UDPTimeout       time.Duration `yaml:"udp_timeout"`
+	ClosedTimeout    time.Duration `yaml:"closed_timeout"`
+}
+
+func (c *FlowsConfig) setDefaults() {
+	c.MaxFlows = 65536
+	c.EmbryonicTimeout = 30 * time.Second
+	c.TCPTimeout = 5 * time.Minute
+	c.UDPTimeout = 2 * time.Minute
+	c.ClosedTimeout = 10 * time.Second
+}
+
+func (c *FlowsConfig) validate(v *Validator) {
+	v.Check(c.MaxFlows >= 16 && c.MaxFlows <= 10_000_000, "flows.max_flows", "must be between 16 and 10000000, got %d", c.MaxFlows)
+	for _, d := range []struct {
+		name string
+		d    time.Duration
+	}{{"embryonic_timeout", c.EmbryonicTimeout}, {"tcp_timeout", c.TCPTimeout}, {"udp_timeout", c.UDPTimeout}, {"closed_timeout", c.ClosedTimeout}} {
+		v.Check(d.d >= time.Second && d.d <= 24*time.Hour, "flows."+d.name, "must be between 1s and 24h, got %s", d.d)
+	}
+}
+
+// ZoomConfig says what counts as Zoom, and what else to watch.
+type ZoomConfig struct {
+	// RangesFile replaces the embedded ranges: Zoom's published CIDR lists
+	// (one CIDR a line) or the CSV snapshot format (ip_address,ip_type,service).
+	RangesFile string `yaml:"ranges_file"`
+	// NameCacheSize bounds the DNS-snooped address→name cache.
+	NameCacheSize int `yaml:"name_cache_size"`
+	// Watch adds non-Zoom traffic to the analyzers.
+	Watch WatchConfig `yaml:"watch"`
+}
+
+// WatchConfig names extra networks, domain names and ports to analyse like Zoom.
+type WatchConfig struct {
+	All      bool     `yaml:"all"`
+	Networks []string `yaml:"networks"`
+	Names    []string `yaml:"names"` // a domain and its subdomains
+	TCPPorts []uint16 `yaml:"tcp_ports"`
+	UDPPorts []uint16 `yaml:"udp_ports"`
+
+	Prefixes []netip.Prefix `yaml:"-"` // parsed Networks
+}
+
+func (c *ZoomConfig) setDefaults() { c.NameCacheSize = 16384 }
+
+func (c *ZoomConfig) validate(v *Validator) {
+	v.Check(c.NameCacheSize >= 16 && c.NameCacheSize <= 10_000_000, "zoom.name_cache_size", "must be between 16 and 10000000, got %d", c.NameCacheSize)
+	c.Watch.Prefixes = c.Watch.Prefixes[:0]
+	for i, n := range c.Watch.Networks {
+		p, err := netip.ParsePrefix(strings.TrimSpace(n))
+		if err != nil {
+			v.Fail(idx("zoom.watch.networks", i), "%q is not a CIDR network (like 10.0.0.0/8 or 2001:db8::/32)", n)
+			continue
+		}
+		c.Watch.Prefixes = append(c.Watch.Prefixes, p.Masked())
+	}
+	for i, n := range c.Watch.Names {
+		v.Check(n != "" && !strings.ContainsAny(n, " /:*"), idx("zoom.watch.names", i), "%q is not a domain name (write example.com to cover it and its subdomains)", n)
+	}
+}
+
+// MetricsConfig bounds label values.
+type MetricsConfig struct {
+	// MaxProductLabels bounds distinct `product` label values; more are "other".
+	MaxProductLabels int `yaml:"max_product_labels"`
+}
+
+func (c *MetricsConfig) setDefaults() { c.MaxProductLabels = 64 }
+
+func (c *MetricsConfig) validate(v *Validator) {
+	v.Check(c.MaxProductLabels >= 1 && c.MaxProductLabels <= 1000, "metrics.max_product_labels", "must be between 1 and 1000, got %d", c.MaxProductLabels)
+}
+
+// EventLogConfig is the JSON-lines log of findings.
+type EventLogConfig struct {
+	// Path of the log; "-" is standard output; empty disables it.
+	Path       string `yaml:"path"`
+	MaxSizeMB  int    `yaml:"max_size_mb"`
+	MaxBackups int    `yaml:"max_backups"`
+}
+
+func (c *EventLogConfig) setDefaults() {
+	c.MaxSizeMB = 100
+	c.MaxBackups = 5
+}
+
+func (c *EventLogConfig) validate(v *Validator) {
+	v.Check(c.MaxSizeMB >= 1 && c.MaxSizeMB <= 100000, "event_log.max_size_mb", "must be between 1 and 100000, got %d", c.MaxSizeMB)
+	v.Check(c.MaxBackups >= 0 && c.MaxBackups <= 1000, "event_log.max_backups", "must be between 0 and 1000, got %d", c.MaxBackups)
+}
+
+// AnalyzersConfig chooses the analyzers; empty Enabled means all registered.
+type AnalyzersConfig struct {
+	Disabled []string `yaml:"disabled"`
+}
+
+func (c *AnalyzersConfig) setDefaults() {}
+
+func (c *AnalyzersConfig) validate(v *Validator) {}
+
+// Enabled reports whether the analyzer called name should run.
+func (c *AnalyzersConfig) Enabled(name string) bool {
+	for _, d := range c.Disabled {
+		if d == name {
+			return false
+		}
+	}
+	return true
+}
+
+func idx(path string, i int) string { return path + "[" + strconv.Itoa(i) + "]" }

@@ -1,0 +1,183 @@
+// Package flow keeps bidirectional conversations: a symmetric key, the TCP and
+// UDP state both directions build, and a bounded table that expires flows on
+// packet time and evicts the oldest when full.
+package flow
+
+import (
+	"net/netip"
+	"time"
+
+	"github.com/zoomprobe/zoomprobe/decode"
+	"github.com/zoomprobe/zoomprobe/zoom"
+)
+
+// Dir is a packet's direction within its flow.
+type Dir uint8
+
+const (
+	ToServer Dir = 0 // client to server
+	ToClient Dir = 1 // server to client
+)
+
+// Key identifies a flow regardless of direction: the lower endpoint first.
+type Key struct {
+	Proto  uint8
+	Lo, Hi netip.AddrPort
+}
+
+// KeyOf returns the symmetric key of a five-tuple and whether src is Lo.
+func KeyOf(proto uint8, src, dst netip.Addr, sport, dport uint16) (Key, bool) {
+	a := netip.AddrPortFrom(src, sport)
+	b := netip.AddrPortFrom(dst, dport)
+	if a.Compare(b) <= 0 {
+		return Key{Proto: proto, Lo: a, Hi: b}, true
+	}
+	return Key{Proto: proto, Lo: b, Hi: a}, false
+}
+
+// TCP states as both directions have built them.
+type TCPState uint8
+
+const (
+	TCPNone        TCPState = iota // no SYN seen (picked up mid-stream, or UDP)
+	TCPSynSent                     // client SYN, no answer yet
+	TCPSynReceived                 // SYN-ACK seen
+	TCPEstablished                 // handshake completed or data both ways
+	TCPClosing                     // a FIN seen
+	TCPClosed                      // FIN both ways
+	TCPReset                       // a RST seen
+)
+
+var tcpStateNames = [...]string{"none", "syn_sent", "syn_received", "established", "closing", "closed", "reset"}
+
+func (s TCPState) String() string {
+	if int(s) < len(tcpStateNames) {
+		return tcpStateNames[s]
+	}
+	return "unknown"
+}
+
+// Identity tells whether the Zoom identity of a flow is settled.
+type Identity uint8
+
+const (
+	IdentityPending Identity = iota // may still learn a name (SNI, media header)
+	IdentityDecided                 // final: Service says what it is
+)
+
+// MaxExt is how many analyzers may keep per-flow state.
+const MaxExt = 8
+
+// Flow is one bidirectional conversation. Client is the endpoint that opened
+// it (the SYN sender; for UDP the first sender, unless that looks like a server port).
+type Flow struct {
+	Key    Key
+	Proto  uint8
+	Client netip.AddrPort
+	Server netip.AddrPort
+
+	First, Last time.Time
+	Packets     [2]uint64
+	Bytes       [2]uint64 // L4 payload bytes
+	FirstTTL    [2]uint8  // TTL of the first packet each way; 0 until seen
+
+	TCP         TCPState
+	SynCount    uint16 // client SYNs, retransmissions included
+	SynAckCount uint16
+	RstCount    [2]uint16
+	FinSeen     [2]bool
+
+	Service  zoom.Service
+	Identity Identity
+	Name     string // SNI or DNS name that identified the flow, when known
+
+	// Ext holds per-analyzer state, indexed by the analyzer's slot.
+	Ext [MaxExt]any
+
+	class      uint8
+	prev, next *Flow
+}
+
+// Watched reports whether analyzers should report on this flow.
+func (f *Flow) Watched() bool { return f.Service != zoom.ServiceNone }
+
+// Transport is "tcp", "udp" or the protocol number's name.
+func (f *Flow) Transport() string { return TransportName(f.Proto) }
+
+// TransportName names an IP protocol for labels and JSON.
+func TransportName(p uint8) string {
+	switch p {
+	case decode.ProtoTCP:
+		return "tcp"
+	case decode.ProtoUDP:
+		return "udp"
+	case decode.ProtoICMP:
+		return "icmp"
+	case decode.ProtoICMPv6:
+		return "icmpv6"
+	}
+	return "other"
+}
+
+// Answered reports whether the server has sent anything back.
+func (f *Flow) Answered() bool { return f.Packets[ToClient] > 0 }
+
+// DirOf tells the direction of a packet from src.
+func (f *Flow) DirOf(src netip.Addr, sport uint16) Dir {
+	if f.Client.Addr() == src && f.Client.Port() == sport {
+		return ToServer
+	}
+	return ToClient
+}
+
+// update advances counters and TCP state for one packet.
+func (f *Flow) update(p *decode.Packet, d Dir) {
+	if f.Packets[d] == 0 {
+		f.FirstTTL[d] = p.TTL
+	}
+	f.Packets[d]++
+	f.Bytes[d] += uint64(len(p.Payload))
+	if p.Time.After(f.Last) {
+		f.Last = p.Time
+	}
+	if f.Proto != decode.ProtoTCP {
+		return
+	}
+	fl := p.TCPFlags
+	switch {
+	case fl&decode.TCPRst != 0:
+		f.RstCount[d]++
+		f.TCP = TCPReset
+		return
+	case fl&(decode.TCPSyn|decode.TCPAck) == decode.TCPSyn && d == ToServer:
+		f.SynCount++
+		if f.TCP == TCPNone {
+			f.TCP = TCPSynSent
+		}
+	case fl&(decode.TCPSyn|decode.TCPAck) == decode.TCPSyn|decode.TCPAck && d == ToClient:
+		f.SynAckCount++
+		if f.TCP < TCPSynReceived {
+			f.TCP = TCPSynReceived
+		}
+	}
+	if fl&decode.TCPFin != 0 {
+		f.FinSeen[d] = true
+		if f.FinSeen[0] && f.FinSeen[1] {
+			f.TCP = TCPClosed
+		} else if f.TCP < TCPClosing {
+			f.TCP = TCPClosing
+		}
+		return
+	}
+	if f.TCP == TCPSynReceived && d == ToServer && fl&decode.TCPAck != 0 && fl&decode.TCPSyn == 0 {
+		f.TCP = TCPEstablished
+	}
+	if f.TCP == TCPNone && f.Packets[ToServer] > 0 && f.Packets[ToClient] > 0 {
+		f.TCP = TCPEstablished // picked up mid-stream
+	}
+}
+
+// reset clears a recycled flow, keeping nothing from its previous life.
+func (f *Flow) reset() {
+	*f = Flow{}
+}
