@@ -90,6 +90,9 @@ type Flow struct {
 	Service  zoom.Service
 	Identity Identity
 	Name     string // SNI or DNS name that identified the flow, when known
+	// Counted is the service the engine last counted this flow under in
+	// flows_total / active_flows; it lets late identity move the count.
+	Counted zoom.Service
 
 	// Ext holds per-analyzer state, indexed by the analyzer's slot.
 	Ext [MaxExt]any

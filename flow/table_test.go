@@ -1,0 +1,204 @@
+package flow
+
+import (
+	"net/netip"
+	"testing"
+	"time"
+
+	"github.com/zoomprobe/zoomprobe/decode"
+)
+
+var t0 = time.Date(2026, 3, 1, 10, 0, 0, 0, time.UTC)
+
+func tcp(src, dst string, sport, dport uint16, flags uint8, at time.Duration) *decode.Packet {
+	return &decode.Packet{
+		Time: t0.Add(at), IPVersion: 4, Src: netip.MustParseAddr(src), Dst: netip.MustParseAddr(dst),
+		Proto: decode.ProtoTCP, SrcPort: sport, DstPort: dport, TCPFlags: flags, TTL: 64,
+	}
+}
+
+func udp(src, dst string, sport, dport uint16, at time.Duration, payload int) *decode.Packet {
+	return &decode.Packet{
+		Time: t0.Add(at), IPVersion: 4, Src: netip.MustParseAddr(src), Dst: netip.MustParseAddr(dst),
+		Proto: decode.ProtoUDP, SrcPort: sport, DstPort: dport, Payload: make([]byte, payload),
+	}
+}
+
+type expiry struct {
+	client string
+	why    ExpireReason
+}
+
+func record(into *[]expiry) func(*Flow, time.Time, ExpireReason) {
+	return func(f *Flow, _ time.Time, why ExpireReason) {
+		*into = append(*into, expiry{f.Client.String(), why})
+	}
+}
+
+func TestOrientationAndState(t *testing.T) {
+	const c, s = "10.0.0.2", "3.7.35.10"
+	tests := []struct {
+		name       string
+		pkts       []*decode.Packet
+		wantClient string
+		wantState  TCPState
+		wantSyns   uint16
+	}{
+		{"handshake", []*decode.Packet{
+			tcp(c, s, 50000, 443, decode.TCPSyn, 0),
+			tcp(s, c, 443, 50000, decode.TCPSyn|decode.TCPAck, time.Millisecond),
+			tcp(c, s, 50000, 443, decode.TCPAck, 2*time.Millisecond),
+		}, c + ":50000", TCPEstablished, 1},
+		{"syn retransmitted, no answer", []*decode.Packet{
+			tcp(c, s, 50000, 8801, decode.TCPSyn, 0),
+			tcp(c, s, 50000, 8801, decode.TCPSyn, time.Second),
+			tcp(c, s, 50000, 8801, decode.TCPSyn, 3*time.Second),
+		}, c + ":50000", TCPSynSent, 3},
+		{"first packet is the SYN-ACK (SYN not captured)", []*decode.Packet{
+			tcp(s, c, 443, 50000, decode.TCPSyn|decode.TCPAck, 0),
+		}, c + ":50000", TCPSynReceived, 0},
+		{"mid-stream pickup: server port decides", []*decode.Packet{
+			tcp(s, c, 8801, 50000, decode.TCPAck|decode.TCPPsh, 0),
+			tcp(c, s, 50000, 8801, decode.TCPAck, time.Millisecond),
+		}, c + ":50000", TCPEstablished, 0},
+		{"refused", []*decode.Packet{
+			tcp(c, s, 50000, 8802, decode.TCPSyn, 0),
+			tcp(s, c, 8802, 50000, decode.TCPRst|decode.TCPAck, time.Millisecond),
+		}, c + ":50000", TCPReset, 1},
+		{"fin both ways", []*decode.Packet{
+			tcp(c, s, 50000, 443, decode.TCPSyn, 0),
+			tcp(s, c, 443, 50000, decode.TCPSyn|decode.TCPAck, time.Millisecond),
+			tcp(c, s, 50000, 443, decode.TCPAck|decode.TCPFin, 2*time.Millisecond),
+			tcp(s, c, 443, 50000, decode.TCPAck|decode.TCPFin, 3*time.Millisecond),
+		}, c + ":50000", TCPClosed, 1},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			tab := NewTable(DefaultConfig(), nil)
+			var f *Flow
+			for _, p := range tt.pkts {
+				f, _, _ = tab.Packet(p)
+			}
+			if tab.Len() != 1 {
+				t.Fatalf("table holds %d flows, want 1", tab.Len())
+			}
+			if f.Client.String() != tt.wantClient {
+				t.Errorf("client = %s, want %s", f.Client, tt.wantClient)
+			}
+			if f.TCP != tt.wantState {
+				t.Errorf("state = %s, want %s", f.TCP, tt.wantState)
+			}
+			if f.SynCount != tt.wantSyns {
+				t.Errorf("syns = %d, want %d", f.SynCount, tt.wantSyns)
+			}
+		})
+	}
+}
+
+func TestUDPOrientation(t *testing.T) {
+	tab := NewTable(DefaultConfig(), nil)
+	// The answer from the DNS server is captured first.
+	f, d, _ := tab.Packet(udp("192.0.2.53", "10.0.0.2", 53, 40000, 0, 80))
+	if f.Client.Addr().String() != "10.0.0.2" || d != ToClient {
+		t.Fatalf("client = %s dir = %d, want 10.0.0.2 and ToClient", f.Client, d)
+	}
+	f, d, _ = tab.Packet(udp("10.0.0.2", "3.7.35.10", 52000, 8801, 0, 100))
+	if f.Server.Port() != 8801 || d != ToServer {
+		t.Fatalf("server = %s dir = %d, want port 8801 and ToServer", f.Server, d)
+	}
+}
+
+func TestTimeoutsByClass(t *testing.T) {
+	cfg := Config{MaxFlows: 100, EmbryonicTimeout: 5 * time.Second, TCPTimeout: time.Minute, UDPTimeout: 30 * time.Second, ClosedTimeout: 2 * time.Second}
+	var got []expiry
+	tab := NewTable(cfg, record(&got))
+	tab.Packet(tcp("10.0.0.1", "3.7.35.10", 40001, 443, decode.TCPSyn, 0))        // embryonic
+	tab.Packet(tcp("10.0.0.2", "3.7.35.10", 40002, 443, decode.TCPSyn, 0))        // becomes established
+	tab.Packet(tcp("3.7.35.10", "10.0.0.2", 443, 40002, decode.TCPSyn|decode.TCPAck, 0))
+	tab.Packet(tcp("10.0.0.2", "3.7.35.10", 40002, 443, decode.TCPAck, 0))
+	tab.Packet(udp("10.0.0.3", "3.7.35.10", 40003, 8801, 0, 50)) // answered UDP
+	tab.Packet(udp("3.7.35.10", "10.0.0.3", 8801, 40003, 0, 50))
+	tab.Packet(tcp("10.0.0.4", "3.7.35.10", 40004, 443, decode.TCPSyn, 0)) // refused: closed class
+	tab.Packet(tcp("3.7.35.10", "10.0.0.4", 443, 40004, decode.TCPRst|decode.TCPAck, 0))
+
+	steps := []struct {
+		at   time.Duration
+		want []string
+	}{
+		{time.Second, nil},
+		{3 * time.Second, []string{"10.0.0.4:40004"}},
+		{6 * time.Second, []string{"10.0.0.1:40001"}},
+		{31 * time.Second, []string{"10.0.0.3:40003"}},
+		{61 * time.Second, []string{"10.0.0.2:40002"}},
+	}
+	for _, s := range steps {
+		got = got[:0]
+		tab.Advance(t0.Add(s.at))
+		if len(got) != len(s.want) {
+			t.Fatalf("at %s expired %v, want %v", s.at, got, s.want)
+		}
+		for i := range got {
+			if got[i].client != s.want[i] || got[i].why != ExpireIdle {
+				t.Errorf("at %s expired %v, want %v (idle)", s.at, got[i], s.want[i])
+			}
+		}
+	}
+	if tab.Len() != 0 {
+		t.Errorf("%d flows left", tab.Len())
+	}
+}
+
+func TestEvictsOldestWhenFull(t *testing.T) {
+	var got []expiry
+	tab := NewTable(Config{MaxFlows: 3, EmbryonicTimeout: time.Hour, TCPTimeout: time.Hour, UDPTimeout: time.Hour, ClosedTimeout: time.Hour}, record(&got))
+	for i := range 3 {
+		tab.Packet(udp("10.0.0.1", "3.7.35.10", uint16(40000+i), 8801, time.Duration(i)*time.Second, 10))
+	}
+	tab.Packet(udp("10.0.0.1", "3.7.35.10", 40000, 8801, 5*time.Second, 10)) // refresh the oldest
+	tab.Packet(udp("10.0.0.1", "3.7.35.10", 40009, 8801, 6*time.Second, 10)) // must evict 40001
+	if len(got) != 1 || got[0].client != "10.0.0.1:40001" || got[0].why != ExpireEvicted {
+		t.Fatalf("evicted %v, want 10.0.0.1:40001", got)
+	}
+	if tab.Evicted != 1 || tab.Len() != 3 {
+		t.Fatalf("evicted=%d len=%d", tab.Evicted, tab.Len())
+	}
+}
+
+func TestFindQuoted(t *testing.T) {
+	tab := NewTable(DefaultConfig(), nil)
+	tab.Packet(udp("10.0.0.2", "3.7.35.10", 52000, 8801, 0, 100))
+	f, d := tab.Find(decode.ProtoUDP, netip.MustParseAddr("10.0.0.2"), netip.MustParseAddr("3.7.35.10"), 52000, 8801)
+	if f == nil || d != ToServer {
+		t.Fatalf("Find = %v, %d", f, d)
+	}
+	if f, _ := tab.Find(decode.ProtoTCP, netip.MustParseAddr("10.0.0.2"), netip.MustParseAddr("3.7.35.10"), 52000, 8801); f != nil {
+		t.Fatal("Find matched the wrong protocol")
+	}
+}
+
+func TestFlushAndRecycle(t *testing.T) {
+	var got []expiry
+	tab := NewTable(DefaultConfig(), record(&got))
+	tab.Packet(tcp("10.0.0.1", "3.7.35.10", 40001, 443, decode.TCPSyn, 0))
+	tab.Flush(t0.Add(time.Second))
+	if len(got) != 1 || got[0].why != ExpireFlush || tab.Len() != 0 {
+		t.Fatalf("flush: %v, len %d", got, tab.Len())
+	}
+	f, _, created := tab.Packet(udp("10.0.0.9", "3.7.35.10", 40009, 8801, 0, 1))
+	if !created || f.SynCount != 0 || f.Proto != decode.ProtoUDP || f.Ext[0] != nil {
+		t.Fatalf("recycled flow kept old state: %+v", f)
+	}
+}
+
+func BenchmarkTablePacket(b *testing.B) {
+	tab := NewTable(DefaultConfig(), nil)
+	pkts := make([]*decode.Packet, 1024)
+	for i := range pkts {
+		pkts[i] = udp("10.0.0.1", "3.7.35.10", uint16(20000+i%256), 8801, time.Duration(i)*time.Millisecond, 200)
+	}
+	b.ReportAllocs()
+	b.ResetTimer()
+	for i := 0; b.Loop(); i++ {
+		tab.Packet(pkts[i%len(pkts)])
+	}
+}
