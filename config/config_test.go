@@ -1,0 +1,110 @@
+package config
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+)
+
+func TestDefaultYAMLIsValid(t *testing.T) {
+	c, err := Parse(DefaultYAML())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.EventLog.Path != "-" || len(c.Capture.Interfaces) != 0 {
+		t.Errorf("default: event log %q, interfaces %v", c.EventLog.Path, c.Capture.Interfaces)
+	}
+	if c.Flows.MaxFlows != 65536 || c.Flows.EmbryonicTimeout != 30*time.Second {
+		t.Errorf("defaults not applied: %+v", c.Flows)
+	}
+}
+
+func TestEmptyFileGivesDefaults(t *testing.T) {
+	c, err := Parse(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.Capture.SnapLen != 65535 || c.EventLog.MaxSizeMB != 100 {
+		t.Errorf("defaults not applied: %+v", c)
+	}
+}
+
+func TestValuesOverrideDefaults(t *testing.T) {
+	c, err := Parse([]byte("capture:\n  workers: 3\nflows:\n  tcp_timeout: 90s\nzoom:\n  watch:\n    networks: [192.0.2.0/24, '2001:db8::1/32']\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.Capture.Workers != 3 || c.Flows.TCPTimeout != 90*time.Second {
+		t.Errorf("got workers %d tcp_timeout %s", c.Capture.Workers, c.Flows.TCPTimeout)
+	}
+	if c.Flows.UDPTimeout != 2*time.Minute {
+		t.Errorf("unset field lost its default: %s", c.Flows.UDPTimeout)
+	}
+	if len(c.Zoom.Watch.Prefixes) != 2 || c.Zoom.Watch.Prefixes[1].String() != "2001:db8::/32" {
+		t.Errorf("prefixes = %v", c.Zoom.Watch.Prefixes)
+	}
+}
+
+// Each file in testdata/bad breaks one rule; the error must name the field and line.
+func TestBadConfigs(t *testing.T) {
+	want := map[string]string{
+		"unknown-field.yml": "line 3: field wrokers not found in type config.CaptureConfig",
+		"workers-range.yml": "line 3: capture.workers: must be between 1 and 64, got 0",
+		"bad-network.yml":   `line 5: zoom.watch.networks[1]: "10.0.0.300/24" is not a CIDR network`,
+		"bad-duration.yml":  "line 2: cannot unmarshal !!str `forever` into time.Duration",
+		"timeout-range.yml": "line 2: flows.embryonic_timeout: must be between 1s and 24h, got 10ms",
+		"not-yaml.yml":      "line 1: did not find expected ',' or ']'",
+	}
+	files, _ := filepath.Glob("testdata/bad/*.yml")
+	if len(files) != len(want) {
+		t.Fatalf("%d bad configs in testdata, %d expectations", len(files), len(want))
+	}
+	for _, f := range files {
+		t.Run(filepath.Base(f), func(t *testing.T) {
+			_, err := LoadFile(f)
+			if err == nil {
+				t.Fatal("accepted")
+			}
+			if !strings.HasPrefix(err.Error(), f+": ") {
+				t.Errorf("error does not name the file: %v", err)
+			}
+			if !strings.Contains(err.Error(), want[filepath.Base(f)]) {
+				t.Errorf("error %q\nwant it to contain %q", err, want[filepath.Base(f)])
+			}
+		})
+	}
+}
+
+func TestMissingFile(t *testing.T) {
+	_, err := LoadFile(filepath.Join(t.TempDir(), "nope.yml"))
+	if err == nil || !os.IsNotExist(unwrapAll(err)) {
+		t.Fatalf("err = %v", err)
+	}
+}
+
+func unwrapAll(err error) error {
+	for {
+		u, ok := err.(interface{ Unwrap() error })
+		if !ok {
+			return err
+		}
+		err = u.Unwrap()
+	}
+}
+
+func TestMarshalRoundTrip(t *testing.T) {
+	c := Default()
+	b, err := c.Marshal()
+	if err != nil {
+		t.Fatal(err)
+	}
+	c2, err := Parse(b)
+	if err != nil {
+		t.Fatalf("printed config does not load back: %v\n%s", err, b)
+	}
+	if c2.Flows != c.Flows || c2.Capture.Workers != c.Capture.Workers {
+		t.Errorf("round trip changed the config")
+	}
+}
