@@ -1,0 +1,41 @@
+#!/usr/bin/env bash
+# Installs what zoomprobe's build and tests need on a fresh Debian machine:
+# Go modules, and the Debian packages the live test bed, the end-to-end tests
+# and the report screenshot use. Idempotent: installs only what is missing.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+need=()
+have() { command -v "$1" >/dev/null 2>&1; }
+have ip         || need+=(iproute2)
+have iptables   || need+=(iptables)
+have nft        || need+=(nftables)
+have ethtool    || need+=(ethtool)
+have tcpdump    || need+=(tcpdump)
+have tshark     || need+=(tshark)
+have promtool   || need+=(prometheus)
+have prometheus-alertmanager || have alertmanager || need+=(prometheus-alertmanager)
+have chromium   || need+=(chromium)
+have openssl    || need+=(openssl)
+if [ "${#need[@]}" -gt 0 ]; then
+  if [ "$(id -u)" -ne 0 ]; then
+    echo "deps: missing ${need[*]}; run as root (or install them) to test everything" >&2
+  else
+    echo "deps: installing ${need[*]}" >&2
+    export DEBIAN_FRONTEND=noninteractive
+    echo "wireshark-common wireshark-common/install-setuid boolean false" | debconf-set-selections 2>/dev/null || true
+    apt-get update -qq
+    apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
+  fi
+fi
+# Debian starts these services on install; the tests start their own.
+if [ "$(id -u)" -eq 0 ]; then
+  for s in prometheus prometheus-alertmanager prometheus-node-exporter; do
+    (systemctl stop "$s" 2>/dev/null || service "$s" stop 2>/dev/null || true) >/dev/null 2>&1
+  done
+  pkill -x prometheus 2>/dev/null || true
+  pkill -f prometheus-alertmanager 2>/dev/null || true
+  pkill -f prometheus-node-exporter 2>/dev/null || true
+fi
+export PATH="/usr/local/go/bin:$PATH"
+go mod download
