@@ -26,9 +26,8 @@ const largeLanesMax = 4096
 // STUN, with DNS and some background HTTPS and NTP. Sessions run in parallel
 // lanes merged by timestamp, so many flows are active at once; memory stays
 // bounded by the lanes' current sessions, not by n. TLS transcripts are
-// recorded once and replayed, so n = 1e6 takes seconds. It stops after the
-// session that crosses n (the count can exceed n by one session's packets,
-// at most a few thousand); it returns the number of packets written.
+// recorded once and replayed, so n = 1e6 takes seconds. It writes exactly n
+// packets: sessions still running then are cut, as when a capture stops.
 func Large(n int, o LargeOptions, sink func(Packet) error) (int, error) {
 	if o.Seed == 0 {
 		o.Seed = DefaultSeed
@@ -57,7 +56,7 @@ func Large(n int, o LargeOptions, sink func(Packet) error) (int, error) {
 		}
 	}
 	written := 0
-	for h.Len() > 0 {
+	for h.Len() > 0 && written < n {
 		l := (*h)[0]
 		if err := sink(l.pkts[l.next]); err != nil {
 			return written, err
@@ -65,10 +64,6 @@ func Large(n int, o LargeOptions, sink func(Packet) error) (int, error) {
 		written++
 		l.next++
 		if l.next == len(l.pkts) {
-			if written >= n {
-				heap.Pop(h)
-				continue
-			}
 			// Next session: reuse the slice, start after a short idle time.
 			l.g.out = l.g.out[:0]
 			l.next = 0

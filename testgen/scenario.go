@@ -200,7 +200,9 @@ func (b *builder) done() (*Scenario, error) {
 	return b.s, nil
 }
 
-func (b *builder) port(addr netip.Addr, port uint16) netip.AddrPort { return netip.AddrPortFrom(addr, port) }
+func (b *builder) port(addr netip.Addr, port uint16) netip.AddrPort {
+	return netip.AddrPortFrom(addr, port)
+}
 
 func (b *builder) ephemeral(addr netip.Addr) netip.AddrPort {
 	return netip.AddrPortFrom(addr, b.g.EphemeralPort())
@@ -221,7 +223,6 @@ func (b *builder) qtype() dnsmessage.Type {
 
 // tlsFlow records and plays a TLS connection and notes the expected flow.
 func (b *builder) tlsFlow(client netip.Addr, server netip.AddrPort, svc zoom.Service, name string, spec TLSSpec, close bool) (*TCPConn, *TLSTranscript) {
-	b.tls = true
 	if spec.Time.IsZero() {
 		spec.Time = b.g.Now()
 	}
@@ -229,6 +230,7 @@ func (b *builder) tlsFlow(client netip.Addr, server netip.AddrPort, svc zoom.Ser
 	if t == nil {
 		return c, nil
 	}
+	b.noteTLS(t)
 	if close {
 		c.Close()
 	}
@@ -238,6 +240,25 @@ func (b *builder) tlsFlow(client netip.Addr, server netip.AddrPort, svc zoom.Ser
 	b.s.Flows = append(b.s.Flows, ef)
 	b.g.Advance(5 * time.Millisecond)
 	return c, t
+}
+
+// noteTLS records whether a transcript was live (then the scenario's bytes
+// differ between runs).
+func (b *builder) noteTLS(t *TLSTranscript) {
+	if !t.Cached {
+		b.tls = true
+	}
+}
+
+// pattern is application data whose content does not matter (it is
+// encrypted): fixed, so TLS specs and their cached transcripts do not depend
+// on the seed.
+func pattern(n int) []byte {
+	p := make([]byte, n)
+	for i := range p {
+		p[i] = byte(i*7 + 3)
+	}
+	return p
 }
 
 func (b *builder) flow(transport string, client, server netip.AddrPort, svc zoom.Service, name string) {

@@ -47,11 +47,11 @@ func ZoomClean(p Params) (*Scenario, error) {
 	b.tlsFlow(a.Client, b.port(a.Web, 443), zoom.ServiceWeb, NameWWW,
 		TLSSpec{ServerName: NameWWW, Version: tls.VersionTLS13, Chain: ChainZoom, Names: zoomNames, ALPN: []string{"http/1.1"}}, true)
 	zc, _ := b.tlsFlow(a.Client, b.port(a.ZC, 443), zoom.ServiceZoneController, NameZC,
-		TLSSpec{ServerName: NameZC, Version: tls.VersionTLS12, Chain: ChainZoom, Names: zoomNames, Request: b.fill(600), Response: b.fill(2400), NoClose: true}, false)
+		TLSSpec{ServerName: NameZC, Version: tls.VersionTLS12, Chain: ChainZoom, Names: zoomNames, Request: pattern(600), Response: pattern(2400), NoClose: true}, false)
 	b.tlsFlow(a.Client, b.port(a.MMR, 443), zoom.ServiceMediaRouter, NameMMR,
-		TLSSpec{ServerName: NameMMR, Version: tls.VersionTLS12, Chain: ChainZoom, Names: zoomNames, Request: b.fill(300), Response: b.fill(900)}, true)
+		TLSSpec{ServerName: NameMMR, Version: tls.VersionTLS12, Chain: ChainZoom, Names: zoomNames, Request: pattern(300), Response: pattern(900)}, true)
 	b.tlsFlow(a.Client, b.port(a.MMR, 8801), zoom.ServiceMediaRouter, NameMMR,
-		TLSSpec{ServerName: NameMMR, Version: tls.VersionTLS12, Chain: ChainZoom, Names: zoomNames, Request: b.fill(300), Response: b.fill(300)}, true)
+		TLSSpec{ServerName: NameMMR, Version: tls.VersionTLS12, Chain: ChainZoom, Names: zoomNames, Request: pattern(300), Response: pattern(300)}, true)
 
 	stun := b.g.UDP(b.ephemeral(a.Client), b.port(a.STUN, 3478), UDPOptions{})
 	b.g.ZoomSTUN(stun, b.mapped4(), stun.Client.Port(), true)
@@ -134,7 +134,7 @@ func UDPFallback(p Params) (*Scenario, error) {
 	b.g.ZoomUDPMedia(u, ZoomMediaOptions{NoAnswer: true})
 	b.flow("udp", u.Client, u.Server, zoom.ServiceMedia, NameMMR)
 	b.tlsFlow(b.a.Client, b.port(b.a.MMR, 8801), zoom.ServiceMediaRouter, NameMMR,
-		TLSSpec{ServerName: NameMMR, Version: tls.VersionTLS12, Chain: ChainZoom, Names: zoomNames, Request: b.fill(1200), Response: b.fill(4000)}, true)
+		TLSSpec{ServerName: NameMMR, Version: tls.VersionTLS12, Chain: ChainZoom, Names: zoomNames, Request: pattern(1200), Response: pattern(4000)}, true)
 	b.expect(ExpectedFinding{Kind: finding.KindUDPFallback, Reason: finding.ReasonUDPFallback, Transport: "udp",
 		Client: b.a.Client, Server: b.a.MMR, ServerPort: 8801, Service: zoom.ServiceMedia})
 	return b.done()
@@ -142,11 +142,11 @@ func UDPFallback(p Params) (*Scenario, error) {
 
 // firstFlight records spec and returns the client's first flight (ClientHello).
 func (b *builder) clientHello(spec TLSSpec) ([]byte, error) {
-	b.tls = true
 	t, err := RecordTLS(spec)
 	if err != nil {
 		return nil, err
 	}
+	b.noteTLS(t)
 	return t.Flights[0].Data, nil
 }
 
@@ -312,7 +312,7 @@ func OrdinaryFINClose(p Params) (*Scenario, error) {
 	b := newBuilder("ordinary-fin-close", registry["ordinary-fin-close"].desc, p)
 	b.resolveZC()
 	b.tlsFlow(b.a.Client, b.port(b.a.ZC, 443), zoom.ServiceZoneController, NameZC,
-		TLSSpec{ServerName: NameZC, Version: tls.VersionTLS12, Chain: ChainZoom, Names: zoomNames, Request: b.fill(500), Response: b.fill(3000)}, true)
+		TLSSpec{ServerName: NameZC, Version: tls.VersionTLS12, Chain: ChainZoom, Names: zoomNames, Request: pattern(500), Response: pattern(3000)}, true)
 	return b.done()
 }
 
@@ -334,11 +334,11 @@ func OrdinaryRSTAfterFIN(p Params) (*Scenario, error) {
 func OrdinarySYNACKDropped(p Params) (*Scenario, error) {
 	b := newBuilder("ordinary-synack-dropped", registry["ordinary-synack-dropped"].desc, p)
 	b.resolveZC()
-	b.tls = true
 	t, err := RecordTLS(TLSSpec{ServerName: NameZC, Version: tls.VersionTLS12, Chain: ChainZoom, Names: zoomNames, Time: b.g.Now()})
 	if err != nil {
 		return nil, err
 	}
+	b.noteTLS(t)
 	c := b.g.NewTCP(b.ephemeral(b.a.Client), b.port(b.a.ZC, 443), TCPOptions{})
 	c.SYN()
 	b.g.DropNext(1)
@@ -350,4 +350,3 @@ func OrdinarySYNACKDropped(p Params) (*Scenario, error) {
 		Name: NameZC, SNI: NameZC, TLSVersion: t.Version, Chain: t.Chain})
 	return b.done()
 }
-

@@ -61,6 +61,9 @@ type TLSTranscript struct {
 	Version uint16
 	// ClientErr is the client's handshake error, if it rejected the server.
 	ClientErr error
+	// Cached is true when the flights were replayed from the stored
+	// recordings rather than recorded in this run.
+	Cached bool
 }
 
 // recorder collects writes from both ends in the order they happen.
@@ -161,9 +164,22 @@ func recordedPipe() (client, server *pipeEnd, rec *recorder) {
 
 var errClientRejects = errors.New("testgen: client rejects the server certificate")
 
-// RecordTLS runs a real crypto/tls client and server against each other in
-// memory and returns what each wrote, in order.
+// RecordTLS returns the transcript for spec: replayed from the recordings
+// stored with this package when there is one (Cached is then true and the
+// bytes are the same in every run), else recorded live by RecordTLSLive.
 func RecordTLS(spec TLSSpec) (*TLSTranscript, error) {
+	t, err := recordTLS(spec, true)
+	if err == nil {
+		noteUsed(t)
+	}
+	return t, err
+}
+
+// RecordTLSLive runs a real crypto/tls client and server against each other
+// in memory and returns what each wrote, in order.
+func RecordTLSLive(spec TLSSpec) (*TLSTranscript, error) { return recordTLS(spec, false) }
+
+func recordTLS(spec TLSSpec, useCache bool) (*TLSTranscript, error) {
 	pki, err := TestPKI()
 	if err != nil {
 		return nil, err
@@ -202,6 +218,30 @@ func RecordTLS(spec TLSSpec) (*TLSTranscript, error) {
 	resp := spec.Response
 	if resp == nil {
 		resp = []byte("HTTP/1.1 200 OK\r\nContent-Type: text/html\r\nContent-Length: 2\r\n\r\nok")
+	}
+	spec.Names = names
+	if spec.Request == nil {
+		spec.Request = req
+	}
+	if spec.Response == nil {
+		spec.Response = resp
+	}
+	t := &TLSTranscript{Spec: spec, Chain: []*x509.Certificate{cert.Leaf}}
+	for _, raw := range cert.Certificate[1:] {
+		c, err := x509.ParseCertificate(raw)
+		if err != nil {
+			return nil, err
+		}
+		t.Chain = append(t.Chain, c)
+	}
+	if useCache {
+		if flights, v, ok := cachedTranscript(spec); ok {
+			t.Flights, t.Version, t.Cached = flights, v, true
+			if spec.ClientAlert != 0 {
+				t.ClientErr = errClientRejects
+			}
+			return t, nil
+		}
 	}
 	now := func() time.Time { return spec.Time }
 	clientCfg := &tls.Config{
@@ -248,14 +288,6 @@ func RecordTLS(spec TLSSpec) (*TLSTranscript, error) {
 		_ = server.Close()
 	}()
 
-	t := &TLSTranscript{Spec: spec, Chain: []*x509.Certificate{cert.Leaf}}
-	for _, raw := range cert.Certificate[1:] {
-		c, err := x509.ParseCertificate(raw)
-		if err != nil {
-			return nil, err
-		}
-		t.Chain = append(t.Chain, c)
-	}
 	clientErr := client.Handshake()
 	if clientErr == nil {
 		t.Version = client.ConnectionState().Version

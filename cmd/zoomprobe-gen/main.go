@@ -5,6 +5,7 @@
 //	zoomprobe-gen -list
 //	zoomprobe-gen -scenario zoom-clean -format pcap -wrap erspan2 -o zoom-clean-erspan2.pcap
 //	zoomprobe-gen -large 1000000 -format pcap -o large.pcap
+//	zoomprobe-gen -tls-cache testgen/tlscache   (what go generate ./testgen runs)
 package main
 
 import (
@@ -32,6 +33,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 	large := fs.Int("large", 0, "write a large mixed capture of about this many packets instead of a scenario")
 	ipv6 := fs.Bool("ipv6", false, "use the scenario's IPv6 address plan")
 	seed := fs.Uint64("seed", testgen.DefaultSeed, "PRNG seed")
+	tlsCache := fs.String("tls-cache", "", "record the TLS transcripts the scenarios use into this directory and exit (go generate ./testgen)")
+	testdata := fs.String("testdata", "", "write the committed captures (testgen.CommittedCaptures) into this directory and exit")
 	start := fs.String("start", testgen.DefaultStart.Format(time.RFC3339), "capture start time (RFC 3339)")
 	if err := fs.Parse(args); err != nil {
 		return 2
@@ -40,6 +43,23 @@ func run(args []string, stdout, stderr io.Writer) int {
 		for _, s := range testgen.List() {
 			fmt.Fprintf(stdout, "%-26s %s\n", s.Name, s.Description)
 		}
+		return 0
+	}
+	if *tlsCache != "" {
+		n, err := testgen.WriteTLSCache(*tlsCache)
+		if err != nil {
+			fmt.Fprintln(stderr, "zoomprobe-gen:", err)
+			return 1
+		}
+		fmt.Fprintf(stdout, "wrote %d TLS transcripts to %s\n", n, *tlsCache)
+		return 0
+	}
+	if *testdata != "" {
+		if err := testgen.WriteCommittedCaptures(*testdata); err != nil {
+			fmt.Fprintln(stderr, "zoomprobe-gen:", err)
+			return 1
+		}
+		fmt.Fprintf(stdout, "wrote %d captures to %s\n", len(testgen.CommittedCaptures()), *testdata)
 		return 0
 	}
 	if err := generate(*scenario, *format, *wrap, *out, *large, *ipv6, *seed, *start, stderr); err != nil {
