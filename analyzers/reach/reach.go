@@ -1,0 +1,251 @@
+// Package reach tells, from packets alone, why a Zoom connection did not get
+// through: a SYN nobody answered, a SYN answered by a reset, an ICMP
+// destination-unreachable quoting the flow, UDP media nobody answered and the
+// TCP fallback that followed, and resets during the handshake or later with
+// their phase and origin (server or middlebox) scored from TTL, IP ID, timing
+// and payload. It keeps the per-(service, transport, port) port matrix.
+//
+// Every verdict is given on packet time when the flow leaves the table (so a
+// genuine SYN-ACK racing an injected reset, or a late answer, can still clear
+// it), except udp_no_answer, given as soon as a datagram arrives past the
+// answer window, and udp_fallback, given when the second half of the pair
+// (UDP failure, TCP success) is seen.
+package reach
+
+import (
+	"net/netip"
+	"time"
+
+	"github.com/zoomprobe/zoomprobe/analyzers"
+	"github.com/zoomprobe/zoomprobe/config"
+	"github.com/zoomprobe/zoomprobe/decode"
+	"github.com/zoomprobe/zoomprobe/finding"
+	"github.com/zoomprobe/zoomprobe/flow"
+	"github.com/zoomprobe/zoomprobe/zoom"
+)
+
+// Name is the analyzer's name in analyzers.disabled and log lines.
+const Name = "reach"
+
+// Named bounds and thresholds that are not worth a config field.
+const (
+	// minUDPDatagrams: an unanswered UDP flow needs this many client datagrams
+	// before it counts (one lost datagram is ordinary).
+	minUDPDatagrams = 2
+	// bothEndsWindow: a reset to the server this close to the reset to the
+	// client counts as "sent to both ends".
+	bothEndsWindow = time.Second
+	// raceWindow: a genuine server packet this soon after a reset to the
+	// client shows the reset raced ahead of it.
+	raceWindow = 2 * time.Second
+	// rstSeqSlack: a reset whose sequence number is further than this from
+	// the server's next byte would be ignored by the client; not counted.
+	rstSeqSlack = 1 << 24
+	// ipidStep: the server's next IP ID is expected within this many of its
+	// last one.
+	ipidStep = 2048
+	// fallbackSlack tolerates a TCP connection starting this long before the
+	// first datagram of the UDP flow it replaces (packets a few µs out of order
+	// across directions, and clients racing both).
+	fallbackSlack = time.Second
+	// heRecords is how many recent answered connections a client keeps for the
+	// Happy Eyeballs check.
+	heRecords = 8
+)
+
+func init() { analyzers.Register(plugin{}) }
+
+type plugin struct{}
+
+func (plugin) Name() string { return Name }
+
+func (plugin) Init(env analyzers.Env) (func() analyzers.Analyzer, error) {
+	cfg := config.Default().Reach
+	if env.Config != nil {
+		cfg = env.Config.Reach
+	}
+	sink := env.Sink
+	if sink == nil {
+		sink = finding.Discard
+	}
+	m := newMetrics()
+	if env.Registerer != nil {
+		if err := m.register(env.Registerer); err != nil {
+			return nil, err
+		}
+	}
+	sh := newShared(cfg.MaxTrackedClients)
+	return func() analyzers.Analyzer {
+		return &Analyzer{cfg: cfg, slot: env.Slot, sink: sink, m: m, sh: sh}
+	}, nil
+}
+
+// Analyzer is one worker's instance.
+type Analyzer struct {
+	cfg  config.ReachConfig
+	slot int
+	sink finding.Sink
+	m    *metrics
+	sh   *shared
+	free []*state // recycled per-flow state: steady state allocates nothing
+}
+
+// New makes a standalone analyzer (tests, tools): its own metrics and shared
+// state. Register the metrics with Collectors.
+func New(cfg config.ReachConfig, slot int, sink finding.Sink) *Analyzer {
+	return &Analyzer{cfg: cfg, slot: slot, sink: sink, m: newMetrics(), sh: newShared(cfg.MaxTrackedClients)}
+}
+
+var _ analyzers.Analyzer = (*Analyzer)(nil)
+
+func (a *Analyzer) get(f *flow.Flow) *state {
+	if s, ok := f.Ext[a.slot].(*state); ok {
+		return s
+	}
+	var s *state
+	if n := len(a.free); n > 0 {
+		s = a.free[n-1]
+		a.free = a.free[:n-1]
+	} else {
+		s = new(state)
+	}
+	f.Ext[a.slot] = s
+	return s
+}
+
+func (a *Analyzer) release(f *flow.Flow, s *state) {
+	*s = state{}
+	f.Ext[a.slot] = nil
+	a.free = append(a.free, s)
+}
+
+// Packet implements analyzers.Analyzer.
+func (a *Analyzer) Packet(f *flow.Flow, p *decode.Packet, d flow.Dir) {
+	if f.Identity == flow.IdentityDecided && !f.Watched() && f.Ext[a.slot] == nil {
+		return
+	}
+	s := a.get(f)
+	switch f.Proto {
+	case decode.ProtoTCP:
+		a.tcpPacket(f, s, p, d)
+	case decode.ProtoUDP:
+		a.udpPacket(f, s, p, d)
+	}
+}
+
+// ICMP implements analyzers.Analyzer: a destination-unreachable about a
+// packet the client sent is recorded; the verdict waits for the flow's end
+// so that an answer arriving anyway clears it.
+func (a *Analyzer) ICMP(f *flow.Flow, p *decode.Packet, d flow.Dir) {
+	if d != flow.ToServer || !p.ICMP.Quoted {
+		return
+	}
+	reason, ok := unreachableReason(p.Proto, p.ICMP.Type, p.ICMP.Code)
+	if !ok {
+		return
+	}
+	if p.Src == f.Client.Addr() {
+		return // the client cannot be the hop that rejected its own packet
+	}
+	s, ok := f.Ext[a.slot].(*state)
+	if !ok {
+		return // never saw the flow's packets (unwatched)
+	}
+	if f.Proto == decode.ProtoTCP && s.synSeen && !seqWithin(p.ICMP.QSeq, s.isn, uint32(f.Bytes[flow.ToServer])+2) {
+		a.m.icmpMismatch.Inc()
+		return // quotes a sequence number this flow never sent: stale or forged
+	}
+	s.icmpCount++
+	if s.icmp.seen {
+		return
+	}
+	s.icmp = icmpRecord{seen: true, time: p.Time, sender: p.Src, typ: p.ICMP.Type, code: p.ICMP.Code, ttl: p.TTL, reason: reason}
+}
+
+// seqWithin reports whether q lies in [base, base+span] modulo 2^32.
+func seqWithin(q, base, span uint32) bool { return q-base <= span }
+
+// unreachableReason maps an ICMP or ICMPv6 destination-unreachable code to a
+// reason. Fragmentation-needed (path MTU discovery) and other types are not
+// blocks.
+func unreachableReason(proto, typ, code uint8) (finding.Reason, bool) {
+	switch proto {
+	case decode.ProtoICMP:
+		if typ != 3 {
+			return "", false
+		}
+		switch code {
+		case 0, 6, 11: // net unreachable, unknown, for TOS
+			return finding.ReasonICMPNetUnreachable, true
+		case 1, 7, 12: // host unreachable, unknown, for TOS
+			return finding.ReasonICMPHostUnreachable, true
+		case 3:
+			return finding.ReasonICMPPortUnreachable, true
+		case 9, 10, 13: // net, host, communication administratively prohibited
+			return finding.ReasonICMPAdminProhibited, true
+		case 4: // fragmentation needed: PMTU discovery, not a block
+			return "", false
+		}
+		return finding.ReasonICMPUnreachable, true
+	case decode.ProtoICMPv6:
+		if typ != 1 {
+			return "", false
+		}
+		switch code {
+		case 0: // no route
+			return finding.ReasonICMPNetUnreachable, true
+		case 1, 5, 6: // administratively prohibited, ingress/egress policy, reject route
+			return finding.ReasonICMPAdminProhibited, true
+		case 3:
+			return finding.ReasonICMPHostUnreachable, true
+		case 4:
+			return finding.ReasonICMPPortUnreachable, true
+		}
+		return finding.ReasonICMPUnreachable, true
+	}
+	return "", false
+}
+
+// Expire implements analyzers.Analyzer: the flow's verdicts are given now.
+func (a *Analyzer) Expire(f *flow.Flow, now time.Time, why flow.ExpireReason) {
+	s, ok := f.Ext[a.slot].(*state)
+	if !ok {
+		return
+	}
+	switch f.Proto {
+	case decode.ProtoTCP:
+		a.tcpExpire(f, s, now)
+	case decode.ProtoUDP:
+		a.udpExpire(f, s, now)
+	}
+	a.release(f, s)
+}
+
+// emit sends a finding and counts it under blocked_connections_total when it
+// is a block.
+func (a *Analyzer) emit(x finding.Finding, f *flow.Flow) {
+	x.Source = Name
+	if x.Flow == nil && f != nil {
+		x.Flow = analyzers.FindingFlow(f)
+	}
+	a.sink.Emit(x)
+}
+
+// serviceOf is the flow's service, or the one its Zoom SNI names when the
+// engine has not decided it (no TLS analyzer, or a reset before it ran).
+func serviceOf(f *flow.Flow, sni string) zoom.Service {
+	if f.Watched() {
+		return f.Service
+	}
+	if s := zoom.ServiceForName(sni); s != zoom.ServiceNone {
+		return s
+	}
+	return zoom.ServiceNone
+}
+
+func addrString(a netip.Addr) string {
+	if !a.IsValid() {
+		return ""
+	}
+	return a.String()
+}
