@@ -52,8 +52,12 @@ func CommittedCaptures() []CommittedCapture {
 	return out
 }
 
-// WriteCommittedCaptures writes every committed capture into dir.
+// WriteCommittedCaptures writes every committed capture into dir, and the
+// test CA certificates into dir/ca.
 func WriteCommittedCaptures(dir string) error {
+	if err := WriteCAPEMs(filepath.Join(dir, "ca")); err != nil {
+		return err
+	}
 	for _, c := range CommittedCaptures() {
 		f, err := os.Create(filepath.Join(dir, c.File))
 		if err != nil {

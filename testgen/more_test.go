@@ -154,6 +154,23 @@ func TestCommittedCaptures(t *testing.T) {
 	}
 }
 
+// The committed CA files are the generator's CAs.
+func TestCommittedCAs(t *testing.T) {
+	pki, err := testgen.TestPKI()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for name, ca := range pki.CAFiles() {
+		got, err := os.ReadFile(filepath.Join("..", "testdata", "ca", name))
+		if err != nil {
+			t.Fatalf("%v (regenerate with go generate ./testgen)", err)
+		}
+		if !bytes.Equal(got, ca.PEM()) {
+			t.Fatalf("testdata/ca/%s is stale", name)
+		}
+	}
+}
+
 func TestLarge(t *testing.T) {
 	const n = 30000
 	var buf bytes.Buffer

@@ -6,8 +6,11 @@ import (
 	"crypto/tls"
 	"crypto/x509"
 	"crypto/x509/pkix"
+	"encoding/pem"
 	"fmt"
 	"math/big"
+	"os"
+	"path/filepath"
 	"strings"
 	"sync"
 	"time"
@@ -137,6 +140,12 @@ func newPKI() (*PKI, error) {
 	return p, nil
 }
 
+// PEM returns the CA certificate in PEM form (for config files naming
+// expected or trusted roots).
+func (c CA) PEM() []byte {
+	return pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: c.Cert.Raw})
+}
+
 // ZoomRoots is a pool with only Zoom's expected (test) root.
 func (p *PKI) ZoomRoots() *x509.CertPool {
 	pool := x509.NewCertPool()
@@ -206,4 +215,32 @@ func (p *PKI) Leaf(c Chain, names []string, notBefore, notAfter time.Time) (tls.
 	}
 	p.leaves[label] = cert
 	return cert, nil
+}
+
+// CAFiles maps the PEM file names written by WriteCAPEMs to their CAs.
+func (p *PKI) CAFiles() map[string]CA {
+	return map[string]CA{
+		"zoom-root.pem":         p.ZoomRoot,
+		"zoom-intermediate.pem": p.ZoomIntermediate,
+		"fortigate-ca.pem":      p.FortiGate,
+		"unknown-ca.pem":        p.Unknown,
+		"public-ca.pem":         p.Public,
+	}
+}
+
+// WriteCAPEMs writes every test CA certificate as PEM into dir.
+func WriteCAPEMs(dir string) error {
+	p, err := TestPKI()
+	if err != nil {
+		return err
+	}
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return err
+	}
+	for name, ca := range p.CAFiles() {
+		if err := os.WriteFile(filepath.Join(dir, name), ca.PEM(), 0o644); err != nil {
+			return err
+		}
+	}
+	return nil
 }
