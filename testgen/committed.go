@@ -73,3 +73,20 @@ func WriteCommittedCaptures(dir string) error {
 	}
 	return nil
 }
+
+// WriteFile writes the scenario's packets to path as format, wrapped in w.
+func (s *Scenario) WriteFile(path string, format Format, w Wrap) error {
+	pkts, err := WrapAll(w, s.Packets)
+	if err != nil {
+		return err
+	}
+	f, err := os.Create(path)
+	if err != nil {
+		return err
+	}
+	if err := WritePackets(f, format, pkts); err != nil {
+		f.Close()
+		return fmt.Errorf("testgen: write %s: %w", path, err)
+	}
+	return f.Close()
+}

@@ -115,6 +115,13 @@ func TestWriters(t *testing.T) {
 			if err := testgen.WritePackets(&buf, f, s.Packets); err != nil {
 				t.Fatal(err)
 			}
+			path := filepath.Join(t.TempDir(), "x."+string(f))
+			if err := s.WriteFile(path, f, testgen.WrapNone); err != nil {
+				t.Fatal(err)
+			}
+			if onDisk, err := os.ReadFile(path); err != nil || !bytes.Equal(onDisk, buf.Bytes()) {
+				t.Fatalf("WriteFile differs from WritePackets: %v", err)
+			}
 			got := readBack(t, buf.Bytes(), f)
 			if len(got) != len(s.Packets) {
 				t.Fatalf("read %d packets, wrote %d", len(got), len(s.Packets))

@@ -208,10 +208,17 @@ func (b *builder) ephemeral(addr netip.Addr) netip.AddrPort {
 	return netip.AddrPortFrom(addr, b.g.EphemeralPort())
 }
 
-// lookup resolves name for the client, answering addr (A or AAAA by family).
+// lookup resolves name for the client, answering addrs (A or AAAA by
+// family), and notes the DNS flow (to the site's resolver: not Zoom).
 func (b *builder) lookup(client netip.Addr, name string, addrs ...netip.Addr) {
-	b.g.DNS(client, b.a.Resolver, DNSLookup{Name: name, Addrs: addrs})
+	b.dns(client, DNSLookup{Name: name, Addrs: addrs})
 	b.g.Advance(2 * time.Millisecond)
+}
+
+func (b *builder) dns(client netip.Addr, l DNSLookup) {
+	u := b.g.DNSFlow(client, b.a.Resolver)
+	b.g.DNSOn(u, l)
+	b.flow("udp", u.Client, u.Server, zoom.ServiceNone, "")
 }
 
 func (b *builder) qtype() dnsmessage.Type {

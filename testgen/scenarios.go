@@ -278,7 +278,7 @@ func DNSSinkhole(p Params) (*Scenario, error) {
 		sink = netip.IPv6Unspecified()
 	}
 	for _, name := range []string{NameWeb, NameZC} {
-		b.g.DNS(b.a.Client, b.a.Resolver, DNSLookup{Name: name, Addrs: []netip.Addr{sink}, TTL: 300})
+		b.dns(b.a.Client, DNSLookup{Name: name, Addrs: []netip.Addr{sink}, TTL: 300})
 		b.g.Advance(10 * time.Millisecond)
 		b.expect(ExpectedFinding{Kind: finding.KindDNSFiltered, Reason: finding.ReasonDNSSinkhole, Transport: "udp",
 			Client: b.a.Client, Server: b.a.Resolver, ServerPort: 53, Service: serviceOfName(name),
@@ -290,7 +290,7 @@ func DNSSinkhole(p Params) (*Scenario, error) {
 // DNSNXDomain: zoom.us answered NXDOMAIN.
 func DNSNXDomain(p Params) (*Scenario, error) {
 	b := newBuilder("dns-nxdomain", registry["dns-nxdomain"].desc, p)
-	b.g.DNS(b.a.Client, b.a.Resolver, DNSLookup{Name: NameWeb, Type: b.qtype(), RCode: dnsmessage.RCodeNameError})
+	b.dns(b.a.Client, DNSLookup{Name: NameWeb, Type: b.qtype(), RCode: dnsmessage.RCodeNameError})
 	b.expect(ExpectedFinding{Kind: finding.KindDNSFiltered, Reason: finding.ReasonDNSNXDomain, Transport: "udp",
 		Client: b.a.Client, Server: b.a.Resolver, ServerPort: 53, Service: zoom.ServiceWeb,
 		Evidence: map[string]string{"qname": NameWeb, "rcode": "NXDOMAIN"}})

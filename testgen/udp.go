@@ -112,10 +112,21 @@ type DNSLookup struct {
 	NoAnswer bool
 }
 
-// DNS emits a query from client to resolver (port 53) and, unless NoAnswer,
-// the resolver's response. It returns the query and response packets.
+// DNS emits a query from client to resolver (port 53, new ephemeral source
+// port) and, unless NoAnswer, the resolver's response. It returns the query
+// and response packets.
 func (g *Generator) DNS(client, resolver netip.Addr, l DNSLookup) (query, response Packet) {
-	u := g.UDP(netip.AddrPortFrom(client, g.EphemeralPort()), netip.AddrPortFrom(resolver, 53), UDPOptions{RTT: 8 * time.Millisecond, ServerTTL: 63})
+	return g.DNSOn(g.DNSFlow(client, resolver), l)
+}
+
+// DNSFlow prepares the UDP flow of a DNS lookup (resolver nearby: 8 ms RTT,
+// TTL 63).
+func (g *Generator) DNSFlow(client, resolver netip.Addr) *UDPFlow {
+	return g.UDP(netip.AddrPortFrom(client, g.EphemeralPort()), netip.AddrPortFrom(resolver, 53), UDPOptions{RTT: 8 * time.Millisecond, ServerTTL: 63})
+}
+
+// DNSOn emits one lookup on flow u (random DNS ID).
+func (g *Generator) DNSOn(u *UDPFlow, l DNSLookup) (query, response Packet) {
 	id := uint16(g.rng.Uint32())
 	q, r, err := DNSMessages(id, l)
 	if err != nil {
