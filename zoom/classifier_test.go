@@ -16,7 +16,7 @@ func TestClassify(t *testing.T) {
 		UDPPorts: []uint16{5004},
 	}
 	c := NewClassifier(DefaultRanges(), watch)
-	zoomAddr := "170.114.52.2"     // 170.114.0.0/16, "zoom"
+	zoomAddr := "170.114.52.2"      // 170.114.0.0/16, "zoom"
 	meetings6 := "2620:123:2000::7" // Meetings IPv6 (media)
 	tests := []struct {
 		name   string

@@ -82,8 +82,11 @@ func trimDot[T nameBytes](name T) T {
 }
 
 // zoomDomain returns the index in Domains of the domain name falls under.
-func zoomDomain[T nameBytes](name T) (int, bool) {
-	name = trimDot(name)
+func zoomDomain[T nameBytes](name T) (int, bool) { return zoomDomainTrimmed(trimDot(name)) }
+
+// zoomDomainTrimmed is zoomDomain for a name whose one trailing dot is
+// already gone (trimming twice would accept "zoom.us..").
+func zoomDomainTrimmed[T nameBytes](name T) (int, bool) {
 	for i, d := range Domains {
 		n := len(name)
 		if n < len(d) {
@@ -101,7 +104,7 @@ func zoomDomain[T nameBytes](name T) (int, bool) {
 
 func serviceForName[T nameBytes](name T) Service {
 	name = trimDot(name)
-	di, ok := zoomDomain(name)
+	di, ok := zoomDomainTrimmed(name)
 	if !ok {
 		return ServiceNone
 	}

@@ -88,6 +88,7 @@ func TestServiceForName(t *testing.T) {
 		{"mmr.example.com", ServiceNone}, // not Zoom's
 		{"zoomam104zc.zoom.us.evil.com", ServiceNone},
 		{"notzoom.us", ServiceNone},
+		{"zoom.us..", ServiceNone}, // one trailing dot only (found by fuzzing)
 		{"", ServiceNone},
 	}
 	for _, tc := range tests {

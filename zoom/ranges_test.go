@@ -20,22 +20,22 @@ func TestDefaultRangesLookup(t *testing.T) {
 		want Service
 		ok   bool
 	}{
-		{"170.114.52.2", ServiceOther, true},       // 170.114.0.0/16 zoom
-		{"170.114.45.77", ServiceCDN, true},        // 170.114.45.0/24 zoom-cdn inside the /16: longest prefix wins
-		{"170.114.46.0", ServiceCDN, true},         // first address of the /24
-		{"170.114.44.255", ServiceOther, true},     // just below it
-		{"170.114.47.0", ServiceOther, true},       // just above it
-		{"170.114.255.255", ServiceOther, true},    // last address of the /16
-		{"170.115.0.0", ServiceNone, false},        // just past the /16
-		{"170.113.255.255", ServiceNone, false},    // just before it
-		{"8.5.128.10", ServicePhone, true},         // zoom-phone
-		{"115.117.119.127", ServicePhone, true},    // last of a /27
-		{"115.117.119.128", ServiceNone, false},    // first past it
-		{"144.195.73.154", ServiceOther, true},     // media router in ndpi-zoom2.pcap
-		{"134.224.90.111", ServiceOther, true},     // web-client server in ndpi-stun_zoom.pcapng
-		{"52.84.151.1", ServiceCDN, true},          // CloudFront block of Zoom's CDN
+		{"170.114.52.2", ServiceOther, true},        // 170.114.0.0/16 zoom
+		{"170.114.45.77", ServiceCDN, true},         // 170.114.45.0/24 zoom-cdn inside the /16: longest prefix wins
+		{"170.114.46.0", ServiceCDN, true},          // first address of the /24
+		{"170.114.44.255", ServiceOther, true},      // just below it
+		{"170.114.47.0", ServiceOther, true},        // just above it
+		{"170.114.255.255", ServiceOther, true},     // last address of the /16
+		{"170.115.0.0", ServiceNone, false},         // just past the /16
+		{"170.113.255.255", ServiceNone, false},     // just before it
+		{"8.5.128.10", ServicePhone, true},          // zoom-phone
+		{"115.117.119.127", ServicePhone, true},     // last of a /27
+		{"115.117.119.128", ServiceNone, false},     // first past it
+		{"144.195.73.154", ServiceOther, true},      // media router in ndpi-zoom2.pcap
+		{"134.224.90.111", ServiceOther, true},      // web-client server in ndpi-stun_zoom.pcapng
+		{"52.84.151.1", ServiceCDN, true},           // CloudFront block of Zoom's CDN
 		{"::ffff:170.114.10.1", ServiceOther, true}, // IPv4-mapped
-		{"2620:123:2000::1", ServiceMedia, true},   // Meetings IPv6 (added as media over the CSV's "zoom")
+		{"2620:123:2000::1", ServiceMedia, true},    // Meetings IPv6 (added as media over the CSV's "zoom")
 		{"2620:123:20ff:ffff:ffff:ffff:ffff:ffff", ServiceMedia, true},
 		{"2620:123:2100::", ServiceNone, false},
 		{"2407:30c0:181:1::1", ServiceCDN, true}, // /47
