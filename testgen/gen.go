@@ -71,6 +71,7 @@ type Generator struct {
 	err  error
 
 	ipid      map[netip.Addr]uint16
+	macs      map[netip.Addr]net.HardwareAddr
 	dropNext  int
 	swapNext  bool
 	held      *Packet
@@ -86,6 +87,7 @@ func New(seed uint64, start time.Time) *Generator {
 		rng:  rand.New(rand.NewPCG(seed, seed^0x9e3779b97f4a7c15)),
 		now:  start.Truncate(time.Microsecond),
 		ipid: make(map[netip.Addr]uint16),
+		macs: make(map[netip.Addr]net.HardwareAddr),
 		buf:  gopacket.NewSerializeBuffer(),
 	}
 }
@@ -173,6 +175,15 @@ func MAC(addr netip.Addr) net.HardwareAddr {
 	return net.HardwareAddr{0x02, 0x5a, byte(s >> 24), byte(s >> 16), byte(s >> 8), byte(s)}
 }
 
+func (g *Generator) mac(a netip.Addr) net.HardwareAddr {
+	m, ok := g.macs[a]
+	if !ok {
+		m = MAC(a)
+		g.macs[a] = m
+	}
+	return m
+}
+
 // ipParams are the per-packet IP header values.
 type ipParams struct {
 	src, dst  netip.Addr
@@ -192,7 +203,7 @@ func (g *Generator) emitIP(p ipParams, proto layers.IPProtocol, ls ...gopacket.S
 		g.fail(fmt.Errorf("testgen: mixed address families %s -> %s", src, dst))
 		return Packet{}
 	}
-	eth := &layers.Ethernet{SrcMAC: MAC(src), DstMAC: MAC(dst)}
+	eth := &layers.Ethernet{SrcMAC: g.mac(src), DstMAC: g.mac(dst)}
 	var ip gopacket.SerializableLayer
 	var netLayer gopacket.NetworkLayer
 	if src.Is4() {

@@ -147,15 +147,15 @@ func (m *largeMix) session(g *Generator) {
 	eph := func() netip.AddrPort { return netip.AddrPortFrom(client, g.EphemeralPort()) }
 	mmr := m.mmrAddrs[r.IntN(len(m.mmrAddrs))]
 	switch k := r.IntN(100); {
-	case k < 45: // UDP media, 4-20 s of audio with video
+	case k < 35: // UDP media: 1-6 s of audio with video (most of the packets)
 		u := g.UDP(eph(), netip.AddrPortFrom(mmr, uint16(8801+r.IntN(10))), UDPOptions{})
-		g.ZoomUDPMedia(u, ZoomMediaOptions{AudioPackets: 200 + r.IntN(800), VideoFrames: 60 + r.IntN(200), PacketsPerFrame: 2 + r.IntN(4)})
-	case k < 60: // zone controller
+		g.ZoomUDPMedia(u, ZoomMediaOptions{AudioPackets: 50 + r.IntN(250), VideoFrames: 10 + r.IntN(60), PacketsPerFrame: 2 + r.IntN(4)})
+	case k < 55: // zone controller
 		g.DNS(client, PlanV4.Resolver, DNSLookup{Name: NameZC, Addrs: []netip.Addr{m.zcAddrs[r.IntN(len(m.zcAddrs))]}})
 		c := g.TCPConn(eph(), netip.AddrPortFrom(m.zcAddrs[r.IntN(len(m.zcAddrs))], 443), TCPOptions{})
 		c.Play(m.zc)
 		c.Close()
-	case k < 72: // media router over TLS
+	case k < 70: // media router over TLS
 		c := g.TCPConn(eph(), netip.AddrPortFrom(mmr, 443), TCPOptions{})
 		c.Play(m.mmr)
 		c.Close()

@@ -209,7 +209,8 @@ func TestLarge(t *testing.T) {
 	if count != n {
 		t.Fatalf("wrote %d packets, want %d", count, n)
 	}
-	if udp < n/3 || tcp < n/20 || len(flows) < 200 {
+	t.Logf("mix: %d UDP, %d TCP packets, %d flow directions", udp, tcp, len(flows))
+	if udp < n/2 || tcp < n/20 || len(flows) < 500 {
 		t.Fatalf("mix: %d UDP, %d TCP packets, %d flow directions", udp, tcp, len(flows))
 	}
 	if got := readBack(t, buf.Bytes(), testgen.FormatPCAP); len(got) != n {

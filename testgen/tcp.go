@@ -180,11 +180,15 @@ func (c *TCPConn) raw(d Dir, seq, ack uint32, flags uint8, payload []byte, opts 
 	return c.g.emitIP(ipParams{src: src.Addr(), dst: dst.Addr(), ttl: ttl, ipid: ipid, df: true, flowLabel: c.flowLbl[d]}, layers.IPProtocolTCP, ls...)
 }
 
+// synOptions are a common SYN option layout (12 bytes, no timestamps):
+// MSS, NOP, NOP, SACK permitted, NOP, window scale 7.
 func synOptions(mss uint16) []layers.TCPOption {
+	nop := layers.TCPOption{OptionType: layers.TCPOptionKindNop}
 	return []layers.TCPOption{
 		{OptionType: layers.TCPOptionKindMSS, OptionLength: 4, OptionData: []byte{byte(mss >> 8), byte(mss)}},
+		nop, nop,
 		{OptionType: layers.TCPOptionKindSACKPermitted, OptionLength: 2},
-		{OptionType: layers.TCPOptionKindNop},
+		nop,
 		{OptionType: layers.TCPOptionKindWindowScale, OptionLength: 3, OptionData: []byte{7}},
 	}
 }

@@ -16,8 +16,13 @@ import (
 // TLSSpec describes one TLS connection to record.
 type TLSSpec struct {
 	ServerName string // SNI the client sends (empty: none)
-	Version    uint16 // tls.VersionTLS12 or tls.VersionTLS13 (default 1.3)
-	Chain      Chain  // what the server presents
+	// Version is the highest version the server accepts, so the one
+	// negotiated: tls.VersionTLS12 or tls.VersionTLS13 (default 1.3).
+	Version uint16
+	// ClientMaxVersion is the highest version the client offers (default
+	// 1.3): Zoom's servers answered 1.2 to clients offering 1.3.
+	ClientMaxVersion uint16
+	Chain            Chain // what the server presents
 	// Names are the leaf's DNS names; default []string{ServerName}.
 	Names []string
 	// NotBefore/NotAfter of the leaf; default LeafNotBefore/LeafNotAfter.
@@ -187,6 +192,9 @@ func recordTLS(spec TLSSpec, useCache bool) (*TLSTranscript, error) {
 	if spec.Version == 0 {
 		spec.Version = tls.VersionTLS13
 	}
+	if spec.ClientMaxVersion == 0 {
+		spec.ClientMaxVersion = tls.VersionTLS13
+	}
 	if spec.Time.IsZero() {
 		spec.Time = DefaultStart
 	}
@@ -245,7 +253,7 @@ func recordTLS(spec TLSSpec, useCache bool) (*TLSTranscript, error) {
 	}
 	now := func() time.Time { return spec.Time }
 	clientCfg := &tls.Config{
-		ServerName: spec.ServerName, MinVersion: spec.Version, MaxVersion: spec.Version,
+		ServerName: spec.ServerName, MinVersion: tls.VersionTLS12, MaxVersion: spec.ClientMaxVersion,
 		Time: now, NextProtos: spec.ALPN, SessionTicketsDisabled: true,
 		// The recording client accepts any certificate unless told to reject:
 		// what matters is the bytes the server sends, judged by zoomprobe.
@@ -255,7 +263,7 @@ func recordTLS(spec TLSSpec, useCache bool) (*TLSTranscript, error) {
 		clientCfg.VerifyPeerCertificate = func([][]byte, [][]*x509.Certificate) error { return errClientRejects }
 	}
 	serverCfg := &tls.Config{
-		Certificates: []tls.Certificate{cert}, MinVersion: spec.Version, MaxVersion: spec.Version,
+		Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12, MaxVersion: spec.Version,
 		Time: now, NextProtos: spec.ALPN, SessionTicketsDisabled: true,
 	}
 	cEnd, sEnd, rec := recordedPipe()

@@ -36,7 +36,7 @@ func tlsCacheKey(s TLSSpec) string {
 		h.Write(b)
 	}
 	put([]byte(s.ServerName))
-	put([]byte{byte(s.Version >> 8), byte(s.Version), byte(s.Chain), s.ClientAlert, boolByte(s.NoClose)})
+	put([]byte{byte(s.Version >> 8), byte(s.Version), byte(s.ClientMaxVersion >> 8), byte(s.ClientMaxVersion), byte(s.Chain), s.ClientAlert, boolByte(s.NoClose)})
 	for _, n := range s.Names {
 		put([]byte(n))
 	}

@@ -39,6 +39,7 @@ func TestTLSCacheKeyIgnoresTimeOnly(t *testing.T) {
 	for _, mut := range []func(*TLSSpec){
 		func(s *TLSSpec) { s.ServerName = NameMMR },
 		func(s *TLSSpec) { s.Version = tls.VersionTLS13 },
+		func(s *TLSSpec) { s.ClientMaxVersion = tls.VersionTLS12 },
 		func(s *TLSSpec) { s.Chain = ChainFortiGate },
 		func(s *TLSSpec) { s.ClientAlert = AlertUnknownCA },
 		func(s *TLSSpec) { s.Request = []byte("x") },
