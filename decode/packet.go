@@ -47,7 +47,7 @@ type Packet struct {
 	Src, Dst  netip.Addr
 	TTL       uint8  // IPv4 TTL or IPv6 hop limit
 	IPID      uint16 // IPv4 identification; 0 for IPv6
-	Fragment  bool   // a non-first IPv4 fragment or an IPv6 fragment: no L4 header
+	Fragment  bool   // a non-first IPv4 or IPv6 fragment: no L4 header (a first fragment has one)
 
 	Proto            uint8 // ProtoTCP, ProtoUDP, ProtoICMP, ProtoICMPv6, or other
 	SrcPort, DstPort uint16
