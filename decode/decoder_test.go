@@ -153,7 +153,7 @@ func TestDecode(t *testing.T) {
 				ICMP: ICMP{Type: 11, Code: 0, Quoted: true, QProto: ProtoTCP, QSrc: aCli4, QDst: aSrv4, QSrcPort: 50123, QDstPort: 443, QSeq: 1000, QIPID: 0x1234}},
 			payload: string(icmpQuoting(t, 11, 0)[42:])},
 		{name: "icmp echo quotes nothing", opts: decap, link: LinkEthernet, frame: icmpQuoting(t, 8, 0),
-			want: Packet{IPVersion: 4, Src: aRouter, Dst: aCli4, TTL: 61, IPID: 0x1234, Proto: ProtoICMP, ICMP: ICMP{Type: 8}},
+			want:    Packet{IPVersion: 4, Src: aRouter, Dst: aCli4, TTL: 61, IPID: 0x1234, Proto: ProtoICMP, ICMP: ICMP{Type: 8}},
 			payload: string(icmpQuoting(t, 8, 0)[42:])},
 		{name: "icmpv6 packet too big", opts: decap, link: LinkEthernet, frame: icmp6TooBig(t),
 			want: Packet{IPVersion: 6, Src: aSrv6, Dst: aCli6, TTL: 57, Proto: ProtoICMPv6,
