@@ -80,8 +80,10 @@ func (c *FlowsConfig) validate(v *Validator) {
 
 // ZoomConfig says what counts as Zoom, and what else to watch.
 type ZoomConfig struct {
-	// RangesFile replaces the embedded ranges: Zoom's published CIDR lists
-	// (one CIDR a line) or the CSV snapshot format (ip_address,ip_type,service).
+	// RangesFile replaces the embedded ranges: one of Zoom's published CIDR
+	// lists (one CIDR a line), a directory of them (each list's service from
+	// its file name: ZoomMeetings.txt, ZoomCDN.txt...), or the CSV snapshot
+	// format (ip_address,ip_type,service).
 	RangesFile string `yaml:"ranges_file"`
 	// NameCacheSize bounds the DNS-snooped address→name cache.
 	NameCacheSize int `yaml:"name_cache_size"`
