@@ -89,11 +89,25 @@ func (a *Analyzer) Collectors() []prometheus.Collector { return a.m.collectors()
 // PortLabel is the port label value: one of Zoom's known ports for the
 // transport, or "other", so the label stays bounded.
 func portLabel(proto uint8, port uint16) string {
-	if zoom.IsZoomPort(proto, port) {
-		return strconv.Itoa(int(port))
+	if !zoom.IsZoomPort(proto, port) {
+		return "other"
 	}
-	return "other"
+	switch port {
+	case 443:
+		return "443"
+	case 3478:
+		return "3478"
+	case 3479:
+		return "3479"
+	}
+	if port >= 8801 && port <= 8810 {
+		return zoomHighPorts[port-8801]
+	}
+	return strconv.Itoa(int(port))
 }
+
+// zoomHighPorts are the label values of 8801-8810, constant so labelling allocates nothing.
+var zoomHighPorts = [...]string{"8801", "8802", "8803", "8804", "8805", "8806", "8807", "8808", "8809", "8810"}
 
 func statusOf(r finding.Reason) string {
 	switch r {
