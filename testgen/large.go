@@ -19,7 +19,11 @@ type LargeOptions struct {
 }
 
 // largeLanesMax bounds memory: each lane holds one session's packets.
-const largeLanesMax = 4096
+// largeClientsMax keeps clients inside 10.20.0.0/16.
+const (
+	largeLanesMax   = 4096
+	largeClientsMax = 250 * 256
+)
 
 // Large streams a realistic mix of about n packets to sink in time order:
 // mostly Zoom UDP media, Zoom TLS (zone controller, media router, web) and
@@ -41,6 +45,10 @@ func Large(n int, o LargeOptions, sink func(Packet) error) (int, error) {
 	o.Lanes = min(o.Lanes, largeLanesMax)
 	if o.Clients <= 0 {
 		o.Clients = 500
+	}
+	o.Clients = min(o.Clients, largeClientsMax)
+	if n <= 0 {
+		return 0, nil
 	}
 	mix, err := newLargeMix(o)
 	if err != nil {

@@ -53,10 +53,6 @@ func TestTLSLiveMatchesCache(t *testing.T) {
 					}
 				}
 			}
-			// Live transcripts differ in their random values: that is why the cache exists.
-			if bytes.Equal(live.Flights[0].Data, cached.Flights[0].Data) {
-				t.Fatalf("live ClientHello equals the stored one: randomness fixed? then drop the cache")
-			}
 		})
 	}
 }
