@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"math/rand/v2"
 	"net"
+	"net/netip"
 	"os"
 	"runtime/debug"
 	"sort"
@@ -94,21 +95,20 @@ func portJobs(check string, c config.PortProbeConfig, defaultPort uint16) []Job 
 	var jobs []Job
 	for _, t := range c.Targets {
 		ports := c.Ports
-		if t.Port != 0 {
+		switch {
+		case t.Port != 0:
 			ports = []uint16{t.Port}
-		} else if defaultPort != 0 {
+		case t.Address != "":
+			// a pinned address carries its port
+			if ap, err := netip.ParseAddrPort(t.Address); err == nil {
+				ports = []uint16{ap.Port()}
+			}
+		case defaultPort != 0:
 			ports = []uint16{defaultPort}
 		}
 		for _, p := range ports {
 			label := net.JoinHostPort(t.Host, strconv.Itoa(int(p)))
-			addr := t.Address
-			if addr != "" && t.Port == 0 {
-				// an address without the port: keep its IP, use this port
-				if h, _, err := net.SplitHostPort(addr); err == nil {
-					addr = net.JoinHostPort(h, strconv.Itoa(int(p)))
-				}
-			}
-			jobs = append(jobs, Job{Check: check, Target: Target{Label: label, Host: t.Host, Port: p, Address: addr}, Schedule: c.Schedule})
+			jobs = append(jobs, Job{Check: check, Target: Target{Label: label, Host: t.Host, Port: p, Address: t.Address}, Schedule: c.Schedule})
 		}
 	}
 	return jobs
