@@ -8,6 +8,7 @@ import (
 	"io"
 	"os"
 	"strings"
+	"sync"
 
 	yaml "go.yaml.in/yaml/v3"
 
@@ -54,14 +55,15 @@ type ConnectivityCheck struct {
 	Status int    `yaml:"status"` // the answer expected without a portal; 0: any
 }
 
-// DefaultSignatures parses the built-in signatures.
-func DefaultSignatures() *Signatures {
+// DefaultSignatures returns the built-in signatures, parsed once; callers
+// must not modify them.
+var DefaultSignatures = sync.OnceValue(func() *Signatures {
 	s, err := ParseSignatures(defaultSignatures, "built-in proxy-signatures.yml")
 	if err != nil {
 		panic(err) // the embedded file is tested
 	}
 	return s
-}
+})
 
 // LoadSignatures reads a signatures file; errors start with its name.
 func LoadSignatures(path string) (*Signatures, error) {
