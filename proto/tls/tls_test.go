@@ -3,8 +3,8 @@ package tls
 import (
 	"bytes"
 	"crypto/md5"
-	ctls "crypto/tls"
 	"crypto/sha256"
+	ctls "crypto/tls"
 	"crypto/x509"
 	"crypto/x509/pkix"
 	"encoding/hex"
@@ -296,9 +296,9 @@ func handBuilt() []byte {
 	exts = append(exts, ext(ExtSignatureAlgorithms, 0, 4, 4, 3, 8, 4)...)
 	b := []byte{3, 3}
 	b = append(b, make([]byte, 32)...)
-	b = append(b, 0)                                               // session id
+	b = append(b, 0)                                                    // session id
 	b = append(b, 0, 8, 0x0a, 0x0a, 0x13, 0x01, 0xc0, 0x2b, 0x13, 0x02) // ciphers
-	b = append(b, 1, 0)                                            // compression
+	b = append(b, 1, 0)                                                 // compression
 	b = append(b, byte(len(exts)>>8), byte(len(exts)))
 	return append(b, exts...)
 }
@@ -348,8 +348,8 @@ func TestAlertsAndMalformed(t *testing.T) {
 	}
 	for _, bad := range [][]byte{
 		[]byte("GET / HTTP/1.1\r\n"),
-		{22, 3, 1, 0xff, 0xff},            // record too long
-		{21, 3, 3, 0, 3, 2, 48, 1},         // odd alert length
+		{22, 3, 1, 0xff, 0xff},                // record too long
+		{21, 3, 3, 0, 3, 2, 48, 1},            // odd alert length
 		{22, 3, 1, 0, 4, 1, 0xff, 0xff, 0xff}, // message larger than the cap
 	} {
 		_, d := decode(0, []seg{{1, bad}}, 4096)

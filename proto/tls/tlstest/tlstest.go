@@ -129,7 +129,7 @@ func FakeSCTList() []byte {
 
 // FakeSCT is one structurally valid SCT.
 func FakeSCT() []byte {
-	sct := []byte{0}                      // version v1
+	sct := []byte{0}                       // version v1
 	sct = append(sct, make([]byte, 32)...) // log id
 	sct = append(sct, 0, 0, 1, 0x80, 0, 0, 0, 0)
 	sct = append(sct, 0, 0)       // extensions
