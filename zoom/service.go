@@ -49,3 +49,6 @@ func ParseService(name string) (Service, bool) {
 	}
 	return ServiceNone, false
 }
+
+// NumServices is the number of Service values, for arrays indexed by service.
+const NumServices = int(numServices)

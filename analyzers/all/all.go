@@ -3,5 +3,7 @@
 package all
 
 import (
+	_ "github.com/zoomprobe/zoomprobe/analyzers/dnsfilter"
+	_ "github.com/zoomprobe/zoomprobe/analyzers/httpinspect"
 	_ "github.com/zoomprobe/zoomprobe/analyzers/reach"
 )

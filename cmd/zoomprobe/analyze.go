@@ -1,0 +1,112 @@
+package main
+
+import (
+	"bufio"
+	"context"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+
+	"github.com/alecthomas/kingpin/v2"
+
+	"github.com/zoomprobe/zoomprobe/config"
+	"github.com/zoomprobe/zoomprobe/offline"
+)
+
+func init() {
+	commands = append(commands, command{
+		Name: "analyze", Help: "Analyse pcap/pcapng files offline and report Zoom flows and findings.",
+		Setup: func(cmd *kingpin.CmdClause, g *globals) func() int {
+			files := cmd.Arg("file", "Capture files (pcap or pcapng), merged in packet-time order.").Required().ExistingFiles()
+			format := cmd.Flag("format", "Output format: text or json (findings as JSON lines, then the flows).").Default("text").Enum("text", "json")
+			metricsFile := cmd.Flag("metrics.file", "Also write the final metrics in text exposition format to this file.").String()
+			workers := cmd.Flag("workers", "Analysis workers (default: capture.workers from the config, 1 for the built-in config).").Int()
+			return func() int {
+				cfg, err := loadCommandConfig(g.configFile)
+				if err != nil {
+					fmt.Fprintf(os.Stderr, "zoomprobe analyze: %v\n", err)
+					return 2
+				}
+				if g.configFile == "" {
+					cfg.Capture.Workers = 1
+				}
+				if *workers > 0 {
+					cfg.Capture.Workers = *workers
+				}
+				ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
+				defer stop()
+				res, err := offline.Analyze(ctx, cfg, *files, offline.Options{Logger: g.logger})
+				if err != nil {
+					fmt.Fprintf(os.Stderr, "zoomprobe analyze: %v\n", err)
+					return 1
+				}
+				out := bufio.NewWriter(os.Stdout)
+				defer out.Flush()
+				if *format == "json" {
+					err = res.WriteJSON(out)
+				} else {
+					err = res.WriteText(out)
+				}
+				if err != nil {
+					fmt.Fprintf(os.Stderr, "zoomprobe analyze: %v\n", err)
+					return 1
+				}
+				if *metricsFile != "" {
+					if err := writeFile(*metricsFile, res.WriteMetrics); err != nil {
+						fmt.Fprintf(os.Stderr, "zoomprobe analyze: --metrics.file: %v\n", err)
+						return 1
+					}
+				}
+				return 0
+			}
+		},
+	})
+	commands = append(commands, command{
+		Name: "check-config", Help: "Validate the configuration file and exit (0 valid, 1 invalid).",
+		Setup: func(cmd *kingpin.CmdClause, g *globals) func() int {
+			print := cmd.Flag("print", "Print the effective configuration, defaults included.").Bool()
+			return func() int {
+				cfg, err := loadCommandConfig(g.configFile)
+				if err != nil {
+					fmt.Fprintf(os.Stderr, "%v\n", err)
+					return 1
+				}
+				name := g.configFile
+				if name == "" {
+					name = "built-in default configuration"
+				}
+				fmt.Fprintf(os.Stderr, "%s: OK\n", name)
+				if *print {
+					b, err := cfg.Marshal()
+					if err != nil {
+						fmt.Fprintln(os.Stderr, err)
+						return 1
+					}
+					os.Stdout.Write(b)
+				}
+				return 0
+			}
+		},
+	})
+}
+
+// loadCommandConfig reads --config.file, or the built-in default.
+func loadCommandConfig(path string) (*config.Config, error) {
+	if path == "" {
+		return config.Parse(config.DefaultYAML())
+	}
+	return config.LoadFile(path)
+}
+
+func writeFile(path string, write func(w io.Writer) error) error {
+	f, err := os.Create(path)
+	if err != nil {
+		return err
+	}
+	if err := write(f); err != nil {
+		f.Close()
+		return err
+	}
+	return f.Close()
+}

@@ -1,0 +1,39 @@
+package main
+
+import (
+	"context"
+	"os"
+	"os/signal"
+	"syscall"
+
+	"github.com/alecthomas/kingpin/v2"
+	"github.com/prometheus/common/version"
+	"github.com/prometheus/exporter-toolkit/web/kingpinflag"
+
+	"github.com/zoomprobe/zoomprobe/daemon"
+)
+
+func init() {
+	commands = append(commands, command{
+		Name: "run", Help: "Run the daemon: capture, analyse, serve metrics (the default config captures on the default-route interface).",
+		Setup: func(cmd *kingpin.CmdClause, g *globals) func() int {
+			webCfg := kingpinflag.AddFlags(cmd, daemon.DefaultListenAddress)
+			metricsPath := cmd.Flag("web.telemetry-path", "Path under which to expose metrics.").Default("/metrics").String()
+			return func() int {
+				g.logger.Info("starting zoomprobe", "version", version.Info(), "build_context", version.BuildContext())
+				d, err := daemon.New(daemon.Options{ConfigFile: g.configFile, Web: webCfg, MetricsPath: *metricsPath, Logger: g.logger})
+				if err != nil {
+					g.logger.Error("cannot start", "err", err)
+					return 1
+				}
+				ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+				defer stop()
+				if err := d.Run(ctx); err != nil {
+					g.logger.Error("zoomprobe stopped", "err", err)
+					return 1
+				}
+				return 0
+			}
+		},
+	})
+}

@@ -1,0 +1,283 @@
+// Package engine drives packet analysis: readers pull frames from capture
+// sources and decode them, shard them by the unordered address pair to
+// workers (each owning a flow table and its analyzers), and the workers turn
+// packets into findings. The same code serves the daemon and `analyze`.
+package engine
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/zoomprobe/zoomprobe/analyzers"
+	"github.com/zoomprobe/zoomprobe/capture"
+	"github.com/zoomprobe/zoomprobe/config"
+	"github.com/zoomprobe/zoomprobe/decode"
+	"github.com/zoomprobe/zoomprobe/finding"
+	"github.com/zoomprobe/zoomprobe/flow"
+	"github.com/zoomprobe/zoomprobe/zoom"
+)
+
+// Options build an engine.
+type Options struct {
+	Config     *config.Config
+	Registerer prometheus.Registerer // engine metrics and analyzer metrics go here
+	Sink       finding.Sink
+	Clock      *analyzers.Clock
+	Logger     *slog.Logger
+	Ranges     *zoom.Ranges // nil: embedded, or config zoom.ranges_file
+	// OnFlowEnd, when set, sees every flow as it leaves a table (analyze uses it
+	// to list flows). It is called from worker goroutines.
+	OnFlowEnd func(*flow.Flow, flow.ExpireReason)
+}
+
+// Input is one packet source. Open is called again after a live source fails.
+type Input struct {
+	Label string // metric label: the interface name, or "file"
+	Open  func() (capture.Source, error)
+	Live  bool
+}
+
+// Engine is one configured pipeline. Build a new one to apply a new config.
+type Engine struct {
+	cfg        *config.Config
+	log        *slog.Logger
+	workers    []*worker
+	names      *zoom.NameCache
+	classifier *zoom.Classifier
+	m          *metrics
+	opts       Options
+}
+
+// New initialises every enabled analyzer and the workers.
+func New(o Options) (*Engine, error) {
+	if o.Config == nil {
+		o.Config = config.Default()
+	}
+	if o.Logger == nil {
+		o.Logger = slog.New(slog.DiscardHandler)
+	}
+	if o.Sink == nil {
+		o.Sink = finding.Discard
+	}
+	if o.Registerer == nil {
+		o.Registerer = prometheus.NewRegistry()
+	}
+	if o.Clock == nil {
+		o.Clock = &analyzers.Clock{}
+	}
+	cfg := o.Config
+	ranges := o.Ranges
+	if ranges == nil {
+		ranges = zoom.DefaultRanges()
+		if cfg.Zoom.RangesFile != "" {
+			r, err := zoom.LoadRangesFile(cfg.Zoom.RangesFile)
+			if err != nil {
+				return nil, fmt.Errorf("zoom.ranges_file: %w", err)
+			}
+			ranges = r
+		}
+	}
+	e := &Engine{cfg: cfg, log: o.Logger, names: zoom.NewNameCache(cfg.Zoom.NameCacheSize), opts: o}
+	e.m = newMetrics(e)
+	if err := o.Registerer.Register(e.m); err != nil {
+		return nil, err
+	}
+	classifier := zoom.NewClassifier(ranges, cfg.Zoom.Watch)
+	e.classifier = classifier
+
+	var ctors []func() analyzers.Analyzer
+	for _, p := range analyzers.Registered() {
+		if !cfg.Analyzers.Enabled(p.Name()) {
+			continue
+		}
+		ctor, err := p.Init(analyzers.Env{
+			Config: cfg, Registerer: o.Registerer, Sink: o.Sink, Names: e.names, Clock: o.Clock,
+			Logger: o.Logger.With("analyzer", p.Name()), Slot: len(ctors),
+		})
+		if err != nil {
+			return nil, fmt.Errorf("analyzer %s: %w", p.Name(), err)
+		}
+		ctors = append(ctors, ctor)
+		e.m.analyzers = append(e.m.analyzers, p.Name())
+	}
+	fc := flow.Config{
+		MaxFlows:         cfg.Flows.MaxFlows,
+		EmbryonicTimeout: cfg.Flows.EmbryonicTimeout,
+		TCPTimeout:       cfg.Flows.TCPTimeout,
+		UDPTimeout:       cfg.Flows.UDPTimeout,
+		ClosedTimeout:    cfg.Flows.ClosedTimeout,
+	}
+	for range cfg.Capture.Workers {
+		as := make([]analyzers.Analyzer, len(ctors))
+		for i, c := range ctors {
+			as[i] = c()
+		}
+		e.workers = append(e.workers, newWorker(fc, as, classifier, e.names, o.OnFlowEnd))
+	}
+	return e, nil
+}
+
+// Names is the shared DNS name cache.
+func (e *Engine) Names() *zoom.NameCache { return e.names }
+
+// Run reads every input until the files end or ctx is cancelled, then flushes
+// all flows (so pending verdicts are given) and returns. Live inputs that fail
+// are retried every capture.retry_interval while ctx lives; Run returns the
+// first error of a file input.
+func (e *Engine) Run(ctx context.Context, inputs []Input) error {
+	if len(inputs) == 0 {
+		return errors.New("engine: no packet source")
+	}
+	for _, in := range inputs {
+		e.m.source(in.Label)
+	}
+	if len(e.workers) == 1 && len(inputs) == 1 && !inputs[0].Live {
+		// One file, one worker: no copies, no channels.
+		w := e.workers[0]
+		err := e.read(ctx, inputs[0], func(p *decode.Packet) { w.handle(p) }, func(time.Time) {})
+		w.flush(time.Time{})
+		return err
+	}
+
+	pool := newBatchPool(len(e.workers) * (len(inputs) + 1) * 4)
+	var wg sync.WaitGroup
+	chans := make([]chan *batch, len(e.workers))
+	for i, w := range e.workers {
+		chans[i] = make(chan *batch, 8)
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for b := range chans[i] {
+				for j := range b.pkts {
+					w.handle(&b.pkts[j])
+				}
+				if !b.tick.IsZero() {
+					w.advance(b.tick)
+				}
+				pool.put(b)
+			}
+			w.flush(time.Time{})
+		}()
+	}
+
+	errs := make(chan error, len(inputs))
+	var rg sync.WaitGroup
+	for _, in := range inputs {
+		rg.Add(1)
+		go func() {
+			defer rg.Done()
+			d := newDispatcher(chans, pool)
+			errs <- e.read(ctx, in, d.add, d.tick)
+			d.flushAll()
+		}()
+	}
+	rg.Wait()
+	for _, c := range chans {
+		close(c)
+	}
+	wg.Wait()
+	close(errs)
+	var first error
+	for err := range errs {
+		if err != nil && first == nil {
+			first = err
+		}
+	}
+	return first
+}
+
+// read pulls packets from one input until it ends; live inputs are reopened
+// after failures. handle sees each decoded packet; tick is called with wall
+// time while a live source is idle, so timeouts fire without traffic.
+func (e *Engine) read(ctx context.Context, in Input, handle func(*decode.Packet), tick func(time.Time)) error {
+	st := e.m.source(in.Label)
+	for {
+		src, err := in.Open()
+		if err != nil {
+			if !in.Live {
+				return err
+			}
+			e.log.Error("cannot open capture; retrying", "input", in.Label, "err", err, "retry_in", e.cfg.Capture.RetryInterval)
+		} else {
+			st.up.Store(1)
+			err = e.readSource(ctx, src, st, handle, tick)
+			st.up.Store(0)
+			src.Close()
+			st.droppedBase = st.dropped.Load() // a reopened socket counts from zero
+			if !in.Live || ctx.Err() != nil {
+				if errors.Is(err, io.EOF) || ctx.Err() != nil {
+					return nil
+				}
+				return err
+			}
+			e.log.Error("capture failed; reopening", "input", in.Label, "err", err, "retry_in", e.cfg.Capture.RetryInterval)
+		}
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-time.After(e.cfg.Capture.RetryInterval):
+		}
+	}
+}
+
+func (e *Engine) readSource(ctx context.Context, src capture.Source, st *sourceStats, handle func(*decode.Packet), tick func(time.Time)) error {
+	dec := decode.NewDecoder(decode.Options{Decapsulate: e.cfg.Capture.Decapsulate, VXLANPorts: e.cfg.Capture.VXLANPorts})
+	var p decode.Packet
+	sn := &snooper{classifier: e.classifier, names: e.names}
+	stop := context.AfterFunc(ctx, func() { src.Close() })
+	defer stop()
+	lastStats := time.Now()
+	for {
+		data, ts, wireLen, link, err := src.ReadPacket()
+		if err != nil {
+			if errors.Is(err, capture.ErrTimeout) {
+				now := time.Now()
+				tick(now)
+				e.pollStats(src, st, &lastStats, now)
+				continue
+			}
+			e.pollStats(src, st, &lastStats, time.Time{})
+			return err
+		}
+		st.packets.Add(1)
+		st.lastPacket.Store(ts.UnixNano())
+		if err := dec.Decode(data, link, ts, wireLen, &p); err != nil {
+			e.m.decodeError(err)
+			continue
+		}
+		sn.observe(&p)
+		handle(&p)
+		if st.packets.Load()&1023 == 0 {
+			e.pollStats(src, st, &lastStats, time.Now())
+		}
+	}
+}
+
+// pollStats copies the kernel's drop counters at most once a second (zero
+// time: now, unconditionally).
+func (e *Engine) pollStats(src capture.Source, st *sourceStats, last *time.Time, now time.Time) {
+	if !now.IsZero() && now.Sub(*last) < time.Second {
+		return
+	}
+	*last = time.Now()
+	if s, err := src.Stats(); err == nil {
+		st.dropped.Store(st.droppedBase + s.Dropped)
+	}
+}
+
+type sourceStats struct {
+	packets    atomic.Uint64
+	dropped    atomic.Uint64 // cumulative for the current socket, plus earlier sockets
+	up         atomic.Int64
+	lastPacket atomic.Int64
+
+	droppedBase uint64 // drops of closed sockets; reader goroutine only
+}

@@ -1,0 +1,49 @@
+package engine
+
+import (
+	"net/netip"
+	"time"
+	"unsafe"
+
+	"golang.org/x/net/dns/dnsmessage"
+
+	"github.com/zoomprobe/zoomprobe/decode"
+	"github.com/zoomprobe/zoomprobe/proto/dns"
+	"github.com/zoomprobe/zoomprobe/zoom"
+)
+
+// snooper records which addresses DNS answered for the names the classifier
+// cares about, so flows to them count as Zoom (or watched). It runs in the
+// reader, in packet order and before sharding: a flow that starts right after
+// the answer, on any worker, already finds the name.
+type snooper struct {
+	classifier *zoom.Classifier
+	names      *zoom.NameCache
+	msg        dns.Message
+}
+
+func (s *snooper) observe(p *decode.Packet) {
+	if p.Proto != decode.ProtoUDP || p.Fragment || p.SrcPort != 53 {
+		return
+	}
+	m := &s.msg
+	if err := dns.Parse(p.Payload, m); (err != nil && !m.Incomplete) || !m.Response || m.RCode != dnsmessage.RCodeSuccess || !m.HasQuestion() {
+		return
+	}
+	q := m.QName.Bytes()
+	if len(q) == 0 {
+		return
+	}
+	// A view of the parsed name, valid until the next Parse: the classifier
+	// does not keep it, so the common case (not a Zoom name) allocates nothing.
+	view := unsafe.String(&q[0], len(q))
+	if s.classifier.Classify(decode.ProtoTCP, netip.Addr{}, 0, view) == zoom.ServiceNone {
+		return
+	}
+	name := string(q)
+	for _, a := range m.AnswerList() {
+		if a.Addr.IsValid() {
+			s.names.Put(a.Addr, name, p.Time.Add(time.Duration(max(a.TTL, 60))*time.Second))
+		}
+	}
+}
