@@ -50,8 +50,8 @@ type ReachConfig struct {
 }
 
 func (c *ReachConfig) setDefaults() {
-	c.UDPAnswerWindow = 5 * time.Second
-	c.SYNTimeout = 10 * time.Second
+	c.UDPAnswerWindow = 3 * time.Second
+	c.SYNTimeout = 5 * time.Second
 	c.SYNMinAttempts = 2
 	c.HappyEyeballsWindow = 2 * time.Second
 	c.FallbackWindow = 2 * time.Minute

@@ -135,8 +135,12 @@ func UDPFallback(p Params) (*Scenario, error) {
 	b.flow("udp", u.Client, u.Server, zoom.ServiceMedia, NameMMR)
 	b.tlsFlow(b.a.Client, b.port(b.a.MMR, 8801), zoom.ServiceMediaRouter, NameMMR,
 		TLSSpec{ServerName: NameMMR, Version: tls.VersionTLS12, Chain: ChainZoom, Names: zoomNames, Request: pattern(1200), Response: pattern(4000)}, true)
-	b.expect(ExpectedFinding{Kind: finding.KindUDPFallback, Reason: finding.ReasonUDPFallback, Transport: "udp",
+	// The block (what to fix) and the fallback (what users suffer) are both reported.
+	b.expect(ExpectedFinding{Kind: finding.KindBlockedConnection, Reason: finding.ReasonUDPNoAnswer, Transport: "udp",
 		Client: b.a.Client, Server: b.a.MMR, ServerPort: 8801, Service: zoom.ServiceMedia})
+	// The fallback finding names the TCP connection that carries the media now.
+	b.expect(ExpectedFinding{Kind: finding.KindUDPFallback, Reason: finding.ReasonUDPFallback, Transport: "tcp",
+		Client: b.a.Client, Server: b.a.MMR, ServerPort: 8801, Service: zoom.ServiceMediaRouter})
 	return b.done()
 }
 
