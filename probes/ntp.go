@@ -58,7 +58,6 @@ func ProbeNTP(ctx context.Context, t Target, env Env) Result {
 		return r
 	}
 	r.Success, r.Value, r.HasValue = true, resp.ClockOffset.Seconds(), true
-	r.Evidence["rtt"] = resp.RTT.Round(time.Microsecond).String()
 	off := resp.ClockOffset
 	abs := time.Duration(math.Abs(float64(off)))
 	warn, crit := 10*time.Second, 5*time.Minute
@@ -66,7 +65,7 @@ func ProbeNTP(ctx context.Context, t Target, env Env) Result {
 		warn, crit = env.Config.NTP.Warning, env.Config.NTP.Critical
 	}
 	r.Status, r.Reason = StatusPass, finding.ReasonOK
-	r.Summary = fmt.Sprintf("clock offset %s from %s (stratum %d, RTT %s)", fmtOffset(off), t.Label, resp.Stratum, resp.RTT.Round(time.Millisecond))
+	r.Summary = fmt.Sprintf("clock offset %s from %s (stratum %d, RTT %s)", fmtOffset(off), t.Label, resp.Stratum, fmtRTT(resp.RTT))
 	switch {
 	case abs >= crit:
 		r.Status, r.Reason = StatusFail, finding.ReasonClockSkewCritical
@@ -116,6 +115,14 @@ func ntpUnreachable(env *Env, t Target, r Result, err error) Result {
 		Evidence:    copyEvidence(r.Evidence),
 	})
 	return r
+}
+
+// fmtRTT rounds a round-trip time to what is worth reading.
+func fmtRTT(d time.Duration) string {
+	if d < time.Millisecond {
+		return d.Round(time.Microsecond).String()
+	}
+	return d.Round(100 * time.Microsecond).String()
 }
 
 // fmtOffset writes an offset with its sign: "+2m0.5s", "-350ms".

@@ -393,7 +393,9 @@ func TestTLSThroughProxy(t *testing.T) {
 }
 
 func TestClassify(t *testing.T) {
-	op := func(err error) error { return &net.OpError{Op: "dial", Net: "tcp", Err: os.NewSyscallError("connect", err)} }
+	op := func(err error) error {
+		return &net.OpError{Op: "dial", Net: "tcp", Err: os.NewSyscallError("connect", err)}
+	}
 	cases := []struct {
 		err  error
 		want finding.Reason

@@ -96,9 +96,9 @@ func TestSchedulerRunOnce(t *testing.T) {
 	}
 	ntpLabel := cfg.Probes.NTP.Servers[0]
 	want := map[string]float64{
-		"tcp|open.zoom.us:" + portOf(cfg.Probes.TCP.Targets[0].Address):     1,
-		"tcp|closed.zoom.us:" + portOf(cfg.Probes.TCP.Targets[1].Address):   0,
-		"stun|stun.zoom.us:" + portOf(cfg.Probes.STUN.Targets[0].Address):   1,
+		"tcp|open.zoom.us:" + portOf(cfg.Probes.TCP.Targets[0].Address):   1,
+		"tcp|closed.zoom.us:" + portOf(cfg.Probes.TCP.Targets[1].Address): 0,
+		"stun|stun.zoom.us:" + portOf(cfg.Probes.STUN.Targets[0].Address): 1,
 		"ntp|" + ntpLabel: 1,
 	}
 	for k, v := range want {

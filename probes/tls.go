@@ -293,6 +293,12 @@ var DefaultJudge ChainJudge = func(in ChainInput) ChainVerdict {
 	return x509Judge(in, nil)
 }
 
+// X509Judge verifies chains with crypto/x509 against roots (nil: the
+// system roots). Tests use it with their own "Zoom" root.
+func X509Judge(roots *x509.CertPool) ChainJudge {
+	return func(in ChainInput) ChainVerdict { return x509Judge(in, roots) }
+}
+
 // x509Judge verifies with crypto/x509 against roots (nil: system roots).
 func x509Judge(in ChainInput, roots *x509.CertPool) ChainVerdict {
 	leaf := in.Chain[0]

@@ -156,9 +156,9 @@ func (ca *CA) Leaf(t testing.TB, notBefore, notAfter time.Time, hosts ...string)
 
 // TLSServer answers TLS handshakes with cert on a loopback port; maxVersion
 // 0 is Go's default. It returns host:port.
-func TLSServer(t testing.TB, cert tls.Certificate, maxVersion uint16) string {
+func TLSServer(t testing.TB, cert tls.Certificate, maxVersion uint16, addr ...string) string {
 	t.Helper()
-	ln := listenTCP(t)
+	ln := listenTCP(t, addr...)
 	cfg := &tls.Config{Certificates: []tls.Certificate{cert}, MaxVersion: maxVersion}
 	go func() {
 		for {
@@ -180,9 +180,9 @@ func TLSServer(t testing.TB, cert tls.Certificate, maxVersion uint16) string {
 }
 
 // OpenPort accepts TCP connections and closes them.
-func OpenPort(t testing.TB) string {
+func OpenPort(t testing.TB, addr ...string) string {
 	t.Helper()
-	ln := listenTCP(t)
+	ln := listenTCP(t, addr...)
 	go func() {
 		for {
 			c, err := ln.Accept()
@@ -223,9 +223,13 @@ func ResetAfterHello(t testing.TB) string {
 	return ln.Addr().String()
 }
 
-func listenTCP(t testing.TB) net.Listener {
+func listenTCP(t testing.TB, addr ...string) net.Listener {
 	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	a := "127.0.0.1:0"
+	if len(addr) > 0 {
+		a = addr[0]
+	}
+	ln, err := net.Listen("tcp", a)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -233,9 +237,17 @@ func listenTCP(t testing.TB) net.Listener {
 	return ln
 }
 
-func listenUDP(t testing.TB) *net.UDPConn {
+func listenUDP(t testing.TB, addr ...string) *net.UDPConn {
 	t.Helper()
-	c, err := net.ListenUDP("udp", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
+	a := "127.0.0.1:0"
+	if len(addr) > 0 {
+		a = addr[0]
+	}
+	ua, err := net.ResolveUDPAddr("udp", a)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, err := net.ListenUDP("udp", ua)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -245,9 +257,9 @@ func listenUDP(t testing.TB) *net.UDPConn {
 
 // STUNServer answers Zoom's STUN binding requests like Zoom's servers
 // (type 0x0002, attribute 0x0103 with the client's address).
-func STUNServer(t testing.TB) string {
+func STUNServer(t testing.TB, addr ...string) string {
 	t.Helper()
-	c := listenUDP(t)
+	c := listenUDP(t, addr...)
 	go func() {
 		buf := make([]byte, 1500)
 		for {
@@ -266,9 +278,9 @@ func STUNServer(t testing.TB) string {
 }
 
 // SilentUDP receives datagrams and never answers.
-func SilentUDP(t testing.TB) string {
+func SilentUDP(t testing.TB, addr ...string) string {
 	t.Helper()
-	c := listenUDP(t)
+	c := listenUDP(t, addr...)
 	go func() {
 		buf := make([]byte, 1500)
 		for {
@@ -291,9 +303,9 @@ func ClosedUDP(t testing.TB) string {
 
 // NTPServer answers NTPv4 client requests with its clock off by skew
 // (stratum 2, synchronised).
-func NTPServer(t testing.TB, skew time.Duration) string {
+func NTPServer(t testing.TB, skew time.Duration, addr ...string) string {
 	t.Helper()
-	c := listenUDP(t)
+	c := listenUDP(t, addr...)
 	go func() {
 		buf := make([]byte, 512)
 		for {
@@ -338,9 +350,9 @@ type DNSAnswer struct {
 
 // DNSServer answers A and AAAA queries from answers (keys are names without
 // the trailing dot); unknown names get NXDOMAIN.
-func DNSServer(t testing.TB, answers map[string]DNSAnswer) string {
+func DNSServer(t testing.TB, answers map[string]DNSAnswer, addr ...string) string {
 	t.Helper()
-	c := listenUDP(t)
+	c := listenUDP(t, addr...)
 	go func() {
 		buf := make([]byte, 1500)
 		for {
@@ -404,9 +416,9 @@ type Proxy struct {
 }
 
 // Start serves the proxy on loopback and returns its URL.
-func (p *Proxy) Start(t testing.TB) string {
+func (p *Proxy) Start(t testing.TB, addr ...string) string {
 	t.Helper()
-	ln := listenTCP(t)
+	ln := listenTCP(t, addr...)
 	go func() {
 		for {
 			c, err := ln.Accept()
