@@ -17,6 +17,7 @@ have promtool   || need+=(prometheus)
 have prometheus-alertmanager || have alertmanager || need+=(prometheus-alertmanager)
 have chromium   || need+=(chromium)
 have openssl    || need+=(openssl)
+have bc         || need+=(bc)
 have systemd-analyze || need+=(systemd)
 if [ "${#need[@]}" -gt 0 ]; then
   if [ "$(id -u)" -ne 0 ]; then
