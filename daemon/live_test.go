@@ -143,3 +143,35 @@ func TestLiveCaptureInNamespace(t *testing.T) {
 }
 
 func netipMust(s string) netip.Addr { return netip.MustParseAddr(s) }
+
+// A live source that cannot open (interface missing) is reported with
+// capture_up 0 and retried while the daemon keeps serving; once the interface
+// exists, capture starts.
+func TestLiveSourceRetried(t *testing.T) {
+	ns, serverNS := netns(t)
+	inputs := func(cfg *config.Config) ([]engine.Input, error) {
+		opts := LiveOptions(cfg, nil)
+		return []engine.Input{{Label: "late0", Live: true, Open: func() (src capture.Source, err error) {
+			err = capture.InNamespace(ns, func() error {
+				src, err = capture.OpenLive("late0", opts)
+				return err
+			})
+			return src, err
+		}}}, nil
+	}
+	cfgPath := t.TempDir() + "/zoomprobe.yml"
+	os.WriteFile(cfgPath, []byte("capture:\n  workers: 1\n  retry_interval: 200ms\n"), 0o644)
+	_, srv := startDaemon(t, cfgPath, inputs)
+	waitReady(t, srv.URL)
+	time.Sleep(300 * time.Millisecond)
+	_, body := get(t, srv.URL+"/metrics")
+	if v := metricValue(body, `zoomprobe_capture_up{interface="late0"}`); v != 0 {
+		t.Fatalf("capture_up = %v for a missing interface, want 0", v)
+	}
+	out, err := exec.Command("ip", "-n", ns, "link", "add", "late0", "type", "veth", "peer", "name", "late1", "netns", serverNS).CombinedOutput()
+	if err != nil {
+		t.Fatalf("%v: %s", err, out)
+	}
+	exec.Command("ip", "-n", ns, "link", "set", "late0", "up").Run()
+	waitMetric(t, srv.URL+"/metrics", `zoomprobe_capture_up{interface="late0"}`, 1)
+}
