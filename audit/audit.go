@@ -544,11 +544,13 @@ func (b *builder) proxyRow() report.Requirement {
 	q := report.Requirement{ID: id, Title: title, Needed: needed, Status: report.Pass}
 	var bad []probes.Result
 	for _, r := range via {
+		line := "✓ CONNECT " + r.Target + " granted by " + fmt.Sprint(r.Evidence["proxy"])
 		if isProxyReason(r.Reason) {
 			bad = append(bad, r)
-			q.Evidence = append(q.Evidence, "✗ "+r.Summary)
-		} else {
-			q.Evidence = append(q.Evidence, "✓ CONNECT "+r.Target+" granted by "+fmt.Sprint(r.Evidence["proxy"]))
+			line = "✗ " + r.Summary
+		}
+		if !slices.Contains(q.Evidence, line) {
+			q.Evidence = append(q.Evidence, line)
 		}
 	}
 	if len(bad) > 0 {

@@ -1,0 +1,207 @@
+package main
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"os"
+	"os/signal"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/alecthomas/kingpin/v2"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/common/version"
+
+	"github.com/zoomprobe/zoomprobe/audit"
+	"github.com/zoomprobe/zoomprobe/capture"
+	"github.com/zoomprobe/zoomprobe/config"
+	"github.com/zoomprobe/zoomprobe/daemon"
+	"github.com/zoomprobe/zoomprobe/engine"
+	"github.com/zoomprobe/zoomprobe/exporters/report"
+	"github.com/zoomprobe/zoomprobe/finding"
+	"github.com/zoomprobe/zoomprobe/offline"
+	"github.com/zoomprobe/zoomprobe/probes"
+)
+
+// auditJudge, when set, judges TLS chains in the audit (the TLS analyzer's
+// certcheck with the config's roots); nil uses probes.DefaultJudge.
+var auditJudge func(cfg *config.Config) probes.ChainJudge
+
+func init() {
+	commands = append(commands, command{
+		Name: "audit", Help: "Run every active check once (and optionally analyse captures or an interface) and write a Zoom readiness report. Exit 0 all pass, 1 any failure, 2 usage or config error.",
+		Setup: func(cmd *kingpin.CmdClause, g *globals) func() int {
+			format := cmd.Flag("output.format", "Report format: text, markdown, html (self-contained, for a ticket) or json.").Default("text").Enum(report.Formats...)
+			file := cmd.Flag("output.file", "Write the report here instead of standard output.").Default("-").String()
+			targets := cmd.Flag("audit.target", "Zoom host (host or host:port) to check instead of the configured tls, tcp, stun and dns targets; repeatable.").Strings()
+			checks := cmd.Flag("audit.check", "Run only this check ("+strings.Join(probes.CheckOrder, ", ")+"); repeatable.").Enums(probes.CheckOrder...)
+			captures := cmd.Flag("audit.capture", "Also analyse this pcap/pcapng file and add what it shows; repeatable.").ExistingFiles()
+			iface := cmd.Flag("audit.interface", "Also watch this interface (needs CAP_NET_RAW) while the checks run.").String()
+			duration := cmd.Flag("audit.duration", "How long to watch --audit.interface.").Default("1m").Duration()
+			parallel := cmd.Flag("audit.parallel", "Targets of one check tested at the same time.").Default("8").Int()
+			quiet := cmd.Flag("audit.quiet", "No progress lines on standard error.").Bool()
+			return func() int {
+				return runAudit(g, auditArgs{format: *format, file: *file, targets: *targets, checks: *checks, captures: *captures,
+					iface: *iface, duration: *duration, parallel: *parallel, quiet: *quiet})
+			}
+		},
+	})
+}
+
+type auditArgs struct {
+	format, file string
+	targets      []string
+	checks       []string
+	captures     []string
+	iface        string
+	duration     time.Duration
+	parallel     int
+	quiet        bool
+}
+
+func runAudit(g *globals, a auditArgs) int {
+	fail := func(format string, args ...any) int {
+		fmt.Fprintf(os.Stderr, "zoomprobe audit: "+format+"\n", args...)
+		return 2
+	}
+	cfg, err := loadCommandConfig(g.configFile)
+	if err != nil {
+		return fail("%v", err)
+	}
+	var tgs []config.ProbeTarget
+	for _, s := range a.targets {
+		t, err := parseTarget(s)
+		if err != nil {
+			return fail("--audit.target %q: %v", s, err)
+		}
+		tgs = append(tgs, t)
+	}
+	if a.iface != "" && a.duration <= 0 {
+		return fail("--audit.duration must be positive, got %s", a.duration)
+	}
+	if a.parallel < 1 || a.parallel > 256 {
+		return fail("--audit.parallel must be between 1 and 256, got %d", a.parallel)
+	}
+	out, closeOut, err := openOutput(a.file)
+	if err != nil {
+		return fail("--output.file: %v", err)
+	}
+
+	o := audit.Options{Config: cfg, Checks: a.checks, Targets: tgs, Parallel: a.parallel, Version: version.Version}
+	if !a.quiet {
+		o.Progress = os.Stderr
+	}
+	if auditJudge != nil {
+		o.Judge = auditJudge(cfg)
+	}
+	o.Passive, o.PassiveLabel = passiveHook(cfg, g, a)
+
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	rep, err := audit.Run(ctx, o)
+	if err != nil {
+		closeOut()
+		return fail("%v", err)
+	}
+	color := a.format == "text" && a.file == "-" && isTerminal(os.Stdout) && os.Getenv("NO_COLOR") == ""
+	bw := bufio.NewWriter(out)
+	if err := report.Render(bw, a.format, rep, color); err == nil {
+		err = bw.Flush()
+	}
+	if cerr := closeOut(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		return fail("writing the report: %v", err)
+	}
+	if !a.quiet {
+		fmt.Fprintf(os.Stderr, "zoomprobe audit: %s\n", rep.Headline)
+	}
+	return rep.ExitCode()
+}
+
+// passiveHook analyses capture files and/or watches an interface with the
+// same engine as `analyze` and `run`, while the active checks run.
+func passiveHook(cfg *config.Config, g *globals, a auditArgs) (audit.Passive, string) {
+	if len(a.captures) == 0 && a.iface == "" {
+		return nil, ""
+	}
+	var what []string
+	if len(a.captures) > 0 {
+		what = append(what, "capture files "+strings.Join(a.captures, ", "))
+	}
+	if a.iface != "" {
+		what = append(what, fmt.Sprintf("interface %s for %s", a.iface, a.duration))
+	}
+	return func(ctx context.Context, sink finding.Sink) error {
+		var errs []error
+		if len(a.captures) > 0 {
+			res, err := offline.Analyze(ctx, cfg, a.captures, offline.Options{Logger: g.logger})
+			if err != nil {
+				errs = append(errs, err)
+			} else {
+				for _, f := range res.Findings {
+					sink.Emit(f)
+				}
+			}
+		}
+		if a.iface != "" {
+			errs = append(errs, watchInterface(ctx, cfg, g, a.iface, a.duration, sink))
+		}
+		return errors.Join(errs...)
+	}, strings.Join(what, " and ")
+}
+
+func watchInterface(ctx context.Context, cfg *config.Config, g *globals, iface string, d time.Duration, sink finding.Sink) error {
+	ctx, cancel := context.WithTimeout(ctx, d)
+	defer cancel()
+	eng, err := engine.New(engine.Options{Config: cfg, Registerer: prometheus.NewRegistry(), Sink: sink, Logger: g.logger})
+	if err != nil {
+		return err
+	}
+	in := engine.Input{Label: iface, Live: true, Open: func() (capture.Source, error) {
+		return capture.OpenLive(iface, daemon.LiveOptions(cfg, nil))
+	}}
+	err = eng.Run(ctx, []engine.Input{in})
+	if errors.Is(err, context.DeadlineExceeded) || errors.Is(err, context.Canceled) {
+		return nil
+	}
+	return err
+}
+
+func parseTarget(s string) (config.ProbeTarget, error) {
+	s = strings.TrimSpace(s)
+	if h, p, err := net.SplitHostPort(s); err == nil {
+		n, err := strconv.ParseUint(p, 10, 16)
+		if err != nil || n == 0 || h == "" {
+			return config.ProbeTarget{}, fmt.Errorf("write host or host:port (port 1-65535)")
+		}
+		return config.ProbeTarget{Host: h, Port: uint16(n)}, nil
+	}
+	if s == "" || strings.ContainsAny(s, " /@") || strings.Count(s, ":") == 1 {
+		return config.ProbeTarget{}, fmt.Errorf("write host or host:port")
+	}
+	return config.ProbeTarget{Host: strings.Trim(s, "[]")}, nil
+}
+
+func openOutput(path string) (io.Writer, func() error, error) {
+	if path == "" || path == "-" {
+		return os.Stdout, func() error { return nil }, nil
+	}
+	f, err := os.Create(path)
+	if err != nil {
+		return nil, nil, err
+	}
+	return f, f.Close, nil
+}
+
+func isTerminal(f *os.File) bool {
+	st, err := f.Stat()
+	return err == nil && st.Mode()&os.ModeCharDevice != 0
+}
