@@ -58,8 +58,13 @@ func writePcap(t testing.TB, path string, link layers.LinkType, recs []rec) {
 	}
 }
 
+// writePcapngTB writes a small two-interface pcapng seed.
+func writePcapngTB(t testing.TB, path string) {
+	writePcapng(t, path, []rec{{at: 1, port: 8801}, {at: 2, port: 443, iface: 1}})
+}
+
 // writePcapng writes interface 0 as Ethernet and interface 1 as raw IP.
-func writePcapng(t *testing.T, path string, recs []rec) {
+func writePcapng(t testing.TB, path string, recs []rec) {
 	f, err := os.Create(path)
 	if err != nil {
 		t.Fatal(err)

@@ -7,6 +7,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/gopacket/gopacket"
 	"github.com/gopacket/gopacket/afpacket"
 	"golang.org/x/net/bpf"
 
@@ -44,8 +45,9 @@ type LiveOptions struct {
 	RingSizeMB int
 	// Promiscuous also captures frames not addressed to the interface (a mirror port needs it).
 	Promiscuous bool
-	// PollTimeout bounds how long ReadPacket waits before returning
-	// ErrTimeout, and so how long Close waits for a blocked reader; 0 means 250ms.
+	// PollTimeout is how long ReadPacket waits for a frame before it
+	// returns ErrTimeout; 0 means 250ms. Close wakes a waiting reader within
+	// pollSlice whatever this is.
 	PollTimeout time.Duration
 	// BlockTimeout retires a partly filled ring block after this long, so
 	// packets are not held back on a quiet link; 0 means 50ms.
@@ -64,6 +66,9 @@ const (
 	// closeGrace is how long Close lets a reader on another goroutine finish
 	// with the frame it holds before the ring is unmapped.
 	closeGrace = 100 * time.Millisecond
+	// pollSlice is the longest single wait in the kernel, so a blocked
+	// reader notices Close this soon.
+	pollSlice = 100 * time.Millisecond
 )
 
 // live is an AF_PACKET TPACKET_V3 source.
@@ -74,6 +79,8 @@ type live struct {
 	anyDev  bool
 	links   map[int]decode.LinkType // ifindex -> link type, for the "any" device
 	scratch []byte                  // a frame with its VLAN tag put back
+
+	pollTimeout, pollSlice time.Duration
 
 	mu       sync.Mutex
 	reading  bool // inside the ring poll
@@ -98,7 +105,8 @@ func OpenLive(iface string, opts LiveOptions) (Source, error) {
 	if opts.BlockTimeout <= 0 {
 		opts.BlockTimeout = DefaultBlockTimeout
 	}
-	s := &live{name: iface, released: make(chan struct{}), links: map[int]decode.LinkType{}}
+	s := &live{name: iface, released: make(chan struct{}), links: map[int]decode.LinkType{},
+		pollTimeout: opts.PollTimeout, pollSlice: min(opts.PollTimeout, pollSlice)}
 	bindTo := iface
 	if iface == "any" || iface == "" {
 		s.name, s.anyDev, bindTo = "any", true, ""
@@ -124,7 +132,7 @@ func OpenLive(iface string, opts LiveOptions) (Source, error) {
 		afpacket.OptBlockSize(block),
 		afpacket.OptNumBlocks(blocks),
 		afpacket.OptBlockTimeout(opts.BlockTimeout),
-		afpacket.OptPollTimeout(opts.PollTimeout),
+		afpacket.OptPollTimeout(s.pollSlice),
 	)
 	if err != nil {
 		return nil, fmt.Errorf("capture: open AF_PACKET socket on %s: %w (needs CAP_NET_RAW)", s.name, err)
@@ -187,21 +195,45 @@ func (s *live) ReadPacket() ([]byte, time.Time, int, decode.LinkType, error) {
 	s.reading = true
 	s.mu.Unlock()
 
-	data, ci, err := s.tp.ZeroCopyReadPacketData()
-
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.reading = false
-	if s.closed {
-		s.releaseLocked()
-		return nil, time.Time{}, 0, 0, ErrClosed
-	}
-	if err != nil {
-		if errors.Is(err, afpacket.ErrTimeout) {
-			return nil, time.Time{}, 0, 0, ErrTimeout
+	var deadline time.Time
+	for {
+		data, ci, err := s.tp.ZeroCopyReadPacketData()
+		s.mu.Lock()
+		if s.closed {
+			s.reading = false
+			s.releaseLocked()
+			s.mu.Unlock()
+			return nil, time.Time{}, 0, 0, ErrClosed
 		}
-		return nil, time.Time{}, 0, 0, fmt.Errorf("capture: read %s: %w", s.name, err)
+		if errors.Is(err, afpacket.ErrTimeout) {
+			// The ring is polled in short slices so Close is noticed soon;
+			// the caller hears of a timeout only after its PollTimeout.
+			now := time.Now()
+			if deadline.IsZero() {
+				deadline = now.Add(s.pollTimeout - s.pollSlice)
+			}
+			if !now.Before(deadline) {
+				s.reading = false
+				s.mu.Unlock()
+				return nil, time.Time{}, 0, 0, ErrTimeout
+			}
+			s.mu.Unlock()
+			continue
+		}
+		s.reading = false
+		if err != nil {
+			s.mu.Unlock()
+			return nil, time.Time{}, 0, 0, fmt.Errorf("capture: read %s: %w", s.name, err)
+		}
+		data, link := s.deliver(data, ci)
+		s.mu.Unlock()
+		return data, ci.Timestamp, ci.Length, link, nil
 	}
+}
+
+// deliver marks the frame as held by the caller and gives its link type,
+// with any VLAN tag the kernel stripped put back; s.mu is held.
+func (s *live) deliver(data []byte, ci gopacket.CaptureInfo) ([]byte, decode.LinkType) {
 	s.holding = true
 	link := s.link
 	if s.anyDev {
@@ -217,7 +249,7 @@ func (s *live) ReadPacket() ([]byte, time.Time, int, decode.LinkType, error) {
 			data = s.scratch
 		}
 	}
-	return data, ci.Timestamp, ci.Length, link, nil
+	return data, link
 }
 
 // linkOfIndex caches the link type of each interface the "any" socket sees.
