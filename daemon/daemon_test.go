@@ -127,7 +127,7 @@ func TestServesMetricsAndReloads(t *testing.T) {
 	dir := t.TempDir()
 	cfgPath := filepath.Join(dir, "zoomprobe.yml")
 	events := filepath.Join(dir, "events.jsonl")
-	good := "capture:\n  workers: 1\nevent_log:\n  path: " + events + "\n"
+	good := "capture:\n  workers: 1\nprobes:\n  enabled: false\nevent_log:\n  path: " + events + "\n"
 	if err := os.WriteFile(cfgPath, []byte(good), 0o644); err != nil {
 		t.Fatal(err)
 	}

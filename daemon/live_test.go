@@ -81,7 +81,7 @@ func TestLiveCaptureInNamespace(t *testing.T) {
 		}}}, nil
 	}
 	cfgPath := t.TempDir() + "/zoomprobe.yml"
-	os.WriteFile(cfgPath, []byte("capture:\n  workers: 2\nflows:\n  udp_timeout: 1s\n  embryonic_timeout: 1s\n"), 0o644)
+	os.WriteFile(cfgPath, []byte("probes:\n  enabled: false\ncapture:\n  workers: 2\nflows:\n  udp_timeout: 1s\n  embryonic_timeout: 1s\n"), 0o644)
 	_, srv := startDaemon(t, cfgPath, inputs)
 	waitMetric(t, srv.URL+"/metrics", `zoomprobe_capture_up{interface="v0"}`, 1)
 
@@ -160,7 +160,7 @@ func TestLiveSourceRetried(t *testing.T) {
 		}}}, nil
 	}
 	cfgPath := t.TempDir() + "/zoomprobe.yml"
-	os.WriteFile(cfgPath, []byte("capture:\n  workers: 1\n  retry_interval: 200ms\n"), 0o644)
+	os.WriteFile(cfgPath, []byte("probes:\n  enabled: false\ncapture:\n  workers: 1\n  retry_interval: 200ms\n"), 0o644)
 	_, srv := startDaemon(t, cfgPath, inputs)
 	waitReady(t, srv.URL)
 	time.Sleep(300 * time.Millisecond)
