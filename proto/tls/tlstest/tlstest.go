@@ -123,7 +123,8 @@ var oidSCTList = asn1.ObjectIdentifier{1, 3, 6, 1, 4, 1, 11129, 2, 4, 2}
 // ecdsa-sha256 "signature" that no log made).
 func FakeSCTList() []byte {
 	sct := FakeSCT()
-	out := []byte{byte(len(sct) >> 8), byte(len(sct))}
+	n := len(sct) + 2
+	out := []byte{byte(n >> 8), byte(n), byte(len(sct) >> 8), byte(len(sct))}
 	return append(out, sct...)
 }
 
