@@ -420,16 +420,15 @@ func (d *Decoder) transport(b []byte, p *Packet, depth int) error {
 		if doff < 20 {
 			return errTCPOffset
 		}
-		if len(b) < doff {
-			return errTCPTrunc
-		}
 		p.SrcPort = be16(b[0:])
 		p.DstPort = be16(b[2:])
 		p.Seq = be32(b[4:])
 		p.Ack = be32(b[8:])
 		p.TCPFlags = b[13]
 		p.Window = be16(b[14:])
-		p.Payload = b[doff:]
+		// Options cut off by the snap length (deep inside ERSPAN, say) still
+		// leave ports and flags: keep the packet, with no payload.
+		p.Payload = b[min(doff, len(b)):]
 	case ProtoUDP:
 		if len(b) < 8 {
 			return errUDPTrunc

@@ -96,6 +96,9 @@ func TestDecode(t *testing.T) {
 	}
 	manyTags := serialize(t, tagLayers...)
 
+	badDoff := append([]byte(nil), inner...)
+	badDoff[14+20+12] = 4 << 4
+
 	badVXLAN := frameVXLAN(t, 4789, inner)
 	badVXLAN[14+20+8] = 0 // clear the I flag
 
@@ -178,7 +181,8 @@ func TestDecode(t *testing.T) {
 		{name: "truncated ipv6", opts: decap, link: LinkEthernet, frame: frameIPv6UDP(t)[:14+39], err: LayerIPv6},
 		{name: "truncated ipv6 ext", opts: decap, link: LinkEthernet, frame: v6ext[:14+40+12], err: LayerIPv6},
 		{name: "truncated tcp", opts: decap, link: LinkEthernet, frame: inner[:14+20+19], err: LayerTCP},
-		{name: "tcp options cut", opts: decap, link: LinkEthernet, frame: inner[:14+20+22], err: LayerTCP},
+		{name: "tcp options cut by snaplen", opts: decap, link: LinkEthernet, frame: inner[:14+20+22], want: want4TCP(0, 0)},
+		{name: "tcp data offset below 20", opts: decap, link: LinkEthernet, frame: badDoff, err: LayerTCP},
 		{name: "truncated udp", opts: decap, link: LinkEthernet, frame: frameIPv6UDP(t)[:14+40+7], err: LayerUDP},
 		{name: "truncated gre", opts: decap, link: LinkEthernet, frame: greIP[:14+20+6], err: LayerGRE},
 		{name: "too many tunnels", opts: decap, link: LinkRaw, frame: nestedGRE, err: LayerGRE},

@@ -37,7 +37,12 @@ func FuzzDecode(f *testing.F) {
 		f.Add(uint16(s.link), s.frame)
 	}
 	d := NewDecoder(Options{Decapsulate: true, VXLANPorts: []uint16{4789}})
+	plain := NewDecoder(Options{})
+	oracle := newOracle()
 	f.Fuzz(func(t *testing.T, link uint16, data []byte) {
+		if LinkType(link) == LinkEthernet {
+			oracle.check(t, plain, data)
+		}
 		var p, again Packet
 		err := d.Decode(data, LinkType(link), ts0, len(data), &p)
 		err2 := d.Decode(data, LinkType(link), ts0, len(data), &again)
@@ -85,4 +90,63 @@ func within(sub, buf []byte) bool {
 	}
 	s, b := uintptr(unsafe.Pointer(unsafe.SliceData(sub))), uintptr(unsafe.Pointer(unsafe.SliceData(buf)))
 	return s >= b && s+uintptr(len(sub)) <= b+uintptr(len(buf))
+}
+
+// oracle is gopacket's own DecodingLayerParser over plain Ethernet/IP/TCP-UDP:
+// where it decodes a frame completely, we must agree on addresses and ports.
+type oracle struct {
+	eth     layers.Ethernet
+	ip4     layers.IPv4
+	ip6     layers.IPv6
+	tcp     layers.TCP
+	udp     layers.UDP
+	pl      gopacket.Payload
+	parser  *gopacket.DecodingLayerParser
+	decoded []gopacket.LayerType
+}
+
+func newOracle() *oracle {
+	o := &oracle{}
+	o.parser = gopacket.NewDecodingLayerParser(layers.LayerTypeEthernet, &o.eth, &o.ip4, &o.ip6, &o.tcp, &o.udp, &o.pl)
+	o.parser.IgnoreUnsupported = true
+	return o
+}
+
+func (o *oracle) check(t *testing.T, d *Decoder, data []byte) {
+	if err := o.parser.DecodeLayers(data, &o.decoded); err != nil || len(o.decoded) < 3 {
+		return
+	}
+	var src, dst string
+	var ttl uint8
+	switch o.decoded[1] {
+	case layers.LayerTypeIPv4:
+		if o.ip4.FragOffset != 0 || o.ip4.Version != 4 { // gopacket does not check the version
+			return
+		}
+		src, dst, ttl = o.ip4.SrcIP.String(), o.ip4.DstIP.String(), o.ip4.TTL
+	case layers.LayerTypeIPv6:
+		if o.ip6.Version != 6 {
+			return
+		}
+		src, dst, ttl = o.ip6.SrcIP.String(), o.ip6.DstIP.String(), o.ip6.HopLimit
+	default:
+		return
+	}
+	var sport, dport uint16
+	switch o.decoded[2] {
+	case layers.LayerTypeTCP:
+		sport, dport = uint16(o.tcp.SrcPort), uint16(o.tcp.DstPort)
+	case layers.LayerTypeUDP:
+		sport, dport = uint16(o.udp.SrcPort), uint16(o.udp.DstPort)
+	default:
+		return
+	}
+	var p Packet
+	if err := d.Decode(data, LinkEthernet, ts0, len(data), &p); err != nil {
+		t.Fatalf("gopacket decodes %v, we fail: %v", o.decoded, err)
+	}
+	if p.Src.String() != src || p.Dst.String() != dst || p.TTL != ttl || p.SrcPort != sport || p.DstPort != dport {
+		t.Fatalf("we decode %v:%d > %v:%d ttl %d, gopacket %s:%d > %s:%d ttl %d",
+			p.Src, p.SrcPort, p.Dst, p.DstPort, p.TTL, src, sport, dst, dport, ttl)
+	}
 }
