@@ -9,6 +9,8 @@ import (
 	"io"
 	"os"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/gopacket/gopacket"
@@ -47,7 +49,8 @@ type files struct {
 	inputs []*fileInput
 	cur    *fileInput // the input whose head the caller holds
 	read   uint64
-	closed bool
+	closed atomic.Bool // Close may come from another goroutine (context cancel)
+	mu     sync.Mutex  // serialises Close
 }
 
 // OpenFiles opens pcap and pcapng files (gzip-compressed too), telling the
@@ -160,7 +163,7 @@ func (s *files) LinkType() decode.LinkType {
 }
 
 func (s *files) ReadPacket() ([]byte, time.Time, int, decode.LinkType, error) {
-	if s.closed {
+	if s.closed.Load() {
 		return nil, time.Time{}, 0, 0, ErrClosed
 	}
 	if s.cur != nil {
@@ -199,8 +202,12 @@ func (s *files) ReadPacket() ([]byte, time.Time, int, decode.LinkType, error) {
 
 func (s *files) Stats() (Stats, error) { return Stats{Received: s.read}, nil }
 
+// Close closes the files; a ReadPacket running meanwhile on another
+// goroutine fails with a read error or ErrClosed.
 func (s *files) Close() error {
-	s.closed = true
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.closed.Store(true)
 	var first error
 	for _, in := range s.inputs {
 		if in.f != nil {

@@ -255,3 +255,34 @@ func BenchmarkFileRead(b *testing.B) {
 		src.Close()
 	}
 }
+
+// TestOpenFilesConcurrentClose closes the source while another goroutine
+// reads, as the engine does on shutdown (run with -race).
+func TestOpenFilesConcurrentClose(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "many.pcap")
+	recs := make([]rec, 5000)
+	for i := range recs {
+		recs[i] = rec{at: time.Duration(i), port: 8801}
+	}
+	writePcap(t, path, layers.LinkTypeEthernet, recs)
+	src, err := OpenFiles([]string{path})
+	if err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error)
+	go func() {
+		for {
+			if _, _, _, _, err := src.ReadPacket(); err != nil {
+				done <- err
+				return
+			}
+		}
+	}()
+	src.Close()
+	if err := <-done; err == nil {
+		t.Fatal("reader did not stop")
+	}
+	if _, _, _, _, err := src.ReadPacket(); !errors.Is(err, ErrClosed) {
+		t.Errorf("after Close: %v, want ErrClosed", err)
+	}
+}
