@@ -18,8 +18,8 @@ import (
 	"strings"
 	"time"
 
-	"golang.org/x/crypto/ocsp"
 	"golang.org/x/crypto/cryptobyte"
+	"golang.org/x/crypto/ocsp"
 
 	"github.com/zoomprobe/zoomprobe/finding"
 	"github.com/zoomprobe/zoomprobe/zoom"
