@@ -48,7 +48,7 @@ type Options struct {
 	PassiveLabel string
 	// Progress receives one line per check as it starts (stderr).
 	Progress io.Writer
-	// Judge judges TLS chains (certcheck with the TLS config); nil: default.
+	// Judge judges TLS chains; nil: certcheck with the config's tls section.
 	Judge probes.ChainJudge
 	// Resolver resolves target names; nil: the system resolver.
 	Resolver *net.Resolver
@@ -101,9 +101,14 @@ func Run(ctx context.Context, o Options) (*report.Report, error) {
 	})
 	clock := &analyzers.Clock{}
 	s := probes.NewScheduler(pc, prometheus.NewRegistry(), sink, clock, nil)
-	if o.Judge != nil {
-		s.SetJudge(o.Judge)
+	if o.Judge == nil {
+		j, err := probes.JudgeFromConfig(o.Config.TLS)
+		if err != nil {
+			return nil, fmt.Errorf("audit: %w", err)
+		}
+		o.Judge = j
 	}
+	s.SetJudge(o.Judge)
 	if o.Resolver != nil {
 		s.SetResolver(o.Resolver)
 	}

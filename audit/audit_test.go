@@ -14,6 +14,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/zoomprobe/zoomprobe/certcheck"
 	"github.com/zoomprobe/zoomprobe/config"
 	"github.com/zoomprobe/zoomprobe/exporters/report"
 	"github.com/zoomprobe/zoomprobe/finding"
@@ -116,7 +117,8 @@ func newBed(t *testing.T, broken bool) bed {
     resolvers: [127.0.0.53]
     names: [zoom.us, www.zoom.us]
 `, proxyURL, web, media)
-	return bed{yaml: y, judge: probes.X509Judge(zoomCA.Pool())}
+	judge := probes.CertcheckJudge(certcheck.Options{Roots: zoomCA.Pool(), Expected: []certcheck.Issuer{certcheck.IssuerFromCert(zoomCA.Cert)}, Products: certcheck.DefaultProducts()})
+	return bed{yaml: y, judge: judge}
 }
 
 func runAudit(t *testing.T, b bed, passive Passive) (*report.Report, string) {

@@ -123,6 +123,11 @@ func dialVia(ctx context.Context, t Target, env *Env, proxy *url.URL) (dialResul
 	if err != nil {
 		return res, err
 	}
+	return connectOver(ctx, c, t, proxy, res)
+}
+
+// connectOver asks the proxy on c to CONNECT to the target; c is closed on failure.
+func connectOver(ctx context.Context, c net.Conn, t Target, proxy *url.URL, res dialResult) (dialResult, error) {
 	if dl, ok := ctx.Deadline(); ok {
 		c.SetDeadline(dl)
 	}

@@ -3,6 +3,7 @@ package probes
 import (
 	"context"
 	"crypto/tls"
+	"crypto/x509"
 	"errors"
 	"fmt"
 	"io"
@@ -19,6 +20,7 @@ import (
 	"golang.org/x/net/dns/dnsmessage"
 
 	"github.com/zoomprobe/zoomprobe/analyzers"
+	"github.com/zoomprobe/zoomprobe/certcheck"
 	"github.com/zoomprobe/zoomprobe/config"
 	"github.com/zoomprobe/zoomprobe/finding"
 	"github.com/zoomprobe/zoomprobe/probes/probetest"
@@ -274,8 +276,7 @@ func newTLSBed(t *testing.T) *tlsBed {
 		zoomCA:  probetest.NewCA(t, "Test Zoom Root CA", "DigiCert Inc (test)"),
 		inspect: probetest.NewCA(t, "FortiGate CA", "Fortinet"),
 	}
-	pool := b.zoomCA.Pool()
-	b.judge = func(in ChainInput) ChainVerdict { return x509Judge(in, pool) }
+	b.judge = CertcheckJudge(certcheck.Options{Roots: b.zoomCA.Pool(), Expected: []certcheck.Issuer{certcheck.IssuerFromCert(b.zoomCA.Cert)}, Products: certcheck.DefaultProducts()})
 	return b
 }
 
@@ -287,6 +288,10 @@ func TestTLS(t *testing.T) {
 	expired := probetest.TLSServer(t, bed.zoomCA.Leaf(t, now.Add(-48*time.Hour), now.Add(-time.Hour), "zoom.us"), 0)
 	future := probetest.TLSServer(t, bed.zoomCA.Leaf(t, now.Add(2*time.Hour), now.Add(48*time.Hour), "zoom.us"), 0)
 	portal := probetest.TLSServer(t, bed.zoomCA.Leaf(t, time.Time{}, time.Time{}, "portal.example.net"), 0)
+	// the site's inspection CA is trusted here (deployed to clients), but it is not Zoom's
+	siteCA := probetest.NewCA(t, "Example Corp Inspection CA", "Example Corp")
+	siteInspected := probetest.TLSServer(t, siteCA.Leaf(t, time.Time{}, time.Time{}, "zoom.us"), 0)
+	trustingSite := CertcheckJudge(certcheck.Options{Roots: pools(bed.zoomCA, siteCA), Expected: []certcheck.Issuer{certcheck.IssuerFromCert(bed.zoomCA.Cert)}, Products: certcheck.DefaultProducts()})
 	reset := probetest.ResetAfterHello(t)
 	cases := []struct {
 		name    string
@@ -298,23 +303,30 @@ func TestTLS(t *testing.T) {
 		kind    finding.Kind
 		code    int
 		version string
+		product string
+		judge   ChainJudge
 	}{
-		{"trusted-tls13", ProbeTLS, good, 0, StatusPass, finding.ReasonOK, "", 0, "TLS 1.3"},
-		{"trusted-tls12", ProbeTLS12, good, 0, StatusPass, finding.ReasonOK, "", 0, "TLS 1.2"},
-		{"interception", ProbeTLS12, intercepted, 0, StatusFail, finding.ReasonUnknownAuthority, finding.KindTLSInterception, 6, "TLS 1.2"},
-		{"interception-tls13", ProbeTLS, intercepted, 0, StatusFail, finding.ReasonUnknownAuthority, finding.KindTLSInterception, 6, "TLS 1.3"},
-		{"expired", ProbeTLS, expired, 0, StatusFail, finding.ReasonExpired, finding.KindCertificateProblem, 5, "TLS 1.3"},
-		{"not-yet-valid", ProbeTLS, future, 0, StatusFail, finding.ReasonNotYetValid, finding.KindCertificateProblem, 5, "TLS 1.3"},
+		{"trusted-tls13", ProbeTLS, good, 0, StatusPass, finding.ReasonOK, "", 0, "TLS 1.3", "", nil},
+		{"trusted-tls12", ProbeTLS12, good, 0, StatusPass, finding.ReasonOK, "", 0, "TLS 1.2", "", nil},
+		{"interception", ProbeTLS12, intercepted, 0, StatusFail, finding.ReasonUnknownAuthority, finding.KindTLSInterception, 6, "TLS 1.2", "FortiGate", nil},
+		{"interception-tls13", ProbeTLS, intercepted, 0, StatusFail, finding.ReasonUnknownAuthority, finding.KindTLSInterception, 6, "TLS 1.3", "FortiGate", nil},
+		{"trusted-but-not-zoom-issuer", ProbeTLS, siteInspected, 0, StatusFail, finding.ReasonUnexpectedIssuer, finding.KindTLSInterception, 6, "TLS 1.3", "unknown", trustingSite},
+		{"expired", ProbeTLS, expired, 0, StatusFail, finding.ReasonExpired, finding.KindCertificateProblem, 5, "TLS 1.3", "", nil},
+		{"not-yet-valid", ProbeTLS, future, 0, StatusFail, finding.ReasonNotYetValid, finding.KindCertificateProblem, 5, "TLS 1.3", "", nil},
 		// the local clock is 3h behind: NTP's offset makes the same certificate valid
-		{"not-yet-valid-but-clock-behind", ProbeTLS, future, 3 * time.Hour, StatusPass, finding.ReasonOK, "", 0, "TLS 1.3"},
-		{"hostname", ProbeTLS12, portal, 0, StatusFail, finding.ReasonInvalidHostname, finding.KindCertificateProblem, 1, "TLS 1.2"},
-		{"reset-after-hello", ProbeTLS, reset, 0, StatusFail, finding.ReasonConnectionReset, finding.KindProbeFailure, 0, ""},
+		{"not-yet-valid-but-clock-behind", ProbeTLS, future, 3 * time.Hour, StatusPass, finding.ReasonOK, "", 0, "TLS 1.3", "", nil},
+		{"hostname", ProbeTLS12, portal, 0, StatusFail, finding.ReasonInvalidHostname, finding.KindCertificateProblem, 1, "TLS 1.2", "", nil},
+		{"reset-after-hello", ProbeTLS, reset, 0, StatusFail, finding.ReasonConnectionReset, finding.KindProbeFailure, 0, "", "", nil},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
 			clock := &analyzers.Clock{}
 			clock.SetOffset(c.offset)
-			env := Env{Config: testConfig(t), Judge: bed.judge, Clock: clock}
+			judge := bed.judge
+			if c.judge != nil {
+				judge = c.judge
+			}
+			env := Env{Config: testConfig(t), Judge: judge, Clock: clock}
 			r := run(t, c.prober, target("zoom.us", c.addr), env, 3*time.Second)
 			if r.Status != c.status || r.Reason != c.reason {
 				t.Fatalf("got %s/%s (%s, %v), want %s/%s", r.Status, r.Reason, r.Summary, r.Evidence, c.status, c.reason)
@@ -335,11 +347,19 @@ func TestTLS(t *testing.T) {
 			if f.Kind != c.kind || f.ZoomRoomsCode != c.code || f.SNI != "zoom.us" || f.Service != "web" {
 				t.Fatalf("finding = %+v", f)
 			}
-			if c.kind == finding.KindTLSInterception && (!strings.Contains(f.UserSees, "FortiGate CA") || !strings.Contains(f.UserSees, "code 6")) {
-				t.Errorf("user_sees = %q", f.UserSees)
+			if c.kind == finding.KindTLSInterception && (!strings.Contains(f.UserSees, "code 6") || f.Product != c.product) {
+				t.Errorf("user_sees = %q, product %q want %q", f.UserSees, f.Product, c.product)
 			}
 		})
 	}
+}
+
+func pools(cas ...*probetest.CA) *x509.CertPool {
+	p := x509.NewCertPool()
+	for _, ca := range cas {
+		p.AddCert(ca.Cert)
+	}
+	return p
 }
 
 func TestTLSThroughProxy(t *testing.T) {

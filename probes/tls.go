@@ -140,15 +140,18 @@ func probeTLS(ctx context.Context, check string, t Target, env Env, maxVersion u
 	}
 	r.Status = StatusFail
 	what := string(v.Reason)
-	if v.Intercepted {
+	switch {
+	case v.Intercepted && v.Product != "" && v.Product != "unknown":
+		what = "intercepted by " + v.Product + " (" + what + ")"
+	case v.Intercepted:
 		what = "intercepted (" + what + ")"
 	}
 	r.Summary = fmt.Sprintf("%s: %s, certificate from %q: %s", t.Label, tlsVersionName(st.Version), issuerName(leaf), what)
-	r.Findings = append(r.Findings, tlsVerdictFinding(&env, t, check, d.remote, v, r.Evidence))
+	r.Findings = append(r.Findings, tlsVerdictFinding(&env, t, check, d.remote, issuerName(leaf), v, r.Evidence))
 	return r
 }
 
-func tlsVerdictFinding(env *Env, t Target, check, remote string, v ChainVerdict, ev map[string]any) finding.Finding {
+func tlsVerdictFinding(env *Env, t Target, check, remote, issuer string, v ChainVerdict, ev map[string]any) finding.Finding {
 	code := v.RoomsCode
 	if code == 0 {
 		code = zoom.RoomsCodeForReason(v.Reason)
@@ -173,7 +176,7 @@ func tlsVerdictFinding(env *Env, t Target, check, remote string, v ChainVerdict,
 	if f.Confidence == "" {
 		f.Confidence = "high"
 	}
-	f.UserSees = "\"Your connection is not private… This server could not prove that it is Zoom. Its certificate is from " + issuerOrg(ev) + ".\""
+	f.UserSees = "\"Your connection is not private… This server could not prove that it is Zoom. Its certificate is from " + issuer + ".\""
 	if code != 0 {
 		f.UserSees += fmt.Sprintf(" A Zoom Room shows untrusted-certificate code %d", code)
 		if e, ok := zoom.LookupRoomsCertError(code); ok {
@@ -188,13 +191,6 @@ func tlsVerdictFinding(env *Env, t Target, check, remote string, v ChainVerdict,
 	return f
 }
 
-func issuerOrg(ev map[string]any) string {
-	s, _ := ev["issuer"].(string)
-	if s == "" {
-		return "an unknown issuer"
-	}
-	return s
-}
 
 func issuerName(c *x509.Certificate) string {
 	if c.Issuer.CommonName != "" {
@@ -285,12 +281,6 @@ func tlsVersionName(v uint16) string {
 		return "TLS 1.3"
 	}
 	return fmt.Sprintf("0x%04x", v)
-}
-
-// DefaultJudge verifies the chain against the system roots with
-// crypto/x509, until certcheck (the analyzer's judge) is wired by judge.go.
-var DefaultJudge ChainJudge = func(in ChainInput) ChainVerdict {
-	return x509Judge(in, nil)
 }
 
 // X509Judge verifies chains with crypto/x509 against roots (nil: the

@@ -29,10 +29,6 @@ import (
 	"github.com/zoomprobe/zoomprobe/probes"
 )
 
-// auditJudge, when set, judges TLS chains in the audit (the TLS analyzer's
-// certcheck with the config's roots); nil uses probes.DefaultJudge.
-var auditJudge func(cfg *config.Config) probes.ChainJudge
-
 func init() {
 	commands = append(commands, command{
 		Name: "audit", Help: "Run every active check once (and optionally analyse captures or an interface) and write a Zoom readiness report. Exit 0 all pass, 1 any failure, 2 usage or config error.",
@@ -96,9 +92,6 @@ func runAudit(g *globals, a auditArgs) int {
 	o := audit.Options{Config: cfg, Checks: a.checks, Targets: tgs, Parallel: a.parallel, Version: version.Version}
 	if !a.quiet {
 		o.Progress = os.Stderr
-	}
-	if auditJudge != nil {
-		o.Judge = auditJudge(cfg)
 	}
 	o.Passive, o.PassiveLabel = passiveHook(cfg, g, a)
 
