@@ -191,7 +191,6 @@ func tlsVerdictFinding(env *Env, t Target, check, remote, issuer string, v Chain
 	return f
 }
 
-
 func issuerName(c *x509.Certificate) string {
 	if c.Issuer.CommonName != "" {
 		return c.Issuer.CommonName
