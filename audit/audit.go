@@ -263,6 +263,19 @@ func (b *builder) requirements() []report.Requirement {
 	rows = append(rows, b.portRows(probes.CheckSTUN, "udp", b.cfg.STUN.Ports)...)
 	rows = append(rows, b.tlsRow())
 	rows = append(rows, b.proxyRow())
+	for i := range rows {
+		q := &rows[i]
+		if q.Status != report.Warn && q.Status != report.Fail || q.Remediation != "" {
+			continue
+		}
+		for _, e := range q.Evidence {
+			if strings.Contains(e, "could not resolve") {
+				q.UserSees = "Not tested from here: the target names did not resolve."
+				q.Remediation = "Fix name resolution first (see the DNS row), or list Zoom hosts that resolve here under probes.*.targets or --audit.target."
+				break
+			}
+		}
+	}
 	return rows
 }
 
