@@ -397,8 +397,9 @@ func TestTLSThroughProxy(t *testing.T) {
 			if r.Status != c.status || r.Reason != c.reason {
 				t.Fatalf("got %s/%s (%s, %v), want %s/%s", r.Status, r.Reason, r.Summary, r.Evidence, c.status, c.reason)
 			}
-			if got := len(p.Seen) > 0; got != c.seen || (got && p.Seen[0] != "zoom.us:443") {
-				t.Fatalf("proxy saw %v, want used=%v", p.Seen, c.seen)
+			seen := p.Seen()
+			if got := len(seen) > 0; got != c.seen || (got && seen[0] != "zoom.us:443") {
+				t.Fatalf("proxy saw %v, want used=%v", seen, c.seen)
 			}
 			if c.kind != "" {
 				if len(r.Findings) != 1 || r.Findings[0].Kind != c.kind || r.Findings[0].Reason != c.reason {

@@ -412,7 +412,14 @@ type Proxy struct {
 	// Routes maps a CONNECT authority (host:port) to the address it tunnels to.
 	Routes map[string]string
 	mu     sync.Mutex
-	Seen   []string
+	seen   []string
+}
+
+// Seen returns the CONNECT authorities the proxy received, in order.
+func (p *Proxy) Seen() []string {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return append([]string(nil), p.seen...)
 }
 
 // Start serves the proxy on loopback and returns its URL.
@@ -440,7 +447,7 @@ func (p *Proxy) serve(c net.Conn) {
 		return
 	}
 	p.mu.Lock()
-	p.Seen = append(p.Seen, req.Host)
+	p.seen = append(p.seen, req.Host)
 	p.mu.Unlock()
 	status := http.StatusOK
 	if p.Policy != nil {
