@@ -36,7 +36,12 @@ func tookString(d time.Duration) string {
 var htmlTmpl = template.Must(template.New("report").Funcs(template.FuncMap{
 	"lower":      func(s Status) string { return strings.ToLower(string(s)) },
 	"actionable": func(s Status) bool { return s == Fail || s == Warn },
-	"ms":         func(d time.Duration) string { return d.Round(time.Millisecond).String() },
+	"ms": func(d time.Duration) string {
+		if d < time.Millisecond {
+			return "<1ms"
+		}
+		return d.Round(time.Millisecond).String()
+	},
 	"server": func(f finding.Finding) string {
 		if f.Flow != nil && f.Flow.Server.IsValid() {
 			return strings.TrimSpace(fmt.Sprintf("%s %s:%d/%s", f.SNI, f.Flow.Server, f.Flow.ServerPort, f.Flow.Transport))
