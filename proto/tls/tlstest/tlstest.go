@@ -246,6 +246,8 @@ type Spec struct {
 	// CurvePreferences of the client (nil: Go's default, which includes the
 	// post-quantum X25519MLKEM768 key share).
 	CurvePreferences []tls.CurveID
+	// ServerCurvePreferences of the server (nil: Go's default).
+	ServerCurvePreferences []tls.CurveID
 }
 
 // DefaultTime is the clock of recorded handshakes.
@@ -292,6 +294,7 @@ func Record(t testing.TB, spec Spec) *Transcript {
 	scfg := &tls.Config{
 		Certificates: []tls.Certificate{spec.Cert}, MinVersion: spec.MinVersion, MaxVersion: spec.MaxVersion,
 		NextProtos: spec.ALPN, Time: now, SessionTicketsDisabled: true,
+		CurvePreferences: spec.ServerCurvePreferences,
 	}
 	client, server := tls.Client(cc, ccfg), tls.Server(sc, scfg)
 	var wg sync.WaitGroup

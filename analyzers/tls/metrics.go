@@ -1,0 +1,77 @@
+package tls
+
+import (
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/zoomprobe/zoomprobe/finding"
+	ptls "github.com/zoomprobe/zoomprobe/proto/tls"
+	"github.com/zoomprobe/zoomprobe/zoom"
+)
+
+type metrics struct {
+	handshakes    *prometheus.CounterVec
+	interceptions *prometheus.CounterVec
+	alerts        *prometheus.CounterVec
+	notAfter      *prometheus.GaugeVec
+	limits        *prometheus.CounterVec
+	suppressed    prometheus.Counter
+}
+
+func newMetrics() *metrics {
+	m := &metrics{
+		handshakes: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "zoomprobe_tls_handshakes_total",
+			Help: "TLS handshakes to watched servers by negotiated version and certificate verdict (a finding reason; ssl_cert_not_observable for TLS 1.3 and resumption).",
+		}, []string{"service", "version", "verdict"}),
+		interceptions: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "zoomprobe_tls_interceptions_total",
+			Help: "Handshakes whose certificate chain is not Zoom's (unknown or unexpected issuer, self-signed, wrong host name or purpose, a named interception product), and TLS 1.3 fingerprint drift (reason tls_fingerprint_drift), by product.",
+		}, []string{"service", "reason", "product"}),
+		alerts: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "zoomprobe_tls_client_alerts_total",
+			Help: "Plaintext TLS alerts sent by clients of watched servers during the handshake, by alert name.",
+		}, []string{"service", "alert"}),
+		notAfter: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "zoomprobe_tls_certificate_not_after_seconds",
+			Help: "Earliest not-after date (Unix seconds) among leaf certificates served for the service, valid or not.",
+		}, []string{"service"}),
+		limits: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "zoomprobe_tls_handshakes_incomplete_total",
+			Help: "Handshakes the TLS analyzer could not follow to the end, by why: cap (tls.max_handshake_bytes reached), gap (bytes missing at flow end), malformed.",
+		}, []string{"reason"}),
+		suppressed: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "zoomprobe_tls_findings_suppressed_total",
+			Help: "TLS findings not emitted because the same (server, leaf fingerprint) already gave one within tls.dedup_window.",
+		}),
+	}
+	for _, s := range zoom.Services() {
+		if !s.IsZoom() {
+			continue
+		}
+		for _, v := range []uint16{ptls.VersionTLS12, ptls.VersionTLS13} {
+			m.handshakes.WithLabelValues(s.String(), ptls.VersionName(v), string(finding.ReasonOK))
+		}
+		m.handshakes.WithLabelValues(s.String(), "tls1.3", string(finding.ReasonCertNotObservable))
+	}
+	for _, r := range []string{"cap", "gap", "malformed"} {
+		m.limits.WithLabelValues(r)
+	}
+	return m
+}
+
+func (m *metrics) collectors() []prometheus.Collector {
+	return []prometheus.Collector{m.handshakes, m.interceptions, m.alerts, m.notAfter, m.limits, m.suppressed}
+}
+
+func (m *metrics) register(r prometheus.Registerer) error {
+	for _, c := range m.collectors() {
+		if err := r.Register(c); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func (m *metrics) handshake(svc zoom.Service, version uint16, verdict finding.Reason) {
+	m.handshakes.WithLabelValues(svc.String(), ptls.VersionName(version), string(verdict)).Inc()
+}

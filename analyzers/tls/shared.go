@@ -1,0 +1,209 @@
+package tls
+
+import (
+	"net/netip"
+	"sync"
+	"time"
+
+	"github.com/zoomprobe/zoomprobe/analyzers"
+	"github.com/zoomprobe/zoomprobe/certcheck"
+	"github.com/zoomprobe/zoomprobe/config"
+	"github.com/zoomprobe/zoomprobe/finding"
+	ptls "github.com/zoomprobe/zoomprobe/proto/tls"
+	"github.com/zoomprobe/zoomprobe/zoom"
+)
+
+// maxFingerprintsPerKey bounds the distinct server fingerprints remembered
+// for one (service, client fingerprint).
+const maxFingerprintsPerKey = 8
+
+// shared is what all workers of one engine share. Everything here is
+// touched per handshake or per finding, never per packet, so a mutex is fine.
+type shared struct {
+	opts       certcheck.Options
+	maxBytes   int
+	classifier *zoom.Classifier
+	watchNames bool
+	clock      *analyzers.Clock
+	window     time.Duration
+	baseline   int
+	m          *metrics
+	dedup      *dedup
+	learn      *learner
+
+	mu          sync.Mutex
+	earliest    map[zoom.Service]time.Time
+	products    map[string]bool
+	maxProducts int
+}
+
+func newShared(cfg *config.Config, clock *analyzers.Clock) (*shared, error) {
+	opts, err := judgeOptions(cfg.TLS)
+	if err != nil {
+		return nil, err
+	}
+	return &shared{
+		opts: opts, maxBytes: cfg.TLS.MaxHandshakeBytes,
+		classifier: zoom.NewClassifier(nil, cfg.Zoom.Watch), watchNames: len(cfg.Zoom.Watch.Names) > 0,
+		clock: clock, window: cfg.TLS.DedupWindow, baseline: cfg.TLS.FingerprintBaseline,
+		m: newMetrics(), dedup: newDedup(cfg.TLS.MaxDedupEntries), learn: newLearner(cfg.TLS.MaxLearnedFingerprints),
+		earliest: map[zoom.Service]time.Time{}, products: map[string]bool{}, maxProducts: cfg.Metrics.MaxProductLabels,
+	}, nil
+}
+
+// notAfter keeps the earliest certificate expiry seen per service.
+func (s *shared) notAfter(svc zoom.Service, t time.Time) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if cur, ok := s.earliest[svc]; ok && !t.Before(cur) {
+		return
+	}
+	s.earliest[svc] = t
+	s.m.notAfter.WithLabelValues(svc.String()).Set(float64(t.Unix()))
+}
+
+// productLabel bounds the product label: the first metrics.max_product_labels
+// distinct products keep their name, later ones are "other".
+func (s *shared) productLabel(p string) string {
+	if p == "" {
+		p = "unknown"
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.products[p] {
+		return p
+	}
+	if len(s.products) >= s.maxProducts {
+		return "other"
+	}
+	s.products[p] = true
+	return p
+}
+
+// dedupKey identifies a finding that should be given once per window.
+type dedupKey struct {
+	server netip.Addr
+	leaf   string // leaf SHA-256, or a server fingerprint and drift type
+	kind   finding.Kind
+	alert  uint8
+}
+
+// dedup remembers when each key last gave a finding (packet time). Bounded:
+// when full, the oldest inserted key goes.
+type dedup struct {
+	mu    sync.Mutex
+	max   int
+	seen  map[dedupKey]time.Time
+	order []dedupKey
+	next  int
+}
+
+func newDedup(max int) *dedup {
+	return &dedup{max: max, seen: make(map[dedupKey]time.Time, min(max, 1024))}
+}
+
+// first reports whether k has not given a finding within window before t,
+// and records t if so.
+func (d *dedup) first(k dedupKey, t time.Time, window time.Duration) bool {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if last, ok := d.seen[k]; ok {
+		if t.Sub(last) < window && t.Sub(last) > -window {
+			return false
+		}
+		d.seen[k] = t
+		return true
+	}
+	if len(d.order) < d.max {
+		d.order = append(d.order, k)
+	} else {
+		delete(d.seen, d.order[d.next])
+		d.order[d.next] = k
+		d.next = (d.next + 1) % d.max
+	}
+	d.seen[k] = t
+	return true
+}
+
+func (d *dedup) len() int {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return len(d.seen)
+}
+
+type learnKey struct {
+	svc zoom.Service
+	ja4 [ptls.JA4Len]byte
+}
+
+type learned struct {
+	total int
+	fps   [maxFingerprintsPerKey]struct {
+		fp    [ptls.ServerFingerprintLen]byte
+		count int
+		since int // handshakes learned before this fingerprint first appeared
+	}
+	n int
+}
+
+// learner keeps, per (service, client JA4), the server fingerprints seen and
+// how often: the server's choices depend on the client's offer, so only the
+// same client fingerprint is comparable. Bounded like dedup.
+type learner struct {
+	mu    sync.Mutex
+	max   int
+	m     map[learnKey]*learned
+	order []learnKey
+	next  int
+}
+
+func newLearner(max int) *learner {
+	return &learner{max: max, m: make(map[learnKey]*learned, min(max, 1024))}
+}
+
+// observe records fp and reports drift: the key has a baseline of at least
+// baseline handshakes and fp is still new (seen fewer than baseline times:
+// a fingerprint that keeps coming back becomes part of the baseline, as
+// after a legitimate server change). known is the number of fingerprints
+// learned before this one.
+func (l *learner) observe(svc zoom.Service, ja4 [ptls.JA4Len]byte, fp [ptls.ServerFingerprintLen]byte, baseline int) (drift bool, known int) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	k := learnKey{svc, ja4}
+	e := l.m[k]
+	if e == nil {
+		e = &learned{}
+		if len(l.order) < l.max {
+			l.order = append(l.order, k)
+		} else {
+			delete(l.m, l.order[l.next])
+			l.order[l.next] = k
+			l.next = (l.next + 1) % l.max
+		}
+		l.m[k] = e
+	}
+	known = e.n
+	idx := -1
+	for i := 0; i < e.n; i++ {
+		if e.fps[i].fp == fp {
+			idx = i
+			break
+		}
+	}
+	if idx < 0 {
+		if e.n < maxFingerprintsPerKey {
+			idx = e.n
+			e.n++
+			e.fps[idx].fp, e.fps[idx].since = fp, e.total
+		}
+	}
+	established := e.total >= baseline
+	e.total++
+	if idx < 0 {
+		return established, known // no room left: every new one is drift
+	}
+	e.fps[idx].count++
+	// Drift: the fingerprint appeared after the baseline was established and
+	// has not come back often enough to join it.
+	return e.fps[idx].since >= baseline && e.fps[idx].count <= baseline, known
+}
