@@ -2,6 +2,8 @@ package daemon
 
 import (
 	"context"
+	"fmt"
+	"net/netip"
 	"log/slog"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -13,10 +15,20 @@ import (
 )
 
 // startProbes builds the active-check scheduler; nil when probes are off.
+// The probes judge chains with the site's tls: settings and know the same
+// sinkholes and private-answer exceptions as the passive DNS analyzer.
 func startProbes(cfg *config.Config, reg prometheus.Registerer, sink finding.Sink, clock *analyzers.Clock, log *slog.Logger) (func(context.Context), error) {
 	if !cfg.Probes.Enabled {
 		return nil, nil
 	}
-	s := probes.NewScheduler(cfg.Probes, reg, sink, clock, log.With("component", "probes"))
+	pc := cfg.Probes
+	pc.DNS.SinkholePrefixes = append(append([]netip.Prefix(nil), pc.DNS.SinkholePrefixes...), cfg.Reach.SinkholePrefixes...)
+	pc.DNS.PrivateAllowed = append(append([]string(nil), pc.DNS.PrivateAllowed...), cfg.Reach.DNSPrivateAllowed...)
+	judge, err := probes.JudgeFromConfig(cfg.TLS)
+	if err != nil {
+		return nil, fmt.Errorf("tls: %w", err)
+	}
+	s := probes.NewScheduler(pc, reg, sink, clock, log.With("component", "probes"))
+	s.SetJudge(judge)
 	return s.Run, nil
 }
