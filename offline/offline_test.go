@@ -44,11 +44,20 @@ func build(t testing.TB, name string, p testgen.Params) *testgen.Scenario {
 	return sc
 }
 
+// testConfig trusts the scenarios' test PKI the way a site adds roots: the
+// test "Zoom" root and the test public CA stand in for the system's store.
+func testConfig(workers int) *config.Config {
+	cfg := config.Default()
+	cfg.Capture.Workers = workers
+	cfg.TLS.SystemRoots = false
+	cfg.TLS.ExtraRoots = []string{"../testdata/ca/zoom-root.pem", "../testdata/ca/public-ca.pem"}
+	return cfg
+}
+
 func analyze(t testing.TB, cfg *config.Config, files ...string) *Result {
 	t.Helper()
 	if cfg == nil {
-		cfg = config.Default()
-		cfg.Capture.Workers = 1
+		cfg = testConfig(1)
 	}
 	res, err := Analyze(context.Background(), cfg, files, Options{})
 	if err != nil {
@@ -70,9 +79,7 @@ func TestIdentifiesEveryFlow(t *testing.T) {
 			for _, workers := range []int{1, 2} {
 				name := fmt.Sprintf("ipv6=%v/%s/workers=%d", v6, wrap, workers)
 				t.Run(name, func(t *testing.T) {
-					cfg := config.Default()
-					cfg.Capture.Workers = workers
-					res := analyze(t, cfg, writeCapture(t, pkts, testgen.FormatPCAPNG))
+					res := analyze(t, testConfig(workers), writeCapture(t, pkts, testgen.FormatPCAPNG))
 					if res.Packets != uint64(len(pkts)) {
 						t.Errorf("read %d packets, wrote %d", res.Packets, len(pkts))
 					}
@@ -126,8 +133,13 @@ func TestScenarioFindings(t *testing.T) {
 			sc := build(t, info.Name, testgen.Params{})
 			res := analyze(t, nil, writeCapture(t, sc.Packets, testgen.FormatPCAP))
 			var want, got []string
+			products := map[string]string{}
 			for _, f := range sc.Findings {
-				want = append(want, findingKey(string(f.Kind), string(f.Reason), f.Transport, f.Server.String(), f.ServerPort))
+				k := findingKey(string(f.Kind), string(f.Reason), f.Transport, f.Server.String(), f.ServerPort)
+				want = append(want, k)
+				if f.Product != "" {
+					products[k] = f.Product
+				}
 			}
 			for _, f := range res.Findings {
 				k := findingKey(string(f.Kind), string(f.Reason), "", "", 0)
@@ -135,6 +147,9 @@ func TestScenarioFindings(t *testing.T) {
 					k = findingKey(string(f.Kind), string(f.Reason), f.Flow.Transport, f.Flow.Server.String(), f.Flow.ServerPort)
 				}
 				got = append(got, k)
+				if p, ok := products[k]; ok && f.Product != p {
+					t.Errorf("%s: product %q, want %q", k, f.Product, p)
+				}
 			}
 			sort.Strings(want)
 			sort.Strings(got)
@@ -207,7 +222,9 @@ func TestSharedRealCaptures(t *testing.T) {
 			t.Skipf("%s not present (../shared/captures is beside the repository on the project's machines)", path)
 		}
 		t.Run(name, func(t *testing.T) {
-			res := analyze(t, nil, path)
+			cfg := config.Default() // real chains: the system's roots
+			cfg.Capture.Workers = 1
+			res := analyze(t, cfg, path)
 			zoomFlows := 0
 			for svc, byT := range res.FlowsByService {
 				if svc != "none" {

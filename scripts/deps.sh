@@ -18,6 +18,7 @@ have prometheus-alertmanager || have alertmanager || need+=(prometheus-alertmana
 have chromium   || need+=(chromium)
 have openssl    || need+=(openssl)
 have bc         || need+=(bc)
+[ -s /etc/ssl/certs/ca-certificates.crt ] || need+=(ca-certificates)
 have systemd-analyze || need+=(systemd)
 if [ "${#need[@]}" -gt 0 ]; then
   if [ "$(id -u)" -ne 0 ]; then

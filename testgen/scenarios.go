@@ -223,20 +223,32 @@ func TLSExpired(p Params) (*Scenario, error) {
 }
 
 // TLSWrongHost: a valid certificate for another name (a captive portal's).
+// A Zoom name answered with a chain that is not Zoom's is interception; the
+// reason (and the Zoom Rooms code) is the host name. certificate_problem is
+// for Zoom's own chain with a defect (tls-expired).
 func TLSWrongHost(p Params) (*Scenario, error) {
 	return tlsZC("tls-wrong-host", p, TLSSpec{Chain: ChainPublic, Names: []string{"portal.wifi.example"}},
-		ExpectedFinding{Kind: finding.KindCertificateProblem, Reason: finding.ReasonInvalidHostname, ZoomRoomsCode: 1}, nil)
+		ExpectedFinding{Kind: finding.KindTLSInterception, Reason: finding.ReasonInvalidHostname, ZoomRoomsCode: 1}, nil)
 }
 
 // TLSClientAlert: the client rejects an interceptor's certificate with a
 // fatal unknown_ca alert, then resets the connection.
+// Both the interception (the cause) and the rejection (what users see now)
+// are reported.
 func TLSClientAlert(p Params) (*Scenario, error) {
-	return tlsZC("tls-client-alert", p, TLSSpec{Chain: ChainUnknown, Names: zoomNames, ClientAlert: AlertUnknownCA},
+	sc, err := tlsZC("tls-client-alert", p, TLSSpec{Chain: ChainUnknown, Names: zoomNames, ClientAlert: AlertUnknownCA},
 		ExpectedFinding{Kind: finding.KindCertRejected, Reason: finding.ReasonClientRejectedCert, ZoomRoomsCode: 6,
 			Evidence: map[string]string{"alert": "unknown_ca"}},
 		func(b *builder, c *TCPConn) {
 			c.Reset(ClientToServer, ResetOptions{})
 		})
+	if err != nil {
+		return nil, err
+	}
+	intercepted := sc.Findings[0]
+	intercepted.Kind, intercepted.Reason, intercepted.Evidence = finding.KindTLSInterception, finding.ReasonUnknownAuthority, map[string]string{"issuer": sc.Findings[0].Evidence["issuer"]}
+	sc.Findings = append(sc.Findings, intercepted)
+	return sc, nil
 }
 
 // ProxyDenied: an explicit proxy refuses CONNECT with 403.

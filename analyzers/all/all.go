@@ -6,4 +6,5 @@ import (
 	_ "github.com/zoomprobe/zoomprobe/analyzers/dnsfilter"
 	_ "github.com/zoomprobe/zoomprobe/analyzers/httpinspect"
 	_ "github.com/zoomprobe/zoomprobe/analyzers/reach"
+	_ "github.com/zoomprobe/zoomprobe/analyzers/tls"
 )
