@@ -329,6 +329,14 @@ type portalError struct{ location string }
 
 func (e *portalError) Error() string { return "redirected to " + e.location + " (captive portal)" }
 
+// selfSignedError marks an unknown-authority failure on a lone
+// self-signed leaf (x509's error names whichever certificate it could not
+// chain, which for a leaf+CA chain is the CA).
+type selfSignedError struct{ err error }
+
+func (e *selfSignedError) Error() string { return "self-signed certificate: " + e.err.Error() }
+func (e *selfSignedError) Unwrap() error { return e.err }
+
 type proxyError struct{ status int }
 
 func (e *proxyError) Error() string { return fmt.Sprintf("proxy answered CONNECT with %d", e.status) }
@@ -396,6 +404,7 @@ func (c *client) tlsSession(addr netip.Addr, port uint16, name string, viaProxy 
 	defer conn.Close()
 	_ = conn.SetDeadline(deadline)
 	var issuer string
+	var selfSigned bool
 	tc := tls.Client(conn, &tls.Config{
 		ServerName: name,
 		RootCAs:    c.roots,
@@ -412,12 +421,17 @@ func (c *client) tlsSession(addr netip.Addr, port uint16, name string, viaProxy 
 			if len(raw) > 0 {
 				if leaf, err := x509.ParseCertificate(raw[0]); err == nil {
 					issuer = leaf.Issuer.CommonName
+					selfSigned = len(raw) == 1 && leaf.CheckSignatureFrom(leaf) == nil
 				}
 			}
 			return nil
 		},
 	})
 	if err := tc.Handshake(); err != nil {
+		var ua x509.UnknownAuthorityError
+		if selfSigned && errors.As(err, &ua) {
+			err = &selfSignedError{err}
+		}
 		return issuer, err
 	}
 	return issuer, exchange(tc)
@@ -701,12 +715,12 @@ func classify(err error) finding.Reason {
 		he x509.HostnameError
 		ci x509.CertificateInvalidError
 		ve *tls.CertificateVerificationError
+		ss *selfSignedError
 	)
 	switch {
+	case errors.As(err, &ss):
+		return finding.ReasonSelfSigned
 	case errors.As(err, &ua):
-		if ua.Cert != nil && ua.Cert.Issuer.String() == ua.Cert.Subject.String() {
-			return finding.ReasonSelfSigned
-		}
 		return finding.ReasonUnknownAuthority
 	case errors.As(err, &he):
 		return finding.ReasonInvalidHostname

@@ -457,7 +457,7 @@ func startPortal(b *Bed) error {
 		if spec.tls {
 			ln = tls.NewListener(ln, &tls.Config{Certificates: []tls.Certificate{*cert}, MaxVersion: tls.VersionTLS12})
 		}
-		srv := &http.Server{Handler: h, ReadTimeout: middleboxIdle, WriteTimeout: middleboxIdle}
+		srv := &http.Server{Handler: h, ReadTimeout: middleboxIdle, WriteTimeout: middleboxIdle, ErrorLog: quietLog}
 		srv.SetKeepAlivesEnabled(false)
 		b.onClose(func() { srv.Close() })
 		go srv.Serve(ln)

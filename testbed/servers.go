@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log"
 	"net"
 	"net/http"
 	"net/netip"
@@ -18,6 +19,10 @@ import (
 
 	"github.com/zoomprobe/zoomprobe/zoom"
 )
+
+// quietLog swallows net/http's per-connection errors: in these scenarios
+// handshakes are reset and refused on purpose.
+var quietLog = log.New(io.Discard, "", 0)
 
 // Zoom names the servers answer for, as seen in real captures.
 const (
@@ -212,7 +217,7 @@ func startServers(b *Bed) (*Servers, error) {
 }
 
 func (s *Servers) serveHTTP(ln net.Listener, h http.Handler) {
-	srv := &http.Server{Handler: h, ReadTimeout: serverIdleTimeout, WriteTimeout: serverIdleTimeout, ErrorLog: nil}
+	srv := &http.Server{Handler: h, ReadTimeout: serverIdleTimeout, WriteTimeout: serverIdleTimeout, ErrorLog: quietLog}
 	srv.SetKeepAlivesEnabled(false)
 	s.track.add(srv)
 	go srv.Serve(ln)
