@@ -63,9 +63,6 @@ const (
 	DefaultRingSizeMB   = 32
 	DefaultPollTimeout  = 250 * time.Millisecond
 	DefaultBlockTimeout = 50 * time.Millisecond
-	// closeGrace is how long Close lets a reader on another goroutine finish
-	// with the frame it holds before the ring is unmapped.
-	closeGrace = 100 * time.Millisecond
 	// pollSlice is the longest single wait in the kernel, so a blocked
 	// reader notices Close this soon.
 	pollSlice = 100 * time.Millisecond
@@ -82,13 +79,16 @@ type live struct {
 
 	pollTimeout, pollSlice time.Duration
 
-	mu       sync.Mutex
-	reading  bool // inside the ring poll
-	holding  bool // the caller holds a frame pointing into the ring
-	closed   bool
-	released chan struct{} // closed once the ring is unmapped
-	stats    Stats         // accumulated kernel counters
-	last     [3]uint32     // afpacket's 32-bit running sums at the last poll
+	mu      sync.Mutex
+	reading bool // inside the ring poll
+	holding bool // the caller holds a frame pointing into the ring
+	// holderCloses: Close came while a frame was held; the holder's next
+	// ReadPacket or Close releases the ring.
+	holderCloses bool
+	closed       bool
+	released     chan struct{} // closed once the ring is unmapped
+	stats        Stats         // accumulated kernel counters
+	last         [3]uint32     // afpacket's 32-bit running sums at the last poll
 }
 
 // OpenLive opens an AF_PACKET socket with a TPACKET_V3 ring on iface ("any"
@@ -306,9 +306,11 @@ func (s *live) Stats() (Stats, error) {
 }
 
 // Close stops the source. A reader blocked in ReadPacket returns ErrClosed
-// within the poll timeout; a reader on another goroutine that holds a frame
-// gets up to closeGrace to come back for the next one before the ring is
-// unmapped. After Close returns, frames read earlier must not be touched.
+// within the poll timeout and the ring is released. When a reader on another
+// goroutine holds a frame, Close only marks the source closed: the ring stays
+// mapped until that reader calls ReadPacket (which returns ErrClosed) or Close
+// itself, so a frame in use is never unmapped under it. The engine's reader
+// always does one of the two.
 func (s *live) Close() error {
 	s.mu.Lock()
 	if !s.closed {
@@ -319,14 +321,11 @@ func (s *live) Close() error {
 		s.mu.Unlock()
 		<-s.released // the reader wakes up within the poll timeout and releases
 		return nil
-	case s.holding:
+	case s.holding && !s.holderCloses:
+		// Another goroutine may still be reading the frame it holds.
+		s.holderCloses = true
 		s.mu.Unlock()
-		select {
-		case <-s.released:
-			return nil
-		case <-time.After(closeGrace):
-		}
-		s.mu.Lock()
+		return nil
 	}
 	s.releaseLocked()
 	s.mu.Unlock()
