@@ -9,6 +9,11 @@ import (
 const (
 	batchPackets = 256
 	batchBytes   = 1 << 20 // larger than any snaplen, so one payload always fits
+	// batchAge bounds how long (packet time) a packet may wait in a reader's
+	// open batch: with several inputs (one TAP port per direction), a SYN-ACK
+	// held back on a quiet input must not let the other input's packets run
+	// a worker's clock past the flow's timeout.
+	batchAge = 20 * time.Millisecond
 )
 
 // batch carries decoded packets, their payloads copied into one buffer, from
@@ -42,25 +47,29 @@ func (p *batchPool) put(b *batch) {
 
 // dispatcher belongs to one reader; it fills one open batch per worker.
 type dispatcher struct {
-	out  []chan *batch
-	open []*batch
-	pool *batchPool
+	out       []chan *batch
+	open      []*batch
+	pool      *batchPool
+	lastFlush time.Time // packet time of the last flush of every open batch
 }
 
 func newDispatcher(out []chan *batch, pool *batchPool) *dispatcher {
 	return &dispatcher{out: out, open: make([]*batch, len(out)), pool: pool}
 }
 
-// add copies p (and its payload) into the batch of the worker its address pair belongs to.
+// add copies p (and its payload) into the batch of the worker its address
+// pair belongs to. The copy comes before any send that may block: p points
+// into the capture ring, which must not be read after the reader stalls.
 func (d *dispatcher) add(p *decode.Packet) {
 	i := shard(p, len(d.out))
+	full := d.open[i]
+	if full != nil && (len(full.pkts) == cap(full.pkts) || cap(full.buf)-len(full.buf) < len(p.Payload)) {
+		d.open[i] = nil
+	} else {
+		full = nil
+	}
 	b := d.open[i]
 	if b == nil {
-		b = d.pool.get()
-		d.open[i] = b
-	}
-	if len(b.pkts) == cap(b.pkts) || cap(b.buf)-len(b.buf) < len(p.Payload) {
-		d.send(i)
 		b = d.pool.get()
 		d.open[i] = b
 	}
@@ -69,6 +78,15 @@ func (d *dispatcher) add(p *decode.Packet) {
 	off := len(b.buf)
 	b.buf = append(b.buf, p.Payload...)
 	q.Payload = b.buf[off:len(b.buf):len(b.buf)]
+	if full != nil {
+		d.out[i] <- full
+	}
+	if d.lastFlush.IsZero() {
+		d.lastFlush = p.Time
+	} else if p.Time.Sub(d.lastFlush) >= batchAge {
+		d.lastFlush = p.Time
+		d.flushAll()
+	}
 }
 
 // tick sends every open batch with the idle wall time, so workers expire

@@ -37,8 +37,8 @@ type worker struct {
 	classifier  *zoom.Classifier
 	names       *zoom.NameCache
 	stats       *workerStats
+	clock       packetClock // packet time; flushes judge at clock.now
 	lastAdvance time.Time
-	lastPacket  time.Time // newest packet time seen: flushes judge at this time
 	onFlowEnd   func(*flow.Flow, flow.ExpireReason) // optional: analyze lists flows
 }
 
@@ -50,11 +50,16 @@ func newWorker(cfg flow.Config, as []analyzers.Analyzer, cl *zoom.Classifier, na
 
 // handle runs one decoded packet through identity, the flow table and the analyzers.
 func (w *worker) handle(p *decode.Packet) {
-	if p.Time.After(w.lastPacket) {
-		w.lastPacket = p.Time
+	switch w.clock.observe(p.Time) {
+	case clockForward:
 		if p.Time.Sub(w.lastAdvance) >= time.Second {
 			w.advance(p.Time)
 		}
+	case clockBack:
+		// Flows last seen in the new clock's future would never go idle:
+		// judge them now, as at the end of a capture.
+		w.table.Flush(w.lastAdvance)
+		w.lastAdvance = p.Time
 	}
 	switch {
 	case p.IsTCP() || p.IsUDP():
@@ -101,7 +106,7 @@ func (w *worker) advance(now time.Time) {
 
 func (w *worker) flush(now time.Time) {
 	if now.IsZero() {
-		now = w.lastPacket
+		now = w.clock.now
 		if w.lastAdvance.After(now) {
 			now = w.lastAdvance // idle ticks of a live source
 		}
