@@ -59,4 +59,3 @@ func FuzzPacketPath(f *testing.F) {
 		}
 	})
 }
-
