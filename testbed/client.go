@@ -467,7 +467,11 @@ func httpExchange(host string) func(io.ReadWriter) error {
 		if err != nil {
 			return err
 		}
+		_, _ = io.Copy(io.Discard, resp.Body)
 		resp.Body.Close()
+		// Read on to the server's close_notify and FIN: closing with unread
+		// bytes would make the kernel send a RST, which is noise here.
+		_, _ = io.Copy(io.Discard, io.LimitReader(rw, 64<<10))
 		if resp.StatusCode != 200 {
 			return fmt.Errorf("https status %d", resp.StatusCode)
 		}

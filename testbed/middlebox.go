@@ -82,6 +82,7 @@ func startInjector(b *Bed, bh Behaviour) error {
 	}
 	stop, done := make(chan struct{}), make(chan struct{})
 	b.onClose(func() { close(stop); <-done; unix.Close(sniff); unix.Close(send) })
+	inj := &injector{b: b, send: send, ttl: ttl, lo: lo, hi: hi, flagged: map[injKey]time.Time{}}
 	go func() {
 		defer close(done)
 		buf := make([]byte, 65535)
@@ -98,27 +99,83 @@ func startInjector(b *Bed, bh Behaviour) error {
 				}
 				return
 			}
-			if ll, ok := from.(*unix.SockaddrLinklayer); !ok || ll.Pkttype != unix.PACKET_HOST {
-				continue // only what arrives from the client
-			}
-			var s Seen
-			if !decodeIP4(buf[:n], &s, false) || s.Proto != ProtoTCP || s.DstPort < lo || s.DstPort > hi || !isClientHello(s.Payload) {
+			ll, ok := from.(*unix.SockaddrLinklayer)
+			if !ok {
 				continue
 			}
-			next := s.Seq + uint32(len(s.Payload))
-			// Toward the client: looks like the server, but with our TTL.
-			toClient := forgeRST(s.Dst, s.Src, s.DstPort, s.SrcPort, s.Ack, next, ttl)
-			// Toward the server, so it drops the session before answering.
-			toServer := forgeRST(s.Src, s.Dst, s.SrcPort, s.DstPort, next, 0, 64)
-			for _, pkt := range [][]byte{toClient, toServer} {
-				dst := [4]byte(pkt[16:20])
-				if unix.Sendto(send, pkt, 0, &unix.SockaddrInet4{Addr: dst}) == nil {
-					b.mbStats.InjectedRSTs.Add(1)
-				}
+			var s Seen
+			if !decodeIP4(buf[:n], &s, false) || s.Proto != ProtoTCP {
+				continue
 			}
+			inj.packet(s, ll.Pkttype)
 		}
 	}()
 	return nil
+}
+
+// Injector bounds: flows stay flagged this long after their ClientHello,
+// and at most this many are tracked.
+const (
+	injectWindow   = 2 * time.Second
+	maxInjectFlows = 1024
+)
+
+type injKey struct {
+	client, server         netip.Addr
+	clientPort, serverPort uint16
+}
+
+// injector forges resets the way on-path censors do: one toward each end
+// as soon as a ClientHello passes, then one after every later segment of the
+// flow in either direction, with the sequence number that segment makes
+// current (a burst; it wins even when the genuine answer got there first).
+type injector struct {
+	b       *Bed
+	send    int
+	ttl     uint8
+	lo, hi  uint16
+	flagged map[injKey]time.Time
+}
+
+func (in *injector) packet(s Seen, pkttype uint8) {
+	now := time.Now()
+	switch {
+	case pkttype == unix.PACKET_HOST && s.DstPort >= in.lo && s.DstPort <= in.hi: // client -> server
+		k := injKey{s.Src, s.Dst, s.SrcPort, s.DstPort}
+		t, flagged := in.flagged[k]
+		if flagged && now.Sub(t) > injectWindow {
+			delete(in.flagged, k)
+			flagged = false
+		}
+		if !flagged && isClientHello(s.Payload) {
+			if len(in.flagged) >= maxInjectFlows {
+				for old, at := range in.flagged {
+					if now.Sub(at) > injectWindow {
+						delete(in.flagged, old)
+					}
+				}
+			}
+			if len(in.flagged) < maxInjectFlows {
+				in.flagged[k] = now
+			}
+			flagged = true
+		}
+		if flagged && len(s.Payload) > 0 {
+			in.emit(forgeRST(s.Dst, s.Src, s.DstPort, s.SrcPort, s.Ack, s.Seq+uint32(len(s.Payload)), in.ttl))
+			in.emit(forgeRST(s.Src, s.Dst, s.SrcPort, s.DstPort, s.Seq+uint32(len(s.Payload)), 0, 64))
+		}
+	case pkttype == unix.PACKET_OUTGOING && s.SrcPort >= in.lo && s.SrcPort <= in.hi: // server -> client
+		k := injKey{s.Dst, s.Src, s.DstPort, s.SrcPort}
+		if t, ok := in.flagged[k]; ok && now.Sub(t) <= injectWindow && len(s.Payload) > 0 {
+			in.emit(forgeRST(s.Src, s.Dst, s.SrcPort, s.DstPort, s.Seq+uint32(len(s.Payload)), s.Ack, in.ttl))
+		}
+	}
+}
+
+func (in *injector) emit(pkt []byte) {
+	if unix.Sendto(in.send, pkt, 0, &unix.SockaddrInet4{Addr: [4]byte(pkt[16:20])}) == nil {
+		in.b.mbStats.InjectedRSTs.Add(1)
+	}
 }
 
 func parsePorts(s string) (lo, hi uint16, err error) {

@@ -231,7 +231,6 @@ func Scenarios() ([]Scenario, error) {
 					AtLeast(1, "forged RST as the web server with TTL 64", rstFrom(web443, 64)),
 					AtLeast(1, "forged RST as the zone controller with TTL 64", rstFrom(zc443, 64)),
 					AtLeast(1, "server's own SYN-ACK with TTL 63", Match{Proto: ProtoTCP, Src: WebAddr, SrcPort: 443, FlagsSet: FlagSYN | FlagACK, TTL: 63}),
-					None("no RST from the server's TTL before data", Match{Proto: ProtoTCP, Src: WebAddr, SrcPort: 443, FlagsSet: FlagRST, TTL: 63}),
 				},
 				Findings: []ExpectedFinding{
 					{Kind: finding.KindConnectionReset, Reason: finding.ReasonSNIFiltering, Service: "web", Transport: "tcp", Server: WebAddr, ServerPort: 443, SNI: WebName},
