@@ -58,11 +58,11 @@ var (
 	ClientAddr       = netip.MustParseAddr("10.81.1.2")
 	RouterClientAddr = netip.MustParseAddr("10.81.1.1") // client's gateway; proxies listen here
 	RouterServerAddr = netip.MustParseAddr("203.0.113.1")
-	ServerAddr       = netip.MustParseAddr("203.0.113.2")   // the server namespace's primary address
-	WebAddr          = netip.MustParseAddr("203.0.113.10")  // zoom.us, www.zoom.us, log.zoom.us
-	ZoneCtrlAddr     = netip.MustParseAddr("203.0.113.20")  // *zc.zoom.us
-	MediaRouterAddr  = netip.MustParseAddr("203.0.113.30")  // *mmr*.zoom.us: STUN, UDP/TCP media
-	DNSAddr          = netip.MustParseAddr("203.0.113.53")  // the client's resolver
+	ServerAddr       = netip.MustParseAddr("203.0.113.2")      // the server namespace's primary address
+	WebAddr          = netip.MustParseAddr("203.0.113.10")     // zoom.us, www.zoom.us, log.zoom.us
+	ZoneCtrlAddr     = netip.MustParseAddr("203.0.113.20")     // *zc.zoom.us
+	MediaRouterAddr  = netip.MustParseAddr("203.0.113.30")     // *mmr*.zoom.us: STUN, UDP/TCP media
+	DNSAddr          = netip.MustParseAddr("203.0.113.53")     // the client's resolver
 	ServerNet        = netip.MustParsePrefix("203.0.113.0/24") // watch this network in the daemon's config
 
 	ClientAddr6       = netip.MustParseAddr("fd81:1::2")

@@ -67,7 +67,9 @@ type Behaviour struct {
 }
 
 // Drop drops forwarded packets from the client to proto/ports.
-func Drop(proto, ports string) Behaviour { return Behaviour{Kind: KindDrop, Proto: proto, Ports: ports} }
+func Drop(proto, ports string) Behaviour {
+	return Behaviour{Kind: KindDrop, Proto: proto, Ports: ports}
+}
 
 // Reject rejects forwarded packets from the client to proto/ports.
 func Reject(proto, ports, with string) Behaviour {

@@ -42,18 +42,18 @@ const (
 // client: DNS, HTTP, web TLS, zone controller TLS, STUN, and media over UDP
 // 8801 with fallback to TCP 8801 and then TLS 443.
 type ClientPlan struct {
-	Resolver                             netip.AddrPort // default DNSAddr:53
-	WebName, ZoneCtrlName, MediaRtrName  string         // defaults WebName, ZoneCtrlName, MediaRouterName
-	SkipHTTP, SkipWeb, SkipZoneCtrl      bool
-	SkipSTUN, SkipMedia                  bool
-	IPv6                                 bool   // look up AAAA and connect over IPv6
-	Media                                []Step // media fallback order; default UDP, TCP 8801, TLS 443
-	Proxy                                netip.AddrPort // explicit HTTP proxy (CONNECT) for web, zc and media_tls
-	ExtraRoots                           []*x509.Certificate // trusted besides the Zoom root (a managed device trusting its inspection CA)
-	UDPTries                             int           // media set-up and STUN attempts; default 3
-	UDPWait                              time.Duration // wait per UDP attempt; default 250ms
-	DialTimeout                          time.Duration // TCP connect + TLS handshake; default 1500ms
-	MediaPackets                         int           // media packets sent after set-up; default 4
+	Resolver                            netip.AddrPort // default DNSAddr:53
+	WebName, ZoneCtrlName, MediaRtrName string         // defaults WebName, ZoneCtrlName, MediaRouterName
+	SkipHTTP, SkipWeb, SkipZoneCtrl     bool
+	SkipSTUN, SkipMedia                 bool
+	IPv6                                bool                // look up AAAA and connect over IPv6
+	Media                               []Step              // media fallback order; default UDP, TCP 8801, TLS 443
+	Proxy                               netip.AddrPort      // explicit HTTP proxy (CONNECT) for web, zc and media_tls
+	ExtraRoots                          []*x509.Certificate // trusted besides the Zoom root (a managed device trusting its inspection CA)
+	UDPTries                            int                 // media set-up and STUN attempts; default 3
+	UDPWait                             time.Duration       // wait per UDP attempt; default 250ms
+	DialTimeout                         time.Duration       // TCP connect + TLS handshake; default 1500ms
+	MediaPackets                        int                 // media packets sent after set-up; default 4
 }
 
 func (p ClientPlan) withDefaults() ClientPlan {

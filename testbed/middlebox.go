@@ -563,3 +563,5 @@ func startSinkhole(b *Bed, bh Behaviour) error {
 // ip6tSOOriginalDst is IP6T_SO_ORIGINAL_DST from linux/netfilter_ipv6/ip6_tables.h
 // (x/sys/unix does not export it).
 const ip6tSOOriginalDst = 80
+
+func htons(v uint16) uint16 { return v<<8 | v>>8 }

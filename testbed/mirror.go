@@ -4,16 +4,15 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
-	"net"
 	"os"
 	"sync"
 	"time"
-	"unsafe"
 
 	"github.com/gopacket/gopacket"
 	"github.com/gopacket/gopacket/layers"
 	"github.com/gopacket/gopacket/pcapgo"
-	"golang.org/x/sys/unix"
+
+	"github.com/zoomprobe/zoomprobe/capture"
 )
 
 // Capture bounds: a scenario sends a few hundred packets; these caps only
@@ -22,7 +21,7 @@ import (
 const (
 	DefaultMaxCapturePackets = 200_000
 	DefaultMaxCaptureBytes   = 256 << 20
-	captureSnaplen           = 65535
+	captureSnaplen           = 262144
 )
 
 // Packet is one frame the probe captured on mon0, with its kernel timestamp.
@@ -31,13 +30,11 @@ type Packet struct {
 	Data []byte // the whole Ethernet frame
 }
 
-// Mirror captures what the router's mirror delivers to the probe's mon0
-// through a plain AF_PACKET socket opened in the probe namespace.
-//
-// TODO(capture): switch to the capture package's AF_PACKET source once it
-// is committed, so the test bed exercises the daemon's own capture path.
+// Mirror captures what the router's mirror delivers to the probe's mon0,
+// through the daemon's own capture path (capture.OpenLive: AF_PACKET,
+// TPACKET_V3 ring) opened inside the probe namespace.
 type Mirror struct {
-	fd       int
+	src      capture.Source
 	maxPkts  int
 	maxBytes int
 
@@ -46,19 +43,23 @@ type Mirror struct {
 	bytes    int
 	overflow int
 	last     time.Time
-	changed  *sync.Cond
 
-	stop chan struct{}
 	done chan struct{}
 }
+
+// Ring and latency settings of the probe's capture: small, since a scenario
+// sends a few hundred frames, and quick to hand partly filled blocks over.
+const (
+	mirrorRingMB       = 4
+	mirrorBlockTimeout = 10 * time.Millisecond
+	mirrorPollTimeout  = 100 * time.Millisecond
+)
 
 func startMirror(b *Bed) (*Mirror, error) {
 	m := &Mirror{
 		maxPkts:  b.opts.MaxCapturePackets,
 		maxBytes: b.opts.MaxCaptureBytes,
-		stop:     make(chan struct{}),
 		done:     make(chan struct{}),
-		fd:       -1,
 	}
 	if m.maxPkts <= 0 {
 		m.maxPkts = DefaultMaxCapturePackets
@@ -66,88 +67,56 @@ func startMirror(b *Bed) (*Mirror, error) {
 	if m.maxBytes <= 0 {
 		m.maxBytes = DefaultMaxCaptureBytes
 	}
-	m.changed = sync.NewCond(&m.mu)
 	err := b.Do(NSProbe, func() error {
-		ifi, err := net.InterfaceByName(ProbeIf)
-		if err != nil {
-			return fmt.Errorf("testbed: probe interface %s: %w", ProbeIf, err)
-		}
-		fd, err := unix.Socket(unix.AF_PACKET, unix.SOCK_RAW|unix.SOCK_CLOEXEC, int(htons(unix.ETH_P_ALL)))
-		if err != nil {
-			return fmt.Errorf("testbed: AF_PACKET socket in probe (needs CAP_NET_RAW): %w", err)
-		}
-		m.fd = fd
-		if err := unix.Bind(fd, &unix.SockaddrLinklayer{Protocol: htons(unix.ETH_P_ALL), Ifindex: ifi.Index}); err != nil {
-			return fmt.Errorf("testbed: bind AF_PACKET to %s: %w", ProbeIf, err)
-		}
-		_ = unix.SetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_RCVBUF, 8<<20)
-		if err := unix.SetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_TIMESTAMPNS, 1); err != nil {
-			return fmt.Errorf("testbed: SO_TIMESTAMPNS: %w", err)
-		}
-		// A receive timeout lets the reader notice Close without closing
-		// the fd under a blocked syscall.
-		tv := unix.NsecToTimeval((50 * time.Millisecond).Nanoseconds())
-		return unix.SetsockoptTimeval(fd, unix.SOL_SOCKET, unix.SO_RCVTIMEO, &tv)
+		var err error
+		m.src, err = capture.OpenLive(ProbeIf, capture.LiveOptions{
+			RingSizeMB: mirrorRingMB, Promiscuous: true,
+			BlockTimeout: mirrorBlockTimeout, PollTimeout: mirrorPollTimeout,
+		})
+		return err
 	})
 	if err != nil {
-		if m.fd >= 0 {
-			unix.Close(m.fd)
-		}
-		return nil, err
+		return nil, fmt.Errorf("testbed: probe capture on %s: %w", ProbeIf, err)
 	}
 	go m.read()
 	b.onClose(m.close)
 	return m, nil
 }
 
-func htons(v uint16) uint16 { return v<<8 | v>>8 }
-
 func (m *Mirror) read() {
 	defer close(m.done)
-	buf := make([]byte, captureSnaplen)
-	oob := make([]byte, 128)
 	for {
-		select {
-		case <-m.stop:
-			return
-		default:
+		data, ts, _, _, err := m.src.ReadPacket()
+		if errors.Is(err, capture.ErrTimeout) {
+			continue
 		}
-		n, oobn, _, _, err := unix.Recvmsg(m.fd, buf, oob, 0)
 		if err != nil {
-			if errors.Is(err, unix.EAGAIN) || errors.Is(err, unix.EINTR) {
-				continue
-			}
 			return
-		}
-		ts := time.Now()
-		if msgs, err := unix.ParseSocketControlMessage(oob[:oobn]); err == nil {
-			for _, c := range msgs {
-				if c.Header.Level == unix.SOL_SOCKET && c.Header.Type == unix.SCM_TIMESTAMPNS && len(c.Data) >= int(unsafe.Sizeof(unix.Timespec{})) {
-					tsp := (*unix.Timespec)(unsafe.Pointer(&c.Data[0]))
-					ts = time.Unix(tsp.Unix())
-				}
-			}
 		}
 		m.mu.Lock()
-		if len(m.pkts) >= m.maxPkts || m.bytes+n > m.maxBytes {
+		if len(m.pkts) >= m.maxPkts || m.bytes+len(data) > m.maxBytes {
 			m.overflow++
 		} else {
-			m.pkts = append(m.pkts, Packet{Time: ts, Data: append([]byte(nil), buf[:n]...)})
-			m.bytes += n
+			m.pkts = append(m.pkts, Packet{Time: ts, Data: append([]byte(nil), data...)})
+			m.bytes += len(data)
 		}
 		m.last = time.Now()
-		m.changed.Broadcast()
 		m.mu.Unlock()
 	}
 }
 
 func (m *Mirror) close() {
-	close(m.stop)
+	m.src.Close()
 	<-m.done
-	unix.Close(m.fd)
-	m.mu.Lock()
-	m.changed.Broadcast()
-	m.mu.Unlock()
+}
+
+// Dropped is what the kernel dropped on the probe's ring (ring full).
+func (m *Mirror) Dropped() uint64 {
+	st, err := m.src.Stats()
+	if err != nil {
+		return 0
+	}
+	return st.Dropped
 }
 
 // Packets returns a copy of the list of captured frames (the frames

@@ -48,11 +48,11 @@ var (
 	rstFrom = func(a addrPort, ttl uint8) Match {
 		return Match{Proto: ProtoTCP, Src: a.addr, SrcPort: a.port, FlagsSet: FlagRST, TTL: ttl}
 	}
-	web443   = addrPort{WebAddr, 443}
-	zc443    = addrPort{ZoneCtrlAddr, 443}
-	mmr8801  = addrPort{MediaRouterAddr, 8801}
-	anyRST   = Match{Proto: ProtoTCP, FlagsSet: FlagRST}
-	anyICMP  = Match{Proto: ProtoICMP}
+	web443  = addrPort{WebAddr, 443}
+	zc443   = addrPort{ZoneCtrlAddr, 443}
+	mmr8801 = addrPort{MediaRouterAddr, 8801}
+	anyRST  = Match{Proto: ProtoTCP, FlagsSet: FlagRST}
+	anyICMP = Match{Proto: ProtoICMP}
 )
 
 type addrPort struct {

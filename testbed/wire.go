@@ -246,7 +246,9 @@ type TrafficCheck struct {
 func AtLeast(n int, desc string, m Match) TrafficCheck {
 	return TrafficCheck{Desc: desc, Match: m, Min: n, Max: -1}
 }
-func None(desc string, m Match) TrafficCheck { return TrafficCheck{Desc: desc, Match: m, Min: 0, Max: 0} }
+func None(desc string, m Match) TrafficCheck {
+	return TrafficCheck{Desc: desc, Match: m, Min: 0, Max: 0}
+}
 
 // StreamHas checks that some TCP stream selected by m carries s (reassembled
 // by sequence number, so a string split across segments is found).
