@@ -1,7 +1,8 @@
 // Package daemon wires zoomprobe together and runs it: it loads the config,
 // starts the pipeline (capture, engine, probes, event log), serves the HTTP
 // endpoints, and reloads on SIGHUP or POST /-/reload. A reload builds the new
-// pipeline only after the new config validated; a bad one keeps the old
+// pipeline only after the new config validated and passed Preflight (files,
+// BPF, analyzer names, event log directory); a bad one keeps the old
 // pipeline running and sets zoomprobe_config_last_reload_successful to 0.
 package daemon
 
@@ -77,6 +78,9 @@ func New(o Options) (*Daemon, error) {
 	if err != nil {
 		return nil, err
 	}
+	if err := Preflight(cfg); err != nil {
+		return nil, configError(o.ConfigFile, err)
+	}
 	d := &Daemon{opts: o, log: o.Logger, cfg: cfg, base: prometheus.NewRegistry(), clock: &analyzers.Clock{}, reloadReq: make(chan chan error)}
 	d.reloadOK = prometheus.NewGauge(prometheus.GaugeOpts{Name: "zoomprobe_config_last_reload_successful", Help: "1 if the last configuration load or reload succeeded."})
 	d.reloadTS = prometheus.NewGauge(prometheus.GaugeOpts{Name: "zoomprobe_config_last_reload_success_timestamp_seconds", Help: "Time of the last successful configuration load."})
@@ -101,6 +105,14 @@ func loadConfig(path string) (*config.Config, error) {
 		return c, nil
 	}
 	return config.LoadFile(path)
+}
+
+// configError names the config file, as config.LoadFile's errors do.
+func configError(path string, err error) error {
+	if path == "" {
+		path = "built-in default configuration"
+	}
+	return fmt.Errorf("%s: %w", path, err)
 }
 
 // Config returns the configuration in force.
@@ -179,6 +191,12 @@ func (d *Daemon) reload() error {
 	if err != nil {
 		d.reloadOK.Set(0)
 		return err
+	}
+	// Checked before the old pipeline stops: a config that cannot start must
+	// not interrupt capture.
+	if err := Preflight(cfg); err != nil {
+		d.reloadOK.Set(0)
+		return configError(d.opts.ConfigFile, err)
 	}
 	d.mu.Lock()
 	old := d.pipeline

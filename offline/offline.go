@@ -5,11 +5,13 @@ package offline
 
 import (
 	"context"
+	"errors"
 	"io"
 	"log/slog"
 	"net/netip"
 	"sort"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -18,6 +20,7 @@ import (
 	"github.com/zoomprobe/zoomprobe/analyzers"
 	"github.com/zoomprobe/zoomprobe/capture"
 	"github.com/zoomprobe/zoomprobe/config"
+	"github.com/zoomprobe/zoomprobe/decode"
 	"github.com/zoomprobe/zoomprobe/engine"
 	"github.com/zoomprobe/zoomprobe/exporters"
 	"github.com/zoomprobe/zoomprobe/finding"
@@ -60,6 +63,9 @@ type Result struct {
 	UnlistedFlows   int                       `json:"unlisted_flows,omitempty"`
 	DroppedFindings int                       `json:"dropped_findings,omitempty"`
 	Packets         uint64                    `json:"packets"`
+	// Warnings are read errors the analysis went past (a truncated file):
+	// the results cover the packets read before each.
+	Warnings []string `json:"warnings,omitempty"`
 
 	registry *prometheus.Registry
 }
@@ -107,21 +113,129 @@ func Analyze(ctx context.Context, cfg *config.Config, files []string, o Options)
 	if err != nil {
 		return nil, err
 	}
-	in := engine.Input{Label: "file", Open: func() (capture.Source, error) { return capture.OpenFiles(files) }}
+	var src *tolerantSource
+	in := engine.Input{Label: "file", Open: func() (capture.Source, error) {
+		s, err := capture.OpenFiles(files)
+		if err != nil {
+			return nil, err // cannot open or not a capture: nothing to analyse
+		}
+		src = &tolerantSource{Source: s}
+		return src, nil
+	}}
 	if err := eng.Run(ctx, []engine.Input{in}); err != nil {
 		return nil, err
 	}
+	if src != nil && len(src.readErrs) > 0 {
+		if src.delivered == 0 {
+			return nil, src.readErrs[0] // not one packet: the file is unusable
+		}
+		for _, e := range src.readErrs {
+			res.Warnings = append(res.Warnings, e.Error()+" (results cover the packets before it)")
+		}
+	}
 	res.Findings = coll.Findings()
 	res.DroppedFindings = coll.Dropped
-	sort.SliceStable(res.Findings, func(i, j int) bool { return res.Findings[i].Time.Before(res.Findings[j].Time) })
-	sort.Slice(res.Flows, func(i, j int) bool {
-		if !res.Flows[i].First.Equal(res.Flows[j].First) {
-			return res.Flows[i].First.Before(res.Flows[j].First)
-		}
-		return res.Flows[i].ClientPort < res.Flows[j].ClientPort
-	})
+	sortFindings(res.Findings)
+	sortFlows(res.Flows)
 	res.Packets = packetsRead(reg)
 	return res, nil
+}
+
+// tolerantSource goes on past a file's read error (a capture cut short by a
+// killed tcpdump, a corrupt record): the merged source then continues with
+// the other files, and the error becomes a warning. Errors of opening never
+// reach it; ErrClosed (cancellation) and io.EOF pass through.
+type tolerantSource struct {
+	capture.Source
+	delivered uint64
+	readErrs  []error
+	closed    atomic.Bool
+}
+
+// maxReadErrors bounds the warnings kept: each file fails at most once, but
+// the bound does not depend on that.
+const maxReadErrors = 64
+
+func (s *tolerantSource) ReadPacket() ([]byte, time.Time, int, decode.LinkType, error) {
+	for {
+		data, ts, n, link, err := s.Source.ReadPacket()
+		if err == nil {
+			s.delivered++
+			return data, ts, n, link, nil
+		}
+		if errors.Is(err, io.EOF) || errors.Is(err, capture.ErrClosed) || s.closed.Load() || len(s.readErrs) >= maxReadErrors {
+			return data, ts, n, link, err
+		}
+		s.readErrs = append(s.readErrs, err)
+	}
+}
+
+func (s *tolerantSource) Close() error {
+	s.closed.Store(true)
+	return s.Source.Close()
+}
+
+// sortFindings orders findings by time, then by everything that tells two
+// apart, so the output does not depend on which worker emitted first.
+func sortFindings(fs []finding.Finding) {
+	sort.SliceStable(fs, func(i, j int) bool {
+		a, b := &fs[i], &fs[j]
+		if !a.Time.Equal(b.Time) {
+			return a.Time.Before(b.Time)
+		}
+		if a.Kind != b.Kind {
+			return a.Kind < b.Kind
+		}
+		if a.Reason != b.Reason {
+			return a.Reason < b.Reason
+		}
+		var fa, fb finding.Flow
+		if a.Flow != nil {
+			fa = *a.Flow
+		}
+		if b.Flow != nil {
+			fb = *b.Flow
+		}
+		if (a.Flow == nil) != (b.Flow == nil) {
+			return a.Flow == nil // flowless findings first
+		}
+		if c := fa.Server.Compare(fb.Server); c != 0 {
+			return c < 0
+		}
+		if fa.ServerPort != fb.ServerPort {
+			return fa.ServerPort < fb.ServerPort
+		}
+		if c := fa.Client.Compare(fb.Client); c != 0 {
+			return c < 0
+		}
+		if fa.ClientPort != fb.ClientPort {
+			return fa.ClientPort < fb.ClientPort
+		}
+		return fa.Transport < fb.Transport
+	})
+}
+
+// sortFlows orders flows by first packet time, then by their 5-tuple.
+func sortFlows(fl []Flow) {
+	sort.Slice(fl, func(i, j int) bool {
+		a, b := &fl[i], &fl[j]
+		if !a.First.Equal(b.First) {
+			return a.First.Before(b.First)
+		}
+		if a.Transport != b.Transport {
+			return a.Transport < b.Transport
+		}
+		if c := a.Client.Compare(b.Client); c != 0 {
+			return c < 0
+		}
+		if a.ClientPort != b.ClientPort {
+			return a.ClientPort < b.ClientPort
+		}
+		if c := a.Server.Compare(b.Server); c != 0 {
+			return c < 0
+		}
+		return a.ServerPort < b.ServerPort
+	})
 }
 
 func tcpState(f *flow.Flow) string {

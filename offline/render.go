@@ -12,7 +12,8 @@ import (
 )
 
 // WriteJSON writes findings one JSON object a line (as the event log does),
-// then one line holding the flows summary: {"flows": [...], "flows_by_service": {...}}.
+// then one line holding the summary: {"files": [...], "packets": N, "flows": [...],
+// "flows_by_service": {...}, "warnings": [...] when a file could not be read to its end}.
 func (r *Result) WriteJSON(w io.Writer) error {
 	enc := json.NewEncoder(w)
 	for _, f := range r.Findings {
@@ -26,13 +27,18 @@ func (r *Result) WriteJSON(w io.Writer) error {
 		Flows          []Flow                    `json:"flows"`
 		FlowsByService map[string]map[string]int `json:"flows_by_service"`
 		UnlistedFlows  int                       `json:"unlisted_flows,omitempty"`
-	}{r.Files, r.Packets, r.Flows, r.FlowsByService, r.UnlistedFlows})
+		Warnings       []string                  `json:"warnings,omitempty"`
+	}{r.Files, r.Packets, r.Flows, r.FlowsByService, r.UnlistedFlows, r.Warnings})
 }
 
 // WriteText writes a summary a person can read: Zoom flows by service, then
 // every finding with its evidence.
 func (r *Result) WriteText(w io.Writer) error {
-	fmt.Fprintf(w, "Read %d packets from %s.\n\n", r.Packets, strings.Join(r.Files, ", "))
+	fmt.Fprintf(w, "Read %d packets from %s.\n", r.Packets, strings.Join(r.Files, ", "))
+	for _, warn := range r.Warnings {
+		fmt.Fprintf(w, "Warning: %s\n", warn)
+	}
+	fmt.Fprintln(w)
 	fmt.Fprintln(w, "Zoom flows by service:")
 	tw := tabwriter.NewWriter(w, 2, 8, 2, ' ', 0)
 	fmt.Fprintln(tw, "  SERVICE\tTCP\tUDP")
