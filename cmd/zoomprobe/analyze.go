@@ -11,6 +11,7 @@ import (
 	"github.com/alecthomas/kingpin/v2"
 
 	"github.com/zoomprobe/zoomprobe/config"
+	"github.com/zoomprobe/zoomprobe/daemon"
 	"github.com/zoomprobe/zoomprobe/offline"
 )
 
@@ -41,6 +42,11 @@ func init() {
 					fmt.Fprintf(os.Stderr, "zoomprobe analyze: %v\n", err)
 					return 1
 				}
+				// A file cut short (tcpdump killed mid-write) still gives the
+				// results of the packets before the cut: warn, exit 0.
+				for _, w := range res.Warnings {
+					fmt.Fprintf(os.Stderr, "zoomprobe analyze: warning: %s\n", w)
+				}
 				out := bufio.NewWriter(os.Stdout)
 				defer out.Flush()
 				if *format == "json" {
@@ -63,7 +69,7 @@ func init() {
 		},
 	})
 	commands = append(commands, command{
-		Name: "check-config", Help: "Validate the configuration file and exit (0 valid, 1 invalid).",
+		Name: "check-config", Help: "Validate the configuration file, and check the files, BPF filter, analyzer names and event log directory it names; exit 0 if valid, 1 if not.",
 		Setup: func(cmd *kingpin.CmdClause, g *globals) func() int {
 			print := cmd.Flag("print", "Print the effective configuration, defaults included.").Bool()
 			return func() int {
@@ -75,6 +81,12 @@ func init() {
 				name := g.configFile
 				if name == "" {
 					name = "built-in default configuration"
+				}
+				// What only the machine can tell (files, BPF, analyzer names,
+				// the event log directory), as the daemon checks before it starts.
+				if err := daemon.Preflight(cfg); err != nil {
+					fmt.Fprintf(os.Stderr, "%s: %v\n", name, err)
+					return 1
 				}
 				fmt.Fprintf(os.Stderr, "%s: OK\n", name)
 				if *print {
