@@ -50,12 +50,14 @@ func TestValuesOverrideDefaults(t *testing.T) {
 // Each file in testdata/bad breaks one rule; the error must name the field and line.
 func TestBadConfigs(t *testing.T) {
 	want := map[string]string{
-		"unknown-field.yml": "line 3: field wrokers not found in type config.CaptureConfig",
-		"workers-range.yml": "line 3: capture.workers: must be between 1 and 64, got 0",
-		"bad-network.yml":   `line 5: zoom.watch.networks[1]: "10.0.0.300/24" is not a CIDR network`,
-		"bad-duration.yml":  "line 2: cannot unmarshal !!str `forever` into time.Duration",
-		"timeout-range.yml": "line 2: flows.embryonic_timeout: must be between 1s and 24h, got 10ms",
-		"not-yaml.yml":      "line 1: did not find expected ',' or ']'",
+		"unknown-field.yml":       "line 3: field wrokers not found in type config.CaptureConfig",
+		"workers-range.yml":       "line 3: capture.workers: must be between 1 and 64, got 0",
+		"bad-network.yml":         `line 5: zoom.watch.networks[1]: "10.0.0.300/24" is not a CIDR network`,
+		"bad-duration.yml":        "line 2: cannot unmarshal !!str `forever` into time.Duration",
+		"timeout-range.yml":       "line 2: flows.embryonic_timeout: must be between 1s and 24h, got 10ms",
+		"not-yaml.yml":            "line 1: did not find expected ',' or ']'",
+		"duplicate-interface.yml": `line 5: capture.interfaces[2]: "eth0" is listed twice (also capture.interfaces[0]); list each interface once`,
+		"any-with-named.yml":      `line 2: capture.interfaces[1]: "any" captures every interface and cannot be combined with named interfaces; list either "any" alone or the interfaces`,
 	}
 	files, _ := filepath.Glob("testdata/bad/*.yml")
 	if len(files) != len(want) {
@@ -106,5 +108,14 @@ func TestMarshalRoundTrip(t *testing.T) {
 	}
 	if c2.Flows != c.Flows || c2.Capture.Workers != c.Capture.Workers {
 		t.Errorf("round trip changed the config")
+	}
+}
+
+// Distinct interfaces, or "any" alone, are accepted.
+func TestInterfacesAccepted(t *testing.T) {
+	for _, y := range []string{"capture:\n  interfaces: [any]\n", "capture:\n  interfaces: [eth0, eth1, mon0]\n"} {
+		if _, err := Parse([]byte(y)); err != nil {
+			t.Errorf("%q rejected: %v", y, err)
+		}
 	}
 }

@@ -46,8 +46,23 @@ func (c *CaptureConfig) validate(v *Validator) {
 	v.Check(c.RingSizeMB >= 1 && c.RingSizeMB <= 1024, "capture.ring_size_mb", "must be between 1 and 1024, got %d", c.RingSizeMB)
 	v.Check(c.RetryInterval >= 100*time.Millisecond, "capture.retry_interval", "must be at least 100ms, got %s", c.RetryInterval)
 	v.Check(c.BPF == "" || c.BPFFile == "", "capture.bpf_file", "set either capture.bpf or capture.bpf_file, not both")
+	seen := map[string]int{}
 	for i, name := range c.Interfaces {
-		v.Check(name != "" && !strings.ContainsAny(name, " /"), idx("capture.interfaces", i), "%q is not an interface name", name)
+		path := idx("capture.interfaces", i)
+		if name == "" || strings.ContainsAny(name, " /") {
+			v.Fail(path, "%q is not an interface name", name)
+			continue
+		}
+		if j, dup := seen[name]; dup {
+			// Two sockets on one interface would count every packet twice.
+			v.Fail(path, "%q is listed twice (also capture.interfaces[%d]); list each interface once", name, j)
+			continue
+		}
+		seen[name] = i
+	}
+	if j, ok := seen["any"]; ok && len(seen) > 1 {
+		// "any" already captures every interface: the named ones would be seen twice.
+		v.Fail(idx("capture.interfaces", j), `"any" captures every interface and cannot be combined with named interfaces; list either "any" alone or the interfaces`)
 	}
 }
 
