@@ -3,6 +3,7 @@ package eventlog
 import (
 	"bufio"
 	"encoding/json"
+	"fmt"
 	"net/netip"
 	"os"
 	"path/filepath"
@@ -124,5 +125,95 @@ func TestUnwritableDirNamesField(t *testing.T) {
 	_, err := Open(config.EventLogConfig{Path: "/nonexistent-dir/x/events.jsonl", MaxSizeMB: 1}, nil)
 	if err == nil || !strings.HasPrefix(err.Error(), "event_log.path:") {
 		t.Fatalf("err = %v", err)
+	}
+}
+
+// breakDir makes dir refuse the log for a while; the returned func restores
+// it. Root ignores permissions, so as root the directory is moved away.
+func breakDir(t *testing.T, dir, path string) func() {
+	t.Helper()
+	if os.Geteuid() != 0 {
+		// Rotation cannot rename, and the reopen cannot open the file.
+		if err := os.Chmod(path, 0o400); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.Chmod(dir, 0o500); err != nil {
+			t.Fatal(err)
+		}
+		return func() { os.Chmod(dir, 0o700); os.Chmod(path, 0o640) }
+	}
+	away := dir + ".away"
+	if err := os.Rename(dir, away); err != nil {
+		t.Fatal(err)
+	}
+	return func() {
+		if err := os.Rename(away, dir); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+// A rotation that cannot reopen the file must not leave the log writing to
+// the closed file forever: once the path is writable again, findings are
+// written again, and rotation works again.
+func TestRecoversAfterFailedReopen(t *testing.T) {
+	for _, backups := range []int{0, 2} {
+		t.Run(fmt.Sprintf("backups=%d", backups), func(t *testing.T) {
+			dir := filepath.Join(t.TempDir(), "logs")
+			if err := os.Mkdir(dir, 0o700); err != nil {
+				t.Fatal(err)
+			}
+			path := filepath.Join(dir, "events.jsonl")
+			l, err := Open(config.EventLogConfig{Path: path, MaxSizeMB: 1, MaxBackups: backups}, nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer l.Close()
+			line, _ := json.Marshal(sample(1))
+			perFile := (1 << 20) / (len(line) + 1)
+			for l.size+int64(len(line)+1) <= l.maxSize { // full: the next Emit rotates
+				l.Emit(sample(1))
+			}
+			restore := breakDir(t, dir, path)
+			for range 3 {
+				l.Emit(sample(1)) // lost: the rotation cannot reopen
+			}
+			restore()
+			if l.Dropped() == 0 {
+				t.Fatal("no finding counted as dropped while the directory was unusable")
+			}
+			const after = 5
+			for range after {
+				f := sample(1)
+				f.Source = "after-outage"
+				l.Emit(f)
+			}
+			// Fill past another rotation: it must work again.
+			for range perFile {
+				f := sample(1)
+				f.Source = "second-rotation"
+				l.Emit(f)
+			}
+			if err := l.Close(); err != nil {
+				t.Fatal(err)
+			}
+			files, _ := filepath.Glob(path + "*")
+			seen := map[string]int{}
+			for _, f := range files {
+				for _, m := range readLines(t, f) {
+					seen[m["source"].(string)]++
+				}
+			}
+			if backups > 0 && seen["after-outage"] != after {
+				t.Errorf("%d of the %d findings after the outage written (files %v)", seen["after-outage"], after, files)
+			}
+			if seen["second-rotation"] == 0 {
+				t.Errorf("nothing written after the outage (files %v, seen %v)", files, seen)
+			}
+			st, err := os.Stat(path)
+			if err != nil || st.Size() > 1<<20 {
+				t.Errorf("current log %v, %v: rotation did not resume", st, err)
+			}
+		})
 	}
 }
