@@ -75,6 +75,28 @@ var (
 	ServerNet6        = netip.MustParsePrefix("2001:db8:113::/64")
 )
 
+// MAC addresses: fixed (locally administered) so captures are reproducible
+// and IPv6 neighbours can be set statically (neighbour discovery right after
+// link-up can stall the first IPv6 connection for a second).
+const (
+	ClientMAC       = "02:81:01:00:00:02"
+	RouterClientMAC = "02:81:01:00:00:01"
+	RouterServerMAC = "02:81:02:00:00:01"
+	ServerMAC       = "02:81:02:00:00:02"
+	RouterMirrorMAC = "02:81:03:00:00:01"
+	ProbeMAC        = "02:81:03:00:00:02"
+)
+
+// serverNeighbours are the router's static IPv6 neighbour entries for the
+// server's addresses.
+func serverNeighbours(dev string) string {
+	var sb strings.Builder
+	for _, a := range []netip.Addr{ServerAddr6, WebAddr6, ZoneCtrlAddr6, MediaRouterAddr6} {
+		fmt.Fprintf(&sb, "neigh replace %s lladdr %s dev %s nud permanent\n", a, ServerMAC, dev)
+	}
+	return sb.String()
+}
+
 // nsPrefix starts every namespace name the bed creates, followed by the
 // creating process id so that stale namespaces of dead test processes can be
 // recognised and removed.
@@ -215,21 +237,33 @@ func (b *Bed) wire() error {
 	// Links are created inside the namespaces directly: nothing is ever
 	// created in, or moved through, the caller's namespace.
 	routerBatch := fmt.Sprintf(`link set lo up
-link add %[1]s type veth peer name %[4]s netns %[6]s
-link add %[2]s type veth peer name %[5]s netns %[7]s
-link add %[3]s type veth peer name %[8]s netns %[9]s
-`, RouterClientIf, RouterServerIf, RouterMirrorIf, ClientIf, ServerIf, c, s, ProbeIf, p)
+link add %[1]s address %[10]s type veth peer name %[4]s address %[11]s netns %[6]s
+link add %[2]s address %[12]s type veth peer name %[5]s address %[13]s netns %[7]s
+link add %[3]s address %[14]s type veth peer name %[8]s address %[15]s netns %[9]s
+`, RouterClientIf, RouterServerIf, RouterMirrorIf, ClientIf, ServerIf, c, s, ProbeIf, p,
+		RouterClientMAC, ClientMAC, RouterServerMAC, ServerMAC, RouterMirrorMAC, ProbeMAC)
 	if err := b.ipBatch(NSRouter, routerBatch); err != nil {
 		return err
 	}
 	// Quiet links: no IPv6 on the mirror link, no router solicitations.
+	// No duplicate address detection: a tentative link-local address
+	// stalls neighbour discovery, and so the first IPv6 connection, for
+	// a second or two.
+	noDAD := func(ifs ...string) []string {
+		out := []string{"net/ipv6/conf/all/accept_dad=0", "net/ipv6/conf/default/accept_dad=0",
+			"net/ipv6/conf/all/accept_ra=0", "net/ipv6/conf/default/accept_ra=0"}
+		for _, i := range ifs {
+			out = append(out, "net/ipv6/conf/"+i+"/accept_dad=0", "net/ipv6/conf/"+i+"/accept_ra=0")
+		}
+		return out
+	}
 	sysctls := map[NS][]string{
-		NSRouter: {"net/ipv4/ip_forward=1", "net/ipv6/conf/all/forwarding=1",
+		NSRouter: append([]string{"net/ipv4/ip_forward=1", "net/ipv6/conf/all/forwarding=1",
 			"net/ipv6/conf/" + RouterMirrorIf + "/disable_ipv6=1",
-			"net/ipv4/conf/all/rp_filter=0", "net/ipv4/conf/default/rp_filter=0"},
+			"net/ipv4/conf/all/rp_filter=0", "net/ipv4/conf/default/rp_filter=0"}, noDAD(RouterClientIf, RouterServerIf)...),
 		NSProbe:  {"net/ipv6/conf/" + ProbeIf + "/disable_ipv6=1"},
-		NSClient: {"net/ipv6/conf/all/accept_ra=0", "net/ipv6/conf/default/accept_ra=0"},
-		NSServer: {"net/ipv6/conf/all/accept_ra=0", "net/ipv6/conf/default/accept_ra=0"},
+		NSClient: noDAD(ClientIf),
+		NSServer: noDAD(ServerIf),
 	}
 	for ns, list := range sysctls {
 		if err := b.Sysctl(ns, list...); err != nil {
@@ -244,14 +278,17 @@ addr add %[6]s/64 dev %[4]s nodad
 link set %[3]s up
 link set %[4]s up
 link set %[7]s up
-`, RouterClientAddr, RouterServerAddr, RouterClientIf, RouterServerIf, RouterClientAddr6, RouterServerAddr6, RouterMirrorIf),
+neigh replace %[8]s lladdr %[9]s dev %[3]s nud permanent
+`, RouterClientAddr, RouterServerAddr, RouterClientIf, RouterServerIf, RouterClientAddr6, RouterServerAddr6, RouterMirrorIf,
+			ClientAddr6, ClientMAC) + serverNeighbours(RouterServerIf),
 		NSClient: fmt.Sprintf(`link set lo up
 addr add %[1]s/24 dev %[3]s
 addr add %[4]s/64 dev %[3]s nodad
 link set %[3]s up
 route add default via %[2]s
 route add default via %[5]s
-`, ClientAddr, RouterClientAddr, ClientIf, ClientAddr6, RouterClientAddr6),
+neigh replace %[5]s lladdr %[6]s dev %[3]s nud permanent
+`, ClientAddr, RouterClientAddr, ClientIf, ClientAddr6, RouterClientAddr6, RouterClientMAC),
 		NSServer: fmt.Sprintf(`link set lo up
 addr add %[1]s/24 dev %[2]s
 addr add %[3]s/24 dev %[2]s
@@ -265,8 +302,9 @@ addr add %[11]s/64 dev %[2]s nodad
 link set %[2]s up
 route add default via %[7]s
 route add default via %[12]s
+neigh replace %[12]s lladdr %[13]s dev %[2]s nud permanent
 `, ServerAddr, ServerIf, WebAddr, ZoneCtrlAddr, MediaRouterAddr, DNSAddr, RouterServerAddr,
-			ServerAddr6, WebAddr6, ZoneCtrlAddr6, MediaRouterAddr6, RouterServerAddr6),
+			ServerAddr6, WebAddr6, ZoneCtrlAddr6, MediaRouterAddr6, RouterServerAddr6, RouterServerMAC),
 		NSProbe: fmt.Sprintf("link set lo up\nlink set %s up\n", ProbeIf),
 	}
 	for _, ns := range Roles {
