@@ -10,6 +10,7 @@ import (
 
 	"github.com/alecthomas/kingpin/v2"
 
+	_ "github.com/zoomprobe/zoomprobe/analyzers/all" // link every analyzer into the binary
 	"github.com/zoomprobe/zoomprobe/config"
 	"github.com/zoomprobe/zoomprobe/daemon"
 	"github.com/zoomprobe/zoomprobe/offline"
