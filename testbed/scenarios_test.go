@@ -3,8 +3,9 @@ package testbed
 import "testing"
 
 // TestScenarios runs the whole suite on fresh beds, one after another (the
-// CI machines have two cores). Daemon-level assertions are added by the
-// engine's tests through RunScenario's observe function.
+// CI machines have two cores): each asserts the client's result and the
+// traffic on the mirror (RunScenario), then the daemon's findings and
+// metrics on the capture (observeDaemon).
 func TestScenarios(t *testing.T) {
 	scs, err := Scenarios()
 	if err != nil {
@@ -12,7 +13,7 @@ func TestScenarios(t *testing.T) {
 	}
 	for _, sc := range scs {
 		t.Run(sc.Name, func(t *testing.T) {
-			RunScenario(t, sc, nil)
+			RunScenario(t, sc, observeDaemon)
 		})
 	}
 }

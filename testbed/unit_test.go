@@ -15,6 +15,7 @@ import (
 
 	"github.com/gopacket/gopacket"
 	"github.com/gopacket/gopacket/layers"
+	"github.com/prometheus/client_golang/prometheus"
 	"golang.org/x/net/dns/dnsmessage"
 
 	"github.com/zoomprobe/zoomprobe/finding"
@@ -431,4 +432,28 @@ func FuzzDecode(f *testing.F) {
 		_ = s.String()
 		_ = Match{ClientHello: true, ICMP: &ICMPMatch{Type: 3, QuotedDstPort: 1}}.Matches(s)
 	})
+}
+
+func TestCheckMetrics(t *testing.T) {
+	reg := prometheus.NewRegistry()
+	c := prometheus.NewCounterVec(prometheus.CounterOpts{Name: "zoomprobe_blocked_connections_total", Help: "x"}, []string{"service", "port"})
+	reg.MustRegister(c)
+	c.WithLabelValues("web", "443").Add(2)
+	c.WithLabelValues("zone_controller", "443").Add(1)
+	tests := []struct {
+		want []ExpectedMetric
+		ok   bool
+	}{
+		{[]ExpectedMetric{{Name: "zoomprobe_blocked_connections_total", Labels: map[string]string{"port": "443"}, Value: 3}}, true},
+		{[]ExpectedMetric{{Name: "zoomprobe_blocked_connections_total", Labels: map[string]string{"service": "web"}, Value: 2}}, true},
+		{[]ExpectedMetric{{Name: "zoomprobe_blocked_connections_total", Labels: map[string]string{"service": "web"}, Value: 1}}, false},
+		{[]ExpectedMetric{{Name: "zoomprobe_blocked_connections_total", Labels: map[string]string{"port": "8801"}, Value: 1}}, false},
+		{[]ExpectedMetric{{Name: "zoomprobe_findings_total", Value: 0}}, true},
+		{[]ExpectedMetric{{Name: "zoomprobe_findings_total", Value: 1}}, false},
+	}
+	for i, tt := range tests {
+		if err := CheckMetrics(reg, tt.want); (err == nil) != tt.ok {
+			t.Errorf("case %d: CheckMetrics = %v, want ok=%v", i, err, tt.ok)
+		}
+	}
 }
