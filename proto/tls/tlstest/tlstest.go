@@ -1,8 +1,8 @@
 // Package tlstest makes real TLS handshakes for tests: a small PKI built with
 // crypto/x509 (roots, intermediates, leaves with chosen names, validity, key
 // usage and embedded SCTs, stapled OCSP responses), and Record, which runs a
-// crypto/tls client against a crypto/tls server over net.Pipe and returns the
-// bytes each side wrote, in order.
+// crypto/tls client against a crypto/tls server over loopback TCP and
+// returns the bytes each side wrote, in order.
 package tlstest
 
 import (
@@ -267,8 +267,37 @@ func (c *recConn) Write(b []byte) (int, error) {
 	return c.Conn.Write(b)
 }
 
+// loopbackPair connects two TCP sockets on 127.0.0.1. Kernel buffers let
+// both sides write at once (a HelloRetryRequest exchange deadlocks on the
+// unbuffered net.Pipe).
+func loopbackPair(t testing.TB) (client, server net.Conn) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	type res struct {
+		c   net.Conn
+		err error
+	}
+	ch := make(chan res, 1)
+	go func() {
+		c, err := ln.Accept()
+		ch <- res{c, err}
+	}()
+	client, err = net.Dial("tcp", ln.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := <-ch
+	if r.err != nil {
+		t.Fatal(r.err)
+	}
+	return client, r.c
+}
+
 // Record runs a real crypto/tls handshake (and one request/response) between a
-// client and a server over net.Pipe and returns what each side wrote.
+// client and a server over loopback TCP and returns what each side wrote.
 func Record(t testing.TB, spec Spec) *Transcript {
 	t.Helper()
 	if spec.MinVersion == 0 {
@@ -283,7 +312,11 @@ func Record(t testing.TB, spec Spec) *Transcript {
 	now := func() time.Time { return spec.Time }
 	var mu sync.Mutex
 	var log []Write
-	c0, s0 := net.Pipe()
+	c0, s0 := loopbackPair(t)
+	// Real wall-clock deadlines only guard against a hung test.
+	deadline := time.Now().Add(10 * time.Second)
+	_ = c0.SetDeadline(deadline)
+	_ = s0.SetDeadline(deadline)
 	cc := &recConn{Conn: c0, dir: FromClient, mu: &mu, log: &log}
 	sc := &recConn{Conn: s0, dir: FromServer, mu: &mu, log: &log}
 	ccfg := &tls.Config{
