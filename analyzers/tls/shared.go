@@ -13,6 +13,10 @@ import (
 	"github.com/zoomprobe/zoomprobe/zoom"
 )
 
+// hopDriftTolerance: a SYN-ACK whose hop count differs from the one learned
+// for its server by at least this much is drift (routes wobble by a hop).
+const hopDriftTolerance = 2
+
 // maxFingerprintsPerKey bounds the distinct server fingerprints remembered
 // for one (service, client fingerprint).
 const maxFingerprintsPerKey = 8
@@ -30,6 +34,7 @@ type shared struct {
 	m          *metrics
 	dedup      *dedup
 	learn      *learner
+	hops       *hopLearner
 
 	mu          sync.Mutex
 	earliest    map[zoom.Service]time.Time
@@ -47,6 +52,7 @@ func newShared(cfg *config.Config, clock *analyzers.Clock) (*shared, error) {
 		classifier: zoom.NewClassifier(nil, cfg.Zoom.Watch), watchNames: len(cfg.Zoom.Watch.Names) > 0,
 		clock: clock, window: cfg.TLS.DedupWindow, baseline: cfg.TLS.FingerprintBaseline,
 		m: newMetrics(), dedup: newDedup(cfg.TLS.MaxDedupEntries), learn: newLearner(cfg.TLS.MaxLearnedFingerprints),
+		hops:     newHopLearner(cfg.TLS.MaxLearnedFingerprints),
 		earliest: map[zoom.Service]time.Time{}, products: map[string]bool{}, maxProducts: cfg.Metrics.MaxProductLabels,
 	}, nil
 }
@@ -129,6 +135,65 @@ func (d *dedup) len() int {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	return len(d.seen)
+}
+
+type hopRecord struct {
+	hops, count   int // learned hop count and how often it was seen
+	alt, altCount int // a different value seen since, and how often in a row
+}
+
+// hopLearner keeps the SYN-ACK hop count per server address: a TLS-terminating
+// proxy answers the TCP handshake itself, from fewer hops away.
+type hopLearner struct {
+	mu    sync.Mutex
+	max   int
+	m     map[netip.Addr]*hopRecord
+	order []netip.Addr
+	next  int
+}
+
+func newHopLearner(max int) *hopLearner {
+	return &hopLearner{max: max, m: make(map[netip.Addr]*hopRecord, min(max, 1024))}
+}
+
+// observe records hops for server and reports drift (with the learned value)
+// once the server has shown the same hop count baseline times. A new value
+// seen baseline times in a row replaces the learned one (a route change).
+func (l *hopLearner) observe(server netip.Addr, hops, baseline int) (drift bool, learned int) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	r := l.m[server]
+	if r == nil {
+		if len(l.order) < l.max {
+			l.order = append(l.order, server)
+		} else {
+			delete(l.m, l.order[l.next])
+			l.order[l.next] = server
+			l.next = (l.next + 1) % l.max
+		}
+		l.m[server] = &hopRecord{hops: hops, count: 1}
+		return false, hops
+	}
+	learned = r.hops
+	d := hops - r.hops
+	if d < 0 {
+		d = -d
+	}
+	if d < hopDriftTolerance {
+		r.count++
+		r.altCount = 0
+		return false, learned
+	}
+	drift = r.count >= baseline
+	if r.alt == hops {
+		r.altCount++
+	} else {
+		r.alt, r.altCount = hops, 1
+	}
+	if r.altCount >= baseline {
+		r.hops, r.count, r.altCount = hops, r.altCount, 0
+	}
+	return drift, learned
 }
 
 type learnKey struct {

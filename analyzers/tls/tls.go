@@ -418,6 +418,14 @@ func (a *Analyzer) tls13(f *flow.Flow, s *state) {
 		ev["learned_fingerprints"] = known
 		a.suspected(f, s, t, "server_fingerprint", ev)
 	}
+	if s.synAckSeen {
+		if drift, learned := a.sh.hops.observe(f.Server.Addr(), hops(s.synAckTTL), a.sh.baseline); drift {
+			ev := a.baseEvidence(f, s)
+			ev["hops_learned"] = learned
+			ev["hops_syn_ack"] = hops(s.synAckTTL)
+			a.suspected(f, s, t, "hop_count_change", ev)
+		}
+	}
 	if s.synAckSeen && s.synAckTTL != s.serverHelloTTL {
 		ev := a.baseEvidence(f, s)
 		ev["ttl_syn_ack"] = int(s.synAckTTL)

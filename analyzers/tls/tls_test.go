@@ -501,6 +501,23 @@ func TestTLS13HopCountMismatch(t *testing.T) {
 	}
 }
 
+// A full TLS proxy answers the TCP handshake itself: the server's SYN-ACKs
+// suddenly come from fewer hops than learned.
+func TestTLS13HopCountChange(t *testing.T) {
+	p := getPKI(t)
+	r := newRig(t, testConfig(p)) // baseline 2
+	tr := tlstest.Record(t, tlstest.Spec{ServerName: mmr, Cert: p.zoomInter.Leaf(t, tlstest.LeafSpec{Names: []string{mmr}}, p.zoomInter)})
+	for i, ttl := range []uint8{52, 52, 53, 63} { // 12, 12, 11 (a wobble), then 1 hop
+		c := newConn(uint16(42100+i), "3.7.35.20")
+		c.ttl[flow.ToClient] = ttl
+		r.feed(packets(c, tr, inOrder))
+	}
+	r.flush()
+	if len(r.findings) != 1 || r.findings[0].Evidence["drift"] != "hop_count_change" || r.findings[0].Evidence["hops_learned"] != 12 || r.findings[0].Evidence["hops_syn_ack"] != 1 {
+		t.Fatalf("findings %+v", r.findings)
+	}
+}
+
 // One proxy, many connections: one finding per (server, leaf) per window,
 // every handshake counted.
 func TestDeduplication(t *testing.T) {
