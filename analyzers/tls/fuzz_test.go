@@ -5,6 +5,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/zoomprobe/zoomprobe/config"
 	"github.com/zoomprobe/zoomprobe/decode"
 	"github.com/zoomprobe/zoomprobe/finding"
 	"github.com/zoomprobe/zoomprobe/flow"
@@ -80,3 +81,33 @@ func TestHelloRetryRequest(t *testing.T) {
 }
 
 var _ = decode.ProtoTCP
+
+// The built-in configuration loads: system roots, the default expected
+// issuers and the embedded product signatures.
+func TestInitWithDefaults(t *testing.T) {
+	sh, err := newShared(config.Default(), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(sh.opts.Expected) != len(config.DefaultExpectedIssuers()) || sh.opts.Products.Len() == 0 || sh.opts.Roots == nil {
+		t.Errorf("options %+v", sh.opts)
+	}
+}
+
+// A flow whose first client bytes are not TLS (plain HTTP, a CONNECT) is let
+// go without deciding its identity: another analyzer may still name it.
+func TestNotTLSLeavesIdentityPending(t *testing.T) {
+	p := getPKI(t)
+	r := newRig(t, testConfig(p))
+	r.service, r.identity = zoom.ServiceNone, flow.IdentityPending
+	c := newConn(49000, "52.1.2.4")
+	pk := append(c.open(), c.send(flow.ToServer, []byte("CONNECT zoom.us:443 HTTP/1.1\r\nHost: zoom.us:443\r\n\r\n"), 1400)...)
+	f := r.feed(pk)
+	if f.Identity != flow.IdentityPending || f.Ext[3] != skip {
+		t.Errorf("identity %d ext %v", f.Identity, f.Ext[3])
+	}
+	r.flush()
+	if len(r.findings) != 0 {
+		t.Errorf("findings %+v", r.findings)
+	}
+}
