@@ -1,6 +1,7 @@
 package testbed
 
 import (
+	"errors"
 	"fmt"
 	"net/netip"
 	"os"
@@ -187,7 +188,7 @@ func RunScenario(t *testing.T, sc Scenario, observe func(t *testing.T, obs *Obse
 	}
 	for _, bh := range sc.Router {
 		if err := bed.Apply(bh); err != nil {
-			if strings.Contains(err.Error(), ErrSkip.Error()) {
+			if errors.Is(err, ErrSkip) {
 				t.Skip(err.Error())
 			}
 			t.Fatalf("scenario %s: apply %s: %v", sc.Name, bh, err)
