@@ -441,9 +441,15 @@ func register(b *Bed) {
 				b.deleteNamespaces()
 			}
 			liveMu.Unlock()
-			// Die the way the signal would have killed us.
-			signal.Reset(sig)
-			_ = syscall.Kill(os.Getpid(), sig.(syscall.Signal))
+			// Exit as a shell reports death by that signal. (Re-raising
+			// after signal.Reset would do nothing when the signal was
+			// ignored at start, as in background jobs.)
+			code := 1
+			if s, ok := sig.(syscall.Signal); ok {
+				code = 128 + int(s)
+			}
+			fmt.Fprintf(os.Stderr, "testbed: %v: namespaces deleted, exiting\n", sig)
+			os.Exit(code)
 		}()
 	})
 }

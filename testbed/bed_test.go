@@ -1,6 +1,7 @@
 package testbed
 
 import (
+	"crypto/tls"
 	"fmt"
 	"net"
 	"net/netip"
@@ -193,5 +194,29 @@ func TestWritePcapRoundTrip(t *testing.T) {
 	}
 	if bed.Mirror.Overflow() != 0 || bed.Mirror.Dropped() != 0 {
 		t.Errorf("capture lost packets: overflow %d, kernel drops %d", bed.Mirror.Overflow(), bed.Mirror.Dropped())
+	}
+}
+
+func TestServerTLS13HidesCertificates(t *testing.T) {
+	bed, err := New(t, Options{ServerTLSMax: tls.VersionTLS13})
+	if err != nil {
+		t.Fatal(err)
+	}
+	res, err := bed.RunClient(ClientPlan{SkipHTTP: true, SkipSTUN: true, SkipMedia: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := checkClient(res, Expectation{Client: map[Step]finding.Reason{StepDNS: ok, StepWeb: ok, StepZoneCtrl: ok}}); err != nil {
+		t.Fatalf("%v\n%s", err, res)
+	}
+	bed.Mirror.WaitQuiet(settleIdle, settleMax)
+	seen := DecodeAll(bed.Mirror.Packets())
+	for _, c := range []TrafficCheck{
+		{Desc: "issuer not on the wire under TLS 1.3", Match: Match{SrcPort: 443}, StreamContains: ZoomIssuerOnWire, Min: 0, Max: 0},
+		StreamHas("server hello from the web server", Match{Src: WebAddr, SrcPort: 443}, "\x16\x03\x03"),
+	} {
+		if err := c.Check(seen); err != nil {
+			t.Error(err)
+		}
 	}
 }
