@@ -110,8 +110,11 @@ type Options struct {
 	// Zoom's zone controllers and media routers answered even to TLS 1.3
 	// clients, so certificates are visible on the wire.
 	ServerTLSMax uint16
-	// NoMirror skips the tc mirror and the probe capture.
+	// NoMirror skips the mirror and the probe capture.
 	NoMirror bool
+	// MirrorNFT mirrors with an nftables netdev table (ingress and egress
+	// hooks, `dup to mir0`) instead of tc clsact + mirred.
+	MirrorNFT bool
 	// MaxCapturePackets and MaxCaptureBytes bound what the probe keeps;
 	// zero means DefaultMaxCapturePackets / DefaultMaxCaptureBytes.
 	MaxCapturePackets int
@@ -334,6 +337,17 @@ neigh replace %[12]s lladdr %[13]s dev %[2]s nud permanent
 	// The mirror: both directions of the router's client-facing port, so
 	// packets the router itself sends (REJECT's RSTs and ICMP, proxies'
 	// answers) reach the probe as they would on a SPAN port.
+	if b.opts.MirrorNFT {
+		if _, err := lookTool("nft"); err != nil {
+			return fmt.Errorf("%w: nft not found (scripts/testbed-deps.sh installs nftables)", ErrSkip)
+		}
+		cmd := exec.Command(mustTool("ip"), "netns", "exec", b.names[NSRouter], mustTool("nft"), "-f", "-")
+		cmd.Stdin = strings.NewReader(nftMirror)
+		if out, err := cmd.CombinedOutput(); err != nil {
+			return fmt.Errorf("testbed: nft mirror in router: %v: %s (needs nftables netdev ingress/egress hooks and dup)", err, out)
+		}
+		return nil
+	}
 	for _, cmd := range [][]string{
 		{"tc", "qdisc", "add", "dev", RouterClientIf, "clsact"},
 		{"tc", "filter", "add", "dev", RouterClientIf, "ingress", "protocol", "all", "u32", "match", "u32", "0", "0", "action", "mirred", "egress", "mirror", "dev", RouterMirrorIf},
@@ -345,6 +359,19 @@ neigh replace %[12]s lladdr %[13]s dev %[2]s nud permanent
 	}
 	return nil
 }
+
+// nftMirror is the nftables alternative to the tc mirror.
+var nftMirror = fmt.Sprintf(`table netdev zptb_mirror {
+  chain in {
+    type filter hook ingress device %[1]q priority 0;
+    dup to %[2]q;
+  }
+  chain out {
+    type filter hook egress device %[1]q priority 0;
+    dup to %[2]q;
+  }
+}
+`, RouterClientIf, RouterMirrorIf)
 
 func (b *Bed) ipBatch(ns NS, batch string) error {
 	cmd := exec.Command(mustTool("ip"), "-n", b.names[ns], "-batch", "-")

@@ -220,3 +220,33 @@ func TestServerTLS13HidesCertificates(t *testing.T) {
 		}
 	}
 }
+
+// Both mirror implementations must deliver both directions, including what
+// the router itself sends.
+func TestMirrorImplementations(t *testing.T) {
+	for _, nft := range []bool{false, true} {
+		t.Run(fmt.Sprintf("nft=%v", nft), func(t *testing.T) {
+			bed, err := New(t, Options{MirrorNFT: nft})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := bed.Apply(Reject("tcp", "443", RejectTCPReset)); err != nil {
+				t.Fatal(err)
+			}
+			if _, err := bed.RunClient(ClientPlan{SkipZoneCtrl: true, SkipSTUN: true, SkipMedia: true}); err != nil {
+				t.Fatal(err)
+			}
+			bed.Mirror.WaitQuiet(settleIdle, settleMax)
+			seen := DecodeAll(bed.Mirror.Packets())
+			for _, c := range []TrafficCheck{
+				AtLeast(1, "client's SYN to 443 (ingress)", Match{Src: ClientAddr, DstPort: 443, FlagsSet: FlagSYN}),
+				AtLeast(1, "server's SYN-ACK on 80 (forwarded, egress)", Match{Src: WebAddr, SrcPort: 80, FlagsSet: FlagSYN | FlagACK, TTL: 63}),
+				AtLeast(1, "router's own RST (egress)", Match{Src: WebAddr, SrcPort: 443, FlagsSet: FlagRST, TTL: 64}),
+			} {
+				if err := c.Check(seen); err != nil {
+					t.Error(err)
+				}
+			}
+		})
+	}
+}
