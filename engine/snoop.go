@@ -43,7 +43,7 @@ func (s *snooper) observe(p *decode.Packet) {
 	name := string(q)
 	for _, a := range m.AnswerList() {
 		if a.Addr.IsValid() {
-			s.names.Put(a.Addr, name, p.Time.Add(time.Duration(max(a.TTL, 60))*time.Second))
+			s.names.Put(a.Addr, name, p.Time, p.Time.Add(time.Duration(max(a.TTL, 60))*time.Second))
 		}
 	}
 }

@@ -65,6 +65,9 @@ const (
 	IdentityDecided                 // final: Service says what it is
 )
 
+// synCopyWindow: SYNs closer than this are copies of one SYN, not retransmissions.
+const synCopyWindow = 200 * time.Millisecond
+
 // MaxExt is how many analyzers may keep per-flow state.
 const MaxExt = 8
 
@@ -82,7 +85,8 @@ type Flow struct {
 	FirstTTL    [2]uint8  // TTL of the first packet each way; 0 until seen
 
 	TCP         TCPState
-	SynCount    uint16 // client SYNs, retransmissions included
+	SynCount    uint16    // client SYNs, retransmissions included, mirror copies not
+	LastSyn     time.Time // packet time of the last counted SYN
 	SynAckCount uint16
 	RstCount    [2]uint16
 	FinSeen     [2]bool
@@ -153,7 +157,14 @@ func (f *Flow) update(p *decode.Packet, d Dir) {
 		f.TCP = TCPReset
 		return
 	case fl&(decode.TCPSyn|decode.TCPAck) == decode.TCPSyn && d == ToServer:
+		// A retransmission comes no sooner than the initial RTO (1 s, RFC
+		// 6298); a copy within synCopyWindow is the mirror showing it twice
+		// (SPAN of both directions, a bridge and its port on "any").
+		if f.SynCount > 0 && p.Time.Sub(f.LastSyn) < synCopyWindow {
+			break
+		}
 		f.SynCount++
+		f.LastSyn = p.Time
 		if f.TCP == TCPNone {
 			f.TCP = TCPSynSent
 		}

@@ -54,6 +54,12 @@ func TestOrientationAndState(t *testing.T) {
 			tcp(c, s, 50000, 8801, decode.TCPSyn, time.Second),
 			tcp(c, s, 50000, 8801, decode.TCPSyn, 3*time.Second),
 		}, c + ":50000", TCPSynSent, 3},
+		{"mirror copies of one SYN are not retransmissions", []*decode.Packet{
+			tcp(c, s, 50000, 8801, decode.TCPSyn, 0),
+			tcp(c, s, 50000, 8801, decode.TCPSyn, 10*time.Microsecond),
+			tcp(c, s, 50000, 8801, decode.TCPSyn, time.Second),
+			tcp(c, s, 50000, 8801, decode.TCPSyn, time.Second+20*time.Microsecond),
+		}, c + ":50000", TCPSynSent, 2},
 		{"first packet is the SYN-ACK (SYN not captured)", []*decode.Packet{
 			tcp(s, c, 443, 50000, decode.TCPSyn|decode.TCPAck, 0),
 		}, c + ":50000", TCPSynReceived, 0},

@@ -94,7 +94,7 @@ func TestClassifyWithCache(t *testing.T) {
 	cache := NewNameCache(16)
 	now := time.Date(2024, 1, 1, 0, 0, 0, 0, time.UTC)
 	cdn := netip.MustParseAddr("13.224.1.1") // a CloudFront address outside Zoom's ranges
-	cache.Put(cdn, "zoomsjccv154mmr.sjc.zoom.us", now.Add(time.Minute))
+	cache.Put(cdn, "zoomsjccv154mmr.sjc.zoom.us", now, now.Add(time.Minute))
 	if got := c.ClassifyWithCache(ProtoTCP, cdn, 443, "", cache, now); got != ServiceMediaRouter {
 		t.Errorf("from cache: %v", got)
 	}

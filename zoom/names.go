@@ -19,8 +19,9 @@ type NameCache struct {
 }
 
 type nameEntry struct {
-	name    string
-	expires time.Time // packet time; zero never expires
+	name     string
+	answered time.Time // packet time of the DNS answer
+	expires  time.Time // packet time; zero never expires
 }
 
 // NewNameCache makes a cache holding at most max addresses.
@@ -31,8 +32,9 @@ func NewNameCache(max int) *NameCache {
 	return &NameCache{max: max, entries: make(map[netip.Addr]nameEntry, min(max, 4096)), order: make([]netip.Addr, 0, min(max, 4096))}
 }
 
-// Put records that addr was answered for name until expires (packet time).
-func (c *NameCache) Put(addr netip.Addr, name string, expires time.Time) {
+// Put records that addr was answered for name at answered, valid until
+// expires (packet times).
+func (c *NameCache) Put(addr netip.Addr, name string, answered, expires time.Time) {
 	addr = addr.Unmap()
 	c.mu.Lock()
 	defer c.mu.Unlock()
@@ -45,10 +47,12 @@ func (c *NameCache) Put(addr netip.Addr, name string, expires time.Time) {
 			c.next = (c.next + 1) % c.max
 		}
 	}
-	c.entries[addr] = nameEntry{name: name, expires: expires}
+	c.entries[addr] = nameEntry{name: name, answered: answered, expires: expires}
 }
 
-// Get returns the name addr was answered for, if still valid at now.
+// Get returns the name addr was answered for, if the answer came before now
+// and is still valid: a flow that started before the answer (possible when
+// readers run ahead of workers) is not classified by it.
 func (c *NameCache) Get(addr netip.Addr, now time.Time) (string, bool) {
 	if c == nil {
 		return "", false
@@ -56,7 +60,7 @@ func (c *NameCache) Get(addr netip.Addr, now time.Time) (string, bool) {
 	c.mu.RLock()
 	e, ok := c.entries[addr.Unmap()]
 	c.mu.RUnlock()
-	if !ok || (!e.expires.IsZero() && now.After(e.expires)) {
+	if !ok || now.Before(e.answered) || (!e.expires.IsZero() && now.After(e.expires)) {
 		return "", false
 	}
 	return e.name, true

@@ -41,12 +41,24 @@ func auditConfig(t *testing.T, broken bool) string {
     servers: ["%s"]
   dns:
     enabled: false
-`, open, media, stun, ntp)
+tls:
+  # The scenario captures use the test PKI: trust it as a site adds roots.
+  system_roots: false
+  extra_roots: ["%s", "%s"]
+`, open, media, stun, ntp, caFile(t, "zoom-root.pem"), caFile(t, "public-ca.pem"))
 	path := filepath.Join(t.TempDir(), "zoomprobe.yml")
 	if err := os.WriteFile(path, []byte(y), 0o644); err != nil {
 		t.Fatal(err)
 	}
 	return path
+}
+
+func caFile(t *testing.T, name string) string {
+	p, err := filepath.Abs(filepath.Join("..", "..", "testdata", "ca", name))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return p
 }
 
 func TestAuditCommand(t *testing.T) {

@@ -1,0 +1,38 @@
+package zoom
+
+import (
+	"net/netip"
+	"testing"
+	"time"
+)
+
+func TestNameCache(t *testing.T) {
+	t0 := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	a := netip.MustParseAddr("203.0.113.7")
+	c := NewNameCache(2)
+	c.Put(a, "zoom.us", t0, t0.Add(time.Minute))
+	tests := []struct {
+		at   time.Time
+		want bool
+	}{
+		{t0.Add(-time.Millisecond), false}, // a flow older than the answer
+		{t0, true},
+		{t0.Add(time.Minute), true},
+		{t0.Add(time.Minute + time.Second), false}, // expired
+	}
+	for _, tt := range tests {
+		if _, ok := c.Get(a, tt.at); ok != tt.want {
+			t.Errorf("Get at %s = %v, want %v", tt.at.Sub(t0), ok, tt.want)
+		}
+	}
+	// IPv4-mapped IPv6 is the same address.
+	if n, ok := c.Get(netip.AddrFrom16(a.As16()), t0); !ok || n != "zoom.us" {
+		t.Errorf("mapped address: %q %v", n, ok)
+	}
+	// Bounded: the oldest entry goes first.
+	c.Put(netip.MustParseAddr("203.0.113.8"), "www.zoom.us", t0, time.Time{})
+	c.Put(netip.MustParseAddr("203.0.113.9"), "zoom.com", t0, time.Time{})
+	if _, ok := c.Get(a, t0); ok || c.Len() != 2 {
+		t.Errorf("oldest entry kept (len %d)", c.Len())
+	}
+}
