@@ -4,6 +4,8 @@ import (
 	"net/netip"
 	"sync"
 	"time"
+
+	"github.com/zoomprobe/zoomprobe/internal/bounded"
 )
 
 // NameCache maps addresses to the names DNS answered them for, so that a flow
@@ -12,10 +14,7 @@ import (
 // never per packet. Bounded: the oldest entries go first.
 type NameCache struct {
 	mu      sync.RWMutex
-	max     int
-	entries map[netip.Addr]nameEntry
-	order   []netip.Addr // insertion ring for eviction
-	next    int
+	entries *bounded.Map[netip.Addr, nameEntry]
 }
 
 type nameEntry struct {
@@ -26,28 +25,15 @@ type nameEntry struct {
 
 // NewNameCache makes a cache holding at most max addresses.
 func NewNameCache(max int) *NameCache {
-	if max < 1 {
-		max = 1
-	}
-	return &NameCache{max: max, entries: make(map[netip.Addr]nameEntry, min(max, 4096)), order: make([]netip.Addr, 0, min(max, 4096))}
+	return &NameCache{entries: bounded.NewMap[netip.Addr, nameEntry](max)}
 }
 
 // Put records that addr was answered for name at answered, valid until
 // expires (packet times).
 func (c *NameCache) Put(addr netip.Addr, name string, answered, expires time.Time) {
-	addr = addr.Unmap()
 	c.mu.Lock()
-	defer c.mu.Unlock()
-	if _, ok := c.entries[addr]; !ok {
-		if len(c.order) < c.max {
-			c.order = append(c.order, addr)
-		} else {
-			delete(c.entries, c.order[c.next])
-			c.order[c.next] = addr
-			c.next = (c.next + 1) % c.max
-		}
-	}
-	c.entries[addr] = nameEntry{name: name, answered: answered, expires: expires}
+	c.entries.Put(addr.Unmap(), nameEntry{name: name, answered: answered, expires: expires})
+	c.mu.Unlock()
 }
 
 // Get returns the name addr was answered for, if the answer came before now
@@ -58,7 +44,7 @@ func (c *NameCache) Get(addr netip.Addr, now time.Time) (string, bool) {
 		return "", false
 	}
 	c.mu.RLock()
-	e, ok := c.entries[addr.Unmap()]
+	e, ok := c.entries.Get(addr.Unmap())
 	c.mu.RUnlock()
 	if !ok || now.Before(e.answered) || (!e.expires.IsZero() && now.After(e.expires)) {
 		return "", false
@@ -70,5 +56,5 @@ func (c *NameCache) Get(addr netip.Addr, now time.Time) (string, bool) {
 func (c *NameCache) Len() int {
 	c.mu.RLock()
 	defer c.mu.RUnlock()
-	return len(c.entries)
+	return c.entries.Len()
 }

@@ -11,7 +11,6 @@ import (
 	"hash/maphash"
 	"net/netip"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -22,6 +21,7 @@ import (
 	"github.com/zoomprobe/zoomprobe/decode"
 	"github.com/zoomprobe/zoomprobe/finding"
 	"github.com/zoomprobe/zoomprobe/flow"
+	"github.com/zoomprobe/zoomprobe/internal/bounded"
 	"github.com/zoomprobe/zoomprobe/proto/dns"
 	"github.com/zoomprobe/zoomprobe/zoom"
 )
@@ -265,15 +265,12 @@ func texts(r finding.Reason) (userSees, remediation string) {
 }
 
 // dedupe keeps one finding per (client, name, reason) per interval; shared by
-// the workers, touched once per filtered answer.
+// the workers, touched once per filtered answer. The name is hashed so the
+// key holds no packet bytes.
 type dedupe struct {
-	mu       sync.Mutex
 	interval time.Duration
-	max      int
 	seed     maphash.Seed
-	last     map[dedupeKey]time.Time
-	order    []dedupeKey
-	next     int
+	seen     *bounded.Dedup[dedupeKey]
 }
 
 type dedupeKey struct {
@@ -283,8 +280,7 @@ type dedupeKey struct {
 }
 
 func newDedupe(n int, interval time.Duration) *dedupe {
-	n = max(n, 16)
-	return &dedupe{interval: interval, max: n, seed: maphash.MakeSeed(), last: make(map[dedupeKey]time.Time, min(n, 1024))}
+	return &dedupe{interval: interval, seed: maphash.MakeSeed(), seen: bounded.NewDedup[dedupeKey](max(n, 16))}
 }
 
 // first reports whether this is the first time in the interval.
@@ -292,22 +288,7 @@ func (d *dedupe) first(client netip.Addr, name []byte, r finding.Reason, t time.
 	if d.interval <= 0 {
 		return true
 	}
-	k := dedupeKey{client, maphash.Bytes(d.seed, name), r}
-	d.mu.Lock()
-	defer d.mu.Unlock()
-	if prev, ok := d.last[k]; ok {
-		if t.Sub(prev) < d.interval && !t.Before(prev) {
-			return false
-		}
-	} else if len(d.order) < d.max {
-		d.order = append(d.order, k)
-	} else {
-		delete(d.last, d.order[d.next])
-		d.order[d.next] = k
-		d.next = (d.next + 1) % d.max
-	}
-	d.last[k] = t
-	return true
+	return d.seen.First(dedupeKey{client, maphash.Bytes(d.seed, name), r}, t, d.interval)
 }
 
 // equalFold compares ASCII case-insensitively without allocating.

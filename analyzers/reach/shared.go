@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/zoomprobe/zoomprobe/finding"
+	"github.com/zoomprobe/zoomprobe/internal/bounded"
 	"github.com/zoomprobe/zoomprobe/zoom"
 )
 
@@ -16,13 +17,8 @@ import (
 // verdict), never per packet.
 type shared struct {
 	mu      sync.Mutex
-	max     int
-	clients map[netip.Addr]*clientRec
-	corder  []netip.Addr // insertion ring for eviction
-	cnext   int
-	servers map[netip.Addr]uint8
-	sorder  []netip.Addr
-	snext   int
+	clients *bounded.Map[netip.Addr, *clientRec]
+	servers *bounded.Map[netip.Addr, uint8]
 }
 
 type answerRec struct {
@@ -72,47 +68,29 @@ type fallback struct {
 func newShared(n int) *shared {
 	n = max(n, 16)
 	return &shared{
-		max: n, clients: make(map[netip.Addr]*clientRec, min(n, 1024)),
-		servers: make(map[netip.Addr]uint8, min(n, 1024)),
+		clients: bounded.NewMap[netip.Addr, *clientRec](n),
+		servers: bounded.NewMap[netip.Addr, uint8](n),
 	}
 }
 
 // client returns the record of addr, creating it (and evicting the oldest
 // when full). Called with mu held.
 func (sh *shared) client(addr netip.Addr) *clientRec {
-	if r := sh.clients[addr]; r != nil {
+	if r, _ := sh.clients.Get(addr); r != nil {
 		return r
 	}
 	r := &clientRec{}
-	if len(sh.corder) < sh.max {
-		sh.corder = append(sh.corder, addr)
-	} else {
-		delete(sh.clients, sh.corder[sh.cnext])
-		sh.corder[sh.cnext] = addr
-		sh.cnext = (sh.cnext + 1) % sh.max
-	}
-	sh.clients[addr] = r
+	sh.clients.Put(addr, r)
 	return r
 }
 
-func (sh *shared) putServerTTL(addr netip.Addr, ttl uint8) {
-	if _, ok := sh.servers[addr]; !ok {
-		if len(sh.sorder) < sh.max {
-			sh.sorder = append(sh.sorder, addr)
-		} else {
-			delete(sh.servers, sh.sorder[sh.snext])
-			sh.sorder[sh.snext] = addr
-			sh.snext = (sh.snext + 1) % sh.max
-		}
-	}
-	sh.servers[addr] = ttl
-}
+func (sh *shared) putServerTTL(addr netip.Addr, ttl uint8) { sh.servers.Put(addr, ttl) }
 
 // serverTTL is the TTL of the last SYN-ACK seen from addr on any flow.
 func (sh *shared) serverTTL(addr netip.Addr) (uint8, bool) {
 	sh.mu.Lock()
 	defer sh.mu.Unlock()
-	t, ok := sh.servers[addr]
+	t, ok := sh.servers.Get(addr)
 	return t, ok && t != 0
 }
 
@@ -207,7 +185,7 @@ func (sh *shared) udpAnswered(client netip.Addr, t time.Time) {
 func (sh *shared) answeredNear(client netip.Addr, svc zoom.Service, port uint16, from, to time.Time) bool {
 	sh.mu.Lock()
 	defer sh.mu.Unlock()
-	r := sh.clients[client]
+	r, _ := sh.clients.Get(client)
 	if r == nil {
 		return false
 	}

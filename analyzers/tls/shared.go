@@ -9,6 +9,7 @@ import (
 	"github.com/zoomprobe/zoomprobe/certcheck"
 	"github.com/zoomprobe/zoomprobe/config"
 	"github.com/zoomprobe/zoomprobe/finding"
+	"github.com/zoomprobe/zoomprobe/internal/bounded"
 	ptls "github.com/zoomprobe/zoomprobe/proto/tls"
 	"github.com/zoomprobe/zoomprobe/zoom"
 )
@@ -32,7 +33,7 @@ type shared struct {
 	window     time.Duration
 	baseline   int
 	m          *metrics
-	dedup      *dedup
+	dedup      *bounded.Dedup[dedupKey]
 	learn      *learner
 	hops       *hopLearner
 
@@ -51,7 +52,7 @@ func newShared(cfg *config.Config, clock *analyzers.Clock) (*shared, error) {
 		opts: opts, maxBytes: cfg.TLS.MaxHandshakeBytes,
 		classifier: zoom.NewClassifier(nil, cfg.Zoom.Watch), watchNames: len(cfg.Zoom.Watch.Names) > 0,
 		clock: clock, window: cfg.TLS.DedupWindow, baseline: cfg.TLS.FingerprintBaseline,
-		m: newMetrics(), dedup: newDedup(cfg.TLS.MaxDedupEntries), learn: newLearner(cfg.TLS.MaxLearnedFingerprints),
+		m: newMetrics(), dedup: bounded.NewDedup[dedupKey](cfg.TLS.MaxDedupEntries), learn: newLearner(cfg.TLS.MaxLearnedFingerprints),
 		hops:     newHopLearner(cfg.TLS.MaxLearnedFingerprints),
 		earliest: map[zoom.Service]time.Time{}, products: map[string]bool{}, maxProducts: cfg.Metrics.MaxProductLabels,
 	}, nil
@@ -92,49 +93,6 @@ type dedupKey struct {
 	leaf   string // leaf SHA-256, or a server fingerprint and drift type
 	kind   finding.Kind
 	alert  uint8
-}
-
-// dedup remembers when each key last gave a finding (packet time). Bounded:
-// when full, the oldest inserted key goes.
-type dedup struct {
-	mu    sync.Mutex
-	max   int
-	seen  map[dedupKey]time.Time
-	order []dedupKey
-	next  int
-}
-
-func newDedup(max int) *dedup {
-	return &dedup{max: max, seen: make(map[dedupKey]time.Time, min(max, 1024))}
-}
-
-// first reports whether k has not given a finding within window before t,
-// and records t if so.
-func (d *dedup) first(k dedupKey, t time.Time, window time.Duration) bool {
-	d.mu.Lock()
-	defer d.mu.Unlock()
-	if last, ok := d.seen[k]; ok {
-		if t.Sub(last) < window && t.Sub(last) > -window {
-			return false
-		}
-		d.seen[k] = t
-		return true
-	}
-	if len(d.order) < d.max {
-		d.order = append(d.order, k)
-	} else {
-		delete(d.seen, d.order[d.next])
-		d.order[d.next] = k
-		d.next = (d.next + 1) % d.max
-	}
-	d.seen[k] = t
-	return true
-}
-
-func (d *dedup) len() int {
-	d.mu.Lock()
-	defer d.mu.Unlock()
-	return len(d.seen)
 }
 
 type hopRecord struct {
@@ -213,7 +171,7 @@ type learned struct {
 
 // learner keeps, per (service, client JA4), the server fingerprints seen and
 // how often: the server's choices depend on the client's offer, so only the
-// same client fingerprint is comparable. Bounded like dedup.
+// same client fingerprint is comparable. Bounded: the oldest entry goes first.
 type learner struct {
 	mu    sync.Mutex
 	max   int

@@ -473,7 +473,7 @@ func (a *Analyzer) judge(f *flow.Flow, s *state, t time.Time) {
 		kind = finding.KindTLSInterception
 		a.sh.m.interceptions.WithLabelValues(f.Service.String(), string(v.Reason), a.sh.productLabel(v.Product)).Inc()
 	}
-	if !a.sh.dedup.first(dedupKey{server: f.Server.Addr(), leaf: v.LeafSHA256, kind: kind}, t, a.sh.window) {
+	if !a.sh.dedup.First(dedupKey{server: f.Server.Addr(), leaf: v.LeafSHA256, kind: kind}, t, a.sh.window) {
 		a.sh.m.suppressed.Inc()
 		return
 	}
@@ -504,7 +504,7 @@ func isInterception(v certcheck.Verdict) bool {
 func (a *Analyzer) rejected(f *flow.Flow, s *state, level, desc uint8) {
 	t := a.cur.p.Time
 	alert := ptls.AlertName(desc)
-	if !a.sh.dedup.first(dedupKey{server: f.Server.Addr(), leaf: s.v.LeafSHA256, kind: finding.KindCertRejected, alert: desc}, t, a.sh.window) {
+	if !a.sh.dedup.First(dedupKey{server: f.Server.Addr(), leaf: s.v.LeafSHA256, kind: finding.KindCertRejected, alert: desc}, t, a.sh.window) {
 		a.sh.m.suppressed.Inc()
 		return
 	}
@@ -549,7 +549,7 @@ func alertReason(desc uint8) finding.Reason {
 func (a *Analyzer) suspected(f *flow.Flow, s *state, t time.Time, what string, ev map[string]any) {
 	a.sh.m.interceptions.WithLabelValues(f.Service.String(), string(finding.ReasonFingerprintDrift), "unknown").Inc()
 	key := dedupKey{server: f.Server.Addr(), leaf: string(s.sfp[:]) + what, kind: finding.KindTLSSuspected}
-	if !a.sh.dedup.first(key, t, a.sh.window) {
+	if !a.sh.dedup.First(key, t, a.sh.window) {
 		a.sh.m.suppressed.Inc()
 		return
 	}

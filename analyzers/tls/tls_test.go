@@ -22,6 +22,7 @@ import (
 	"github.com/zoomprobe/zoomprobe/decode"
 	"github.com/zoomprobe/zoomprobe/finding"
 	"github.com/zoomprobe/zoomprobe/flow"
+	"github.com/zoomprobe/zoomprobe/internal/bounded"
 	"github.com/zoomprobe/zoomprobe/proto/tls/tlstest"
 	"github.com/zoomprobe/zoomprobe/zoom"
 )
@@ -631,12 +632,12 @@ func TestProductLabelBound(t *testing.T) {
 	if sh.productLabel("FortiGate") != "FortiGate" || sh.productLabel("ESET") != "other" || sh.productLabel("FortiGate") != "FortiGate" {
 		t.Error("product labels not bounded")
 	}
-	d := newDedup(16)
+	d := bounded.NewDedup[dedupKey](16)
 	for i := range 100 {
-		d.first(dedupKey{leaf: fmt.Sprint(i)}, tlstest.DefaultTime, time.Hour)
+		d.First(dedupKey{leaf: fmt.Sprint(i)}, tlstest.DefaultTime, time.Hour)
 	}
-	if d.len() != 16 {
-		t.Errorf("dedup holds %d", d.len())
+	if d.Len() != 16 {
+		t.Errorf("dedup holds %d", d.Len())
 	}
 }
 
