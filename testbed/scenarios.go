@@ -135,8 +135,7 @@ func Scenarios() ([]Scenario, error) {
 				Metrics: []ExpectedMetric{
 					{Name: "zoomprobe_blocked_connections_total", Labels: map[string]string{"service": "media", "transport": "udp", "port": "8801", "reason": "udp_no_answer"}, Value: 1},
 				},
-				Analyzers:  []string{AnalyzerReach},
-				KnownIssue: "reach counts the answered STUN (UDP 3478) as working UDP media, so the TCP 8801 that follows the failed UDP 8801 is not reported as udp_fallback",
+				Analyzers: []string{AnalyzerReach},
 			},
 		},
 		{
@@ -180,8 +179,7 @@ func Scenarios() ([]Scenario, error) {
 					{Kind: finding.KindBlockedConnection, Reason: finding.ReasonICMPAdminProhibited, Service: "media", Transport: "udp", Server: MediaRouterAddr, ServerPort: 8801},
 					{Kind: finding.KindUDPFallback, Reason: finding.ReasonUDPFallback, Transport: "tcp", Server: MediaRouterAddr, ServerPort: 8801},
 				},
-				Analyzers:  []string{AnalyzerReach},
-				KnownIssue: "reach counts the answered STUN (UDP 3478) as working UDP media, so the TCP 8801 that follows the failed UDP 8801 is not reported as udp_fallback",
+				Analyzers: []string{AnalyzerReach},
 			},
 		},
 		{

@@ -450,6 +450,23 @@ func TestUDP(t *testing.T) {
 			fb: 1,
 		},
 		{
+			name: "STUN answered but UDP 8801 blocked, then TCP 8801: still a fallback",
+			build: func() []decode.Packet {
+				st := reachtest.NewUDP(client+":50009", mmr+":3478")
+				u := reachtest.NewUDP(client+":50001", mmr+":8801")
+				c := reachtest.NewTCP(client+":40001", mmr+":8801")
+				ps := []decode.Packet{st.Data(at(0), true, setup), st.Data(at(10*time.Millisecond), false, answer)}
+				ps = append(ps, u.Data(at(time.Second), true, setup), u.Data(at(2*time.Second), true, setup), u.Data(at(7*time.Second), true, setup))
+				return append(ps, handshake(c, 8*time.Second)...)
+			},
+			keys: []string{"udp_port", "udp_failure", "same_server"},
+			want: []string{
+				"blocked_connection/udp_no_answer media_router udp:8801",
+				"udp_fallback/udp_fallback_to_tcp media_router tcp:8801 same_server=true udp_failure=udp_no_answer udp_port=8801",
+			},
+			fb: 1,
+		},
+		{
 			name: "TCP 443 to another media router before the UDP verdict: fallback once",
 			build: func() []decode.Packet {
 				u := reachtest.NewUDP(client+":50001", mmr+":8801")

@@ -45,7 +45,9 @@ func (a *Analyzer) udpAnswered(f *flow.Flow, s *state) {
 	}
 	s.openMarked = true
 	a.m.matrix.set(f.Service, f.Proto, f.Server.Port(), StatusOpen, s.answerTime)
-	if isMediaPort(f.Server.Port()) {
+	// Only an answer on the media ports proves UDP media works: a site can
+	// let STUN (3478/3479) through and still block 8801-8810.
+	if port := f.Server.Port(); port >= 8801 && port <= 8810 {
 		a.sh.udpAnswered(f.Client.Addr(), s.answerTime)
 	}
 }
