@@ -41,6 +41,9 @@ type Options struct {
 	Targets []string
 	// TargetLabels are added to every target (site, as a real scrape config does).
 	TargetLabels map[string]string
+	// Groups are more targets with their own labels (one site each), scraped
+	// by the same job.
+	Groups []TargetGroup
 	// RepoRoot is the repository's top directory (default "..", from e2e/).
 	RepoRoot string
 	// TimeScale divides every range, offset and `for:` of the shipped rules
@@ -48,6 +51,12 @@ type Options struct {
 	TimeScale int
 	// ScrapeInterval is both the scrape and the rule evaluation interval (default 1s).
 	ScrapeInterval time.Duration
+}
+
+// TargetGroup is a static_configs entry: targets sharing target labels.
+type TargetGroup struct {
+	Targets []string
+	Labels  map[string]string
 }
 
 // Harness is a running Prometheus, Alertmanager and webhook receiver.
@@ -141,6 +150,13 @@ func prometheusConfig(opt Options, amAddr string) []byte {
 		Targets []string          `yaml:"targets"`
 		Labels  map[string]string `yaml:"labels,omitempty"`
 	}
+	var statics []staticConfig
+	if len(opt.Targets) > 0 {
+		statics = append(statics, staticConfig{Targets: opt.Targets, Labels: opt.TargetLabels})
+	}
+	for _, g := range opt.Groups {
+		statics = append(statics, staticConfig{Targets: g.Targets, Labels: g.Labels})
+	}
 	cfg := map[string]any{
 		"global": map[string]any{
 			"scrape_interval":     model.Duration(opt.ScrapeInterval).String(),
@@ -152,7 +168,7 @@ func prometheusConfig(opt Options, amAddr string) []byte {
 		}},
 		"scrape_configs": []any{map[string]any{
 			"job_name":       "zoomprobe",
-			"static_configs": []staticConfig{{Targets: opt.Targets, Labels: opt.TargetLabels}},
+			"static_configs": statics,
 		}},
 	}
 	b, _ := yaml.Marshal(cfg)

@@ -25,7 +25,8 @@ var syntheticLabelValues = map[string]string{
 	"status": "open", "phase": "after_client_hello", "origin": "middlebox", "alert": "unknown_ca",
 	"product": "FortiGate", "kind": "blocked_connection", "check": "tls", "target": "zoom.us:443",
 	"server": "pool.ntp.org", "analyzer": "tls", "version": "0.0.0-selftest", "revision": "selftest",
-	"goversion": "go1.26", "verdict": "ok",
+	"goversion": "go1.26", "verdict": "ok", "branch": "main", "goos": "linux", "goarch": "amd64", "tags": "netgo",
+	"why": "too_short",
 }
 
 // perMetricReason picks the reason that makes each counter mean a failure.
