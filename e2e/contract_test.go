@@ -24,10 +24,7 @@ var standardPrefixes = []string{"go_", "process_"}
 // notExercised names the metrics of metrics.txt whose series only appear
 // after an event the live sites do not cause, and why. The contract check
 // fails if one of them is exported after all (then remove it here).
-var notExercised = map[string]string{
-	"zoomprobe_connection_resets_total": "created on the first TCP reset of a Zoom connection; neither site resets one " +
-		"(the reset scenarios are testbed's reject-tcp-reset-443, sni-reset and injected-rst)",
-}
+var notExercised = map[string]string{}
 
 // checkMetricContract parses /metrics bodies scraped from real daemons and
 // requires that every metric of deploy/metrics.txt is exported with exactly
@@ -113,10 +110,7 @@ func labelNames(m *dto.Metric) []string {
 // panelsWithoutData names dashboard queries ("panel/refId") that can only
 // have data in a scenario the live test does not run, and why. A query listed
 // here that does return data fails the test, so the list stays true.
-var panelsWithoutData = map[string]string{
-	"Connection resets by origin/A": "zoomprobe_connection_resets_total is created on the first reset of a Zoom " +
-		"connection and neither site resets one (testbed scenarios reject-tcp-reset-443, sni-reset, injected-rst do)",
-}
+var panelsWithoutData = map[string]string{}
 
 // checkDashboard runs every panel query of deploy/grafana/zoomprobe.json
 // against the harness's Prometheus and requires data.

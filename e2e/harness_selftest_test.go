@@ -122,6 +122,7 @@ func TestHarnessSelfTest(t *testing.T) {
 	if testing.Short() {
 		t.Skip("starts Prometheus and Alertmanager")
 	}
+	t.Parallel() // with TestLiveAlerts: the package stays well under two minutes
 	live := syntheticTarget(t, "..")
 	dead := freeAddr(t) // nothing listens there: up == 0
 	h := Start(t, Options{Targets: []string{live, dead}, TargetLabels: map[string]string{"site": "selftest"}})

@@ -61,10 +61,7 @@ func daemonYAML(t *testing.T, dir string, bed *testbed.Bed, probes string) strin
 	if err := os.WriteFile(pemPath, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: bed.ZoomCA.Cert.Raw}), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	workers := 2
-	if w := os.Getenv("E2E_WORKERS"); w == "1" {
-		workers = 1
-	}
+	const workers = 2
 	if probes == "" {
 		probes = "  enabled: false\n"
 	}
@@ -178,18 +175,18 @@ func (s *site) scrape(t *testing.T) string {
 	return string(b)
 }
 
-// clients runs the Zoom-like client with each plan in its own loop until ctx
-// ends: users joining meetings again and again, as at a real site, so the
-// rules' "N in a window" thresholds are met by real verdicts.
-// Each loop pauses between runs, as a user would.
-func (s *site) clients(ctx context.Context, t *testing.T, pause time.Duration, plans ...testbed.ClientPlan) *sync.WaitGroup {
+// clients runs one loop per user until ctx ends, each user cycling through
+// its plans and pausing between runs: people joining meetings again and
+// again, as at a real site, so the rules' "N in a window" thresholds are met
+// by real verdicts.
+func (s *site) clients(ctx context.Context, t *testing.T, pause time.Duration, users ...[]testbed.ClientPlan) *sync.WaitGroup {
 	var wg sync.WaitGroup
-	for _, p := range plans {
+	for _, plans := range users {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			for ctx.Err() == nil {
-				res, err := s.bed.RunClient(p)
+			for i := 0; ctx.Err() == nil; i++ {
+				res, err := s.bed.RunClient(plans[i%len(plans)])
 				if err != nil {
 					t.Errorf("site %s: client: %v", s.name, err)
 					return
