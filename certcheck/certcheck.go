@@ -160,11 +160,14 @@ type Verdict struct {
 }
 
 // priority orders problems: the first found in this list becomes Reason.
+// A host name mismatch ranks above the issuer: an inspection proxy mints the
+// right name (so its verdict is the issuer, code 6), while a captive portal or
+// NAC answers with its own name, which Zoom documents as code 1.
 var priority = []finding.Reason{
 	finding.ReasonInvalidCertificate,
+	finding.ReasonInvalidHostname,
 	finding.ReasonSelfSigned,
 	finding.ReasonUnknownAuthority,
-	finding.ReasonInvalidHostname,
 	finding.ReasonUnexpectedIssuer,
 	finding.ReasonExpired,
 	finding.ReasonNotYetValid,

@@ -339,12 +339,11 @@ func Scenarios() ([]Scenario, error) {
 				},
 				Findings: []ExpectedFinding{
 					{Kind: finding.KindCaptivePortal, Reason: finding.ReasonCaptivePortal, Service: "web", Server: WebAddr, ServerPort: 80, ZoomRoomsCode: 1},
-					// The portal's certificate is both self-signed and for another
-					// name; the TLS analyzer's verdict is the self-signed one (code 6,
-					// with ssl_invalid_hostname among its evidence "problems"), and
-					// the HTTP analyzer's captive-portal finding carries code 1.
-					{Kind: finding.KindTLSInterception, Reason: finding.ReasonSelfSigned, Service: "web", Server: WebAddr, ServerPort: 443, SNI: WebName, ZoomRoomsCode: 6},
-					{Kind: finding.KindTLSInterception, Reason: finding.ReasonSelfSigned, Service: "zone_controller", Server: ZoneCtrlAddr, ServerPort: 443, SNI: ZoneCtrlName, ZoomRoomsCode: 6},
+					// The portal's certificate is self-signed and for another name:
+					// the host name is the verdict (code 1, as Zoom documents for
+					// captive portals), ssl_self_signed is among the evidence.
+					{Kind: finding.KindTLSInterception, Reason: finding.ReasonInvalidHostname, Service: "web", Server: WebAddr, ServerPort: 443, SNI: WebName, ZoomRoomsCode: 1},
+					{Kind: finding.KindTLSInterception, Reason: finding.ReasonInvalidHostname, Service: "zone_controller", Server: ZoneCtrlAddr, ServerPort: 443, SNI: ZoneCtrlName, ZoomRoomsCode: 1},
 					{Kind: finding.KindCertRejected, Reason: finding.ReasonClientRejectedCert, Service: "web", ServerPort: 443, SNI: WebName},
 					{Kind: finding.KindCertRejected, Reason: finding.ReasonClientRejectedCert, Service: "zone_controller", ServerPort: 443, SNI: ZoneCtrlName},
 				},

@@ -32,6 +32,11 @@ const (
 	// minUDPDatagrams: an unanswered UDP flow needs this many client datagrams
 	// before it counts (one lost datagram is ordinary).
 	minUDPDatagrams = 2
+	// earlyUDPUnanswered: before the flow ends, a verdict needs this many
+	// unanswered datagrams before the current one. With fewer, a lost
+	// datagram and the client's retry past the window (whose answer is on its
+	// way) looked like a block: a false alarm on a lossy path.
+	earlyUDPUnanswered = 3
 	// bothEndsWindow: a reset to the server this close to the reset to the
 	// client counts as "sent to both ends".
 	bothEndsWindow = time.Second

@@ -450,6 +450,13 @@ func TestUDP(t *testing.T) {
 			fb: 1,
 		},
 		{
+			name: "lossy path: first set-up lost, retry past the window answered: no finding",
+			build: func() []decode.Packet {
+				u := reachtest.NewUDP(client+":50003", mmr+":8801")
+				return []decode.Packet{u.Data(at(0), true, setup), u.Data(at(4*time.Second), true, setup), u.Data(at(4*time.Second+30*time.Millisecond), false, answer)}
+			},
+		},
+		{
 			name: "STUN answered but UDP 8801 blocked, then TCP 8801: still a fallback",
 			build: func() []decode.Packet {
 				st := reachtest.NewUDP(client+":50009", mmr+":3478")

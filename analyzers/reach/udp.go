@@ -26,7 +26,7 @@ func (a *Analyzer) udpPacket(f *flow.Flow, s *state, p *decode.Packet, d flow.Di
 		if s.datagrams > 1 && len(p.Payload) >= 8 && p.Payload[0] == 0x05 {
 			s.clientMedia = true
 		}
-		if !s.answered && !s.reported && p.Time.Sub(s.first) >= a.cfg.UDPAnswerWindow {
+		if !s.answered && !s.reported && s.datagrams > earlyUDPUnanswered && p.Time.Sub(s.first) >= a.cfg.UDPAnswerWindow {
 			a.udpJudge(f, s, p.Time)
 		}
 		return
