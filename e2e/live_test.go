@@ -29,22 +29,9 @@ type expectedAlert struct {
 	labels   map[string]string
 	receiver string
 	// services, when set, are the Zoom services the alert's service label
-	// should name (any one of them). See knownIssueWatched.
+	// should name (any one of them).
 	services []string
 }
-
-// knownIssueWatched: under repeated short client runs most TLS flows of the
-// inspected and filtered sites are classified service "watched" (in the
-// watched network, no Zoom name) instead of web or zone_controller, although
-// every run resolves the names first: 698 of 717 TCP flows in one run (the
-// blocked site, with longer runs, keeps most names). Suspected cause: the DNS
-// name cache (engine/snoop.go → zoom.NameCache.Put) is filled by the capture
-// reader ahead of the workers and each answer moves the entry's `answered`
-// time forward, so NameCache.Get(addr, f.First) misses for flows that started
-// before the latest answer for that address. Until the daemon
-// is fixed, an alert of those sites is accepted with service "watched" and
-// the test says so.
-const knownIssueWatched = "flows lose their DNS-learnt Zoom name and are labelled service=watched (zoom.NameCache answered time moved forward by later answers)"
 
 // TestLiveAlerts is zoomprobe's monitoring end to end: live middleboxes in
 // network namespaces, Zoom-like clients crossing them, the real daemon
@@ -104,13 +91,6 @@ func TestLiveAlerts(t *testing.T) {
 	// FortiGate CA and works, and an unmanaged one, which refuses the
 	// certificate, take turns. At the filtered site every ClientHello to 443
 	// is answered by forged resets.
-	//
-	// The inspected and filtered sites run one client loop, not several:
-	// the daemon's DNS name cache is refreshed by the capture reader ahead of
-	// the workers, so a flow whose first packet is still queued when another
-	// client's answer for the same name arrives loses its name and counts as
-	// service "watched" (zoom.NameCache.Put moves `answered` forward). With
-	// short runs from several users most TLS flows would be "watched".
 	blank := testbed.ClientPlan{}
 	managed := testbed.ClientPlan{ExtraRoots: []*x509.Certificate{fortinet.Cert}, SkipMedia: true, SkipSTUN: true}
 	unmanaged := testbed.ClientPlan{SkipMedia: true, SkipSTUN: true}
@@ -171,8 +151,6 @@ func TestLiveAlerts(t *testing.T) {
 			svc := a.Labels["service"]
 			switch {
 			case slices.Contains(w.services, svc):
-			case svc == "watched":
-				t.Logf("%s at %s: service=watched, want one of %v: known issue: %s", name, a.Labels["site"], w.services, knownIssueWatched)
 			default:
 				t.Errorf("%s at %s: service=%q, want one of %v", name, a.Labels["site"], svc, w.services)
 			}

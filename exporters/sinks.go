@@ -38,6 +38,8 @@ func NewCounter(reg prometheus.Registerer) (*Counter, error) {
 	if err := reg.Register(c.vec); err != nil {
 		return nil, err
 	}
+	// Series an alert rule takes increase() of start at 0, so the first event counts.
+	c.vec.WithLabelValues(string(finding.KindConnectionReset), string(finding.ReasonSNIFiltering))
 	return c, nil
 }
 

@@ -31,8 +31,14 @@ func NewNameCache(max int) *NameCache {
 // Put records that addr was answered for name at answered, valid until
 // expires (packet times).
 func (c *NameCache) Put(addr netip.Addr, name string, answered, expires time.Time) {
+	addr = addr.Unmap()
 	c.mu.Lock()
-	c.entries.Put(addr.Unmap(), nameEntry{name: name, answered: answered, expires: expires})
+	// A repeat answer (many users resolving zoom.us) keeps the first answer
+	// time while the entry is valid: flows that started since still match.
+	if e, ok := c.entries.Get(addr); ok && e.name == name && !answered.Before(e.answered) && (e.expires.IsZero() || !answered.After(e.expires)) {
+		answered = e.answered
+	}
+	c.entries.Put(addr, nameEntry{name: name, answered: answered, expires: expires})
 	c.mu.Unlock()
 }
 

@@ -25,6 +25,12 @@ func TestNameCache(t *testing.T) {
 			t.Errorf("Get at %s = %v, want %v", tt.at.Sub(t0), ok, tt.want)
 		}
 	}
+	// A repeat answer for the same name keeps the first answer time, so a flow
+	// that started between the two answers still matches.
+	c.Put(a, "zoom.us", t0.Add(30*time.Second), t0.Add(2*time.Minute))
+	if _, ok := c.Get(a, t0.Add(10*time.Second)); !ok {
+		t.Error("a repeat answer hid the name from flows that started after the first")
+	}
 	// IPv4-mapped IPv6 is the same address.
 	if n, ok := c.Get(netip.AddrFrom16(a.As16()), t0); !ok || n != "zoom.us" {
 		t.Errorf("mapped address: %q %v", n, ok)

@@ -67,6 +67,27 @@ func newMetrics() *metrics {
 	for _, w := range []string{"capture_gap", "too_short", "abandoned", "happy_eyeballs"} {
 		m.notJudged.WithLabelValues(w)
 	}
+	// The alerts take increase() of these: a series born at its first event
+	// would hide that event, so the cells of Zoom's port matrix start at 0.
+	icmp := []finding.Reason{finding.ReasonICMPAdminProhibited, finding.ReasonICMPPortUnreachable,
+		finding.ReasonICMPHostUnreachable, finding.ReasonICMPNetUnreachable, finding.ReasonICMPUnreachable}
+	for _, c := range coreCells {
+		reasons := append([]finding.Reason{finding.ReasonTimeout, finding.ReasonConnectionRefused}, icmp...)
+		transport := "tcp"
+		if c.proto == decode.ProtoUDP {
+			reasons, transport = append([]finding.Reason{finding.ReasonUDPNoAnswer}, icmp...), "udp"
+		}
+		for _, r := range reasons {
+			m.blocked.WithLabelValues(c.svc.String(), transport, c.port, string(r))
+		}
+	}
+	for _, s := range []zoom.Service{zoom.ServiceWeb, zoom.ServiceZoneController, zoom.ServiceMediaRouter} {
+		for _, phase := range []string{PhaseSYN, PhaseAfterClientHello, PhaseHandshake, PhaseEstablished} {
+			for _, origin := range []string{OriginMiddlebox, OriginServer, OriginUnknown} {
+				m.resets.WithLabelValues(s.String(), phase, origin)
+			}
+		}
+	}
 	return m
 }
 

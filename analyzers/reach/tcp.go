@@ -13,10 +13,10 @@ import (
 
 // Phases of a connection when it was reset (metric label values).
 const (
-	PhaseSYN             = "syn"
-	PhaseAfterClientHell = "after_client_hello"
-	PhaseHandshake       = "handshake"
-	PhaseEstablished     = "established"
+	PhaseSYN              = "syn"
+	PhaseAfterClientHello = "after_client_hello"
+	PhaseHandshake        = "handshake"
+	PhaseEstablished      = "established"
 )
 
 // Origins of a reset (metric label values).
@@ -272,7 +272,7 @@ func (a *Analyzer) resetToClient(f *flow.Flow, s *state, p *decode.Packet) {
 	case s.appData || !s.synSeen && s.clientPayload && s.serverPayload:
 		r.phase = PhaseEstablished
 	case s.clientHello && !s.serverPayload:
-		r.phase = PhaseAfterClientHell
+		r.phase = PhaseAfterClientHello
 	default:
 		r.phase = PhaseHandshake
 	}
@@ -411,7 +411,7 @@ func (a *Analyzer) judgeReset(f *flow.Flow, s *state, svc zoom.Service, sni stri
 		return // the server closed an established connection: counted, not a finding
 	}
 	reason := finding.ReasonConnectionReset
-	if r.phase == PhaseAfterClientHell && zoom.IsZoomName(sni) && org != OriginServer {
+	if r.phase == PhaseAfterClientHello && zoom.IsZoomName(sni) && org != OriginServer {
 		reason = finding.ReasonSNIFiltering
 	}
 	conf := "medium"

@@ -52,6 +52,13 @@ func newMetrics() *metrics {
 			m.handshakes.WithLabelValues(s.String(), ptls.VersionName(v), string(finding.ReasonOK))
 		}
 		m.handshakes.WithLabelValues(s.String(), "tls1.3", string(finding.ReasonCertNotObservable))
+		// Alert rules take increase() of these: a series born at its first
+		// event would hide that event. (Interception products are open-ended
+		// and cannot all be made ahead; the rule also catches new series.)
+		for _, desc := range []uint8{42, 43, 44, 45, 46, 48} { // certificate alerts, RFC 8446 6.2
+			m.alerts.WithLabelValues(s.String(), ptls.AlertName(desc))
+		}
+		m.interceptions.WithLabelValues(s.String(), string(finding.ReasonFingerprintDrift), "unknown")
 	}
 	for _, r := range []string{"cap", "gap", "malformed"} {
 		m.limits.WithLabelValues(r)
