@@ -3,8 +3,8 @@ package daemon
 import (
 	"context"
 	"fmt"
-	"net/netip"
 	"log/slog"
+	"net/netip"
 
 	"github.com/prometheus/client_golang/prometheus"
 

@@ -13,6 +13,13 @@ import (
 // table, identity and every registered analyzer, over a realistic mix (Zoom
 // media, TLS, STUN, DNS, background) held in memory. One op is one packet.
 func BenchmarkPacketPath(b *testing.B) {
+	e, frames := benchSetup(b, 1)
+	w := e.workers[0]
+	benchLoop(b, e, frames, w.handle)
+}
+
+// benchSetup makes an engine and a realistic mix of frames held in memory.
+func benchSetup(b *testing.B, workers int) (*Engine, []testgen.Packet) {
 	var frames []testgen.Packet
 	if _, err := testgen.Large(100000, testgen.LargeOptions{}, func(p testgen.Packet) error {
 		frames = append(frames, p)
@@ -21,23 +28,27 @@ func BenchmarkPacketPath(b *testing.B) {
 		b.Fatal(err)
 	}
 	cfg := config.Default()
-	cfg.Capture.Workers = 1
+	cfg.Capture.Workers = workers
 	e, err := New(Options{Config: cfg})
 	if err != nil {
 		b.Fatal(err)
 	}
-	w := e.workers[0]
+	return e, frames
+}
+
+// benchLoop decodes and snoops each frame as a reader does and hands it to
+// next. A first pass warms up: the flow table and analyzer pools reach their
+// working size, as they do within seconds of a live start.
+func benchLoop(b *testing.B, e *Engine, frames []testgen.Packet, next func(*decode.Packet)) {
 	dec := decode.NewDecoder(decode.Options{Decapsulate: true, VXLANPorts: []uint16{4789}})
 	sn := &snooper{classifier: e.classifier, names: e.names}
 	var p decode.Packet
 	run := func(fr testgen.Packet) {
 		if dec.Decode(fr.Data, decode.LinkEthernet, fr.Time, len(fr.Data), &p) == nil {
 			sn.observe(&p)
-			w.handle(&p)
+			next(&p)
 		}
 	}
-	// Warm up: the flow table and analyzer pools reach their working size, as
-	// they do within seconds of a live start.
 	for _, fr := range frames {
 		run(fr)
 	}
@@ -52,19 +63,7 @@ func BenchmarkPacketPath(b *testing.B) {
 // take: decode and snoop in the reader, copy into a batch, hand it to a worker
 // goroutine over a channel, analysis there. One op is one packet.
 func BenchmarkDispatchPath(b *testing.B) {
-	var frames []testgen.Packet
-	if _, err := testgen.Large(100000, testgen.LargeOptions{}, func(p testgen.Packet) error {
-		frames = append(frames, p)
-		return nil
-	}); err != nil {
-		b.Fatal(err)
-	}
-	cfg := config.Default()
-	cfg.Capture.Workers = 2
-	e, err := New(Options{Config: cfg})
-	if err != nil {
-		b.Fatal(err)
-	}
+	e, frames := benchSetup(b, 2)
 	pool := newBatchPool(len(e.workers) * 8)
 	chans := make([]chan *batch, len(e.workers))
 	done := make(chan struct{})
@@ -81,23 +80,7 @@ func BenchmarkDispatchPath(b *testing.B) {
 		}()
 	}
 	d := newDispatcher(chans, pool)
-	dec := decode.NewDecoder(decode.Options{Decapsulate: true, VXLANPorts: []uint16{4789}})
-	sn := &snooper{classifier: e.classifier, names: e.names}
-	var p decode.Packet
-	run := func(fr testgen.Packet) {
-		if dec.Decode(fr.Data, decode.LinkEthernet, fr.Time, len(fr.Data), &p) == nil {
-			sn.observe(&p)
-			d.add(&p)
-		}
-	}
-	for _, fr := range frames {
-		run(fr)
-	}
-	b.ReportAllocs()
-	b.ResetTimer()
-	for i := 0; b.Loop(); i++ {
-		run(frames[i%len(frames)])
-	}
+	benchLoop(b, e, frames, d.add)
 	d.flushAll()
 	b.StopTimer()
 	for _, c := range chans {

@@ -118,8 +118,8 @@ func TestTimeoutsByClass(t *testing.T) {
 	cfg := Config{MaxFlows: 100, EmbryonicTimeout: 5 * time.Second, TCPTimeout: time.Minute, UDPTimeout: 30 * time.Second, ClosedTimeout: 2 * time.Second}
 	var got []expiry
 	tab := NewTable(cfg, record(&got))
-	tab.Packet(tcp("10.0.0.1", "3.7.35.10", 40001, 443, decode.TCPSyn, 0))        // embryonic
-	tab.Packet(tcp("10.0.0.2", "3.7.35.10", 40002, 443, decode.TCPSyn, 0))        // becomes established
+	tab.Packet(tcp("10.0.0.1", "3.7.35.10", 40001, 443, decode.TCPSyn, 0)) // embryonic
+	tab.Packet(tcp("10.0.0.2", "3.7.35.10", 40002, 443, decode.TCPSyn, 0)) // becomes established
 	tab.Packet(tcp("3.7.35.10", "10.0.0.2", 443, 40002, decode.TCPSyn|decode.TCPAck, 0))
 	tab.Packet(tcp("10.0.0.2", "3.7.35.10", 40002, 443, decode.TCPAck, 0))
 	tab.Packet(udp("10.0.0.3", "3.7.35.10", 40003, 8801, 0, 50)) // answered UDP
