@@ -6,5 +6,8 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 export PATH="/usr/local/go/bin:$PATH"
 go mod download
-CGO_ENABLED=0 go build -o zoomprobe ./cmd/zoomprobe
+pkg=github.com/prometheus/common/version
+CGO_ENABLED=0 go build -o zoomprobe -ldflags "-X $pkg.Version=$(cat VERSION) \
+  -X $pkg.Revision=$(git rev-parse --short HEAD 2>/dev/null || echo unknown) \
+  -X $pkg.Branch=$(git rev-parse --abbrev-ref HEAD 2>/dev/null || echo unknown)" ./cmd/zoomprobe
 exec ./zoomprobe run "$@"
