@@ -3,7 +3,6 @@ package e2e
 import (
 	"context"
 	"crypto/tls"
-	"encoding/pem"
 	"errors"
 	"fmt"
 	"io"
@@ -57,8 +56,8 @@ type siteOptions struct {
 // loopback targets: their defaults are real Zoom hosts.
 func daemonYAML(t *testing.T, dir string, bed *testbed.Bed, probes string) string {
 	t.Helper()
-	pemPath := filepath.Join(dir, "zoom-test-root.pem")
-	if err := os.WriteFile(pemPath, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: bed.ZoomCA.Cert.Raw}), 0o644); err != nil {
+	common, err := testbed.DaemonConfigYAML(dir, bed.ZoomCA)
+	if err != nil {
 		t.Fatal(err)
 	}
 	const workers = 2
@@ -73,21 +72,10 @@ flows:
   udp_timeout: 1s
   tcp_timeout: 5s
   closed_timeout: 1s
-zoom:
-  watch:
-    networks: [%q, %q]
-tls:
-  system_roots: false
-  extra_roots: [%q]
-  expected_issuers:
-    - cn: %q
-reachability:
-  syn_timeout: 1s
-  udp_answer_window: 200ms
-event_log:
+%sevent_log:
   path: %q
 probes:
-%s`, workers, testbed.ServerNet, testbed.ServerNet6, pemPath, testbed.ZoomRootCN, filepath.Join(dir, "events.jsonl"), probes)
+%s`, workers, common, filepath.Join(dir, "events.jsonl"), probes)
 }
 
 // startSite builds a bed, applies the router's behaviours and starts the

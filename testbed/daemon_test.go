@@ -2,10 +2,6 @@ package testbed
 
 import (
 	"context"
-	"encoding/pem"
-	"fmt"
-	"os"
-	"path/filepath"
 	"testing"
 
 	_ "github.com/zoomprobe/zoomprobe/analyzers/all"
@@ -23,23 +19,10 @@ func daemonConfig(t *testing.T) *config.Config {
 	if err != nil {
 		t.Fatal(err)
 	}
-	pemPath := filepath.Join(t.TempDir(), "zoom-test-root.pem")
-	if err := os.WriteFile(pemPath, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: root.Cert.Raw}), 0o644); err != nil {
+	yml, err := DaemonConfigYAML(t.TempDir(), root)
+	if err != nil {
 		t.Fatal(err)
 	}
-	yml := fmt.Sprintf(`
-zoom:
-  watch:
-    networks: [%q, %q]
-tls:
-  system_roots: false
-  extra_roots: [%q]
-  expected_issuers:
-    - cn: %q
-reachability:
-  syn_timeout: 1s
-  udp_answer_window: 200ms
-`, ServerNet, ServerNet6, pemPath, ZoomRootCN)
 	cfg, err := config.Parse([]byte(yml))
 	if err != nil {
 		t.Fatalf("test-bed daemon config: %v\n%s", err, yml)

@@ -241,7 +241,9 @@ func (l *countingTLSListener) Accept() (net.Conn, error) {
 	return tls.Server(c, conf), nil
 }
 
-func (s *Servers) serveTLSEcho(ln net.Listener, conf *tls.Config) {
+// serveConns accepts until ln closes and runs handle on each connection,
+// tracked (so Close ends it) and bounded by the idle deadline.
+func (s *Servers) serveConns(ln net.Listener, handle func(net.Conn)) {
 	for {
 		c, err := ln.Accept()
 		if err != nil {
@@ -254,14 +256,20 @@ func (s *Servers) serveTLSEcho(ln net.Listener, conf *tls.Config) {
 			defer s.track.remove(c)
 			defer c.Close()
 			_ = c.SetDeadline(time.Now().Add(serverIdleTimeout))
-			tc := tls.Server(c, conf)
-			if err := tc.Handshake(); err != nil {
-				return
-			}
-			s.Stats.TLSHandshakes.Add(1)
-			_, _ = io.Copy(tc, io.LimitReader(tc, maxEchoBytes))
+			handle(c)
 		}()
 	}
+}
+
+func (s *Servers) serveTLSEcho(ln net.Listener, conf *tls.Config) {
+	s.serveConns(ln, func(c net.Conn) {
+		tc := tls.Server(c, conf)
+		if err := tc.Handshake(); err != nil {
+			return
+		}
+		s.Stats.TLSHandshakes.Add(1)
+		_, _ = io.Copy(tc, io.LimitReader(tc, maxEchoBytes))
+	})
 }
 
 func (s *Servers) serveSTUN(pc net.PacketConn) {
@@ -356,35 +364,23 @@ func serveDNSUDP(pc net.PacketConn, n *atomic.Int64, r resolver) {
 }
 
 func (s *Servers) serveDNSTCP(ln net.Listener) {
-	for {
-		c, err := ln.Accept()
-		if err != nil {
+	s.serveConns(ln, func(c net.Conn) {
+		br := bufio.NewReader(c)
+		var l [2]byte
+		if _, err := io.ReadFull(br, l[:]); err != nil {
 			return
 		}
-		go func() {
-			if !s.track.add(c) {
-				return
-			}
-			defer s.track.remove(c)
-			defer c.Close()
-			_ = c.SetDeadline(time.Now().Add(serverIdleTimeout))
-			br := bufio.NewReader(c)
-			var l [2]byte
-			if _, err := io.ReadFull(br, l[:]); err != nil {
-				return
-			}
-			msg := make([]byte, int(l[0])<<8|int(l[1]))
-			if _, err := io.ReadFull(br, msg); err != nil {
-				return
-			}
-			out, ok := dnsAnswer(msg, zoomResolver)
-			if !ok {
-				return
-			}
-			s.Stats.DNSQueries.Add(1)
-			_, _ = c.Write(append([]byte{byte(len(out) >> 8), byte(len(out))}, out...))
-		}()
-	}
+		msg := make([]byte, int(l[0])<<8|int(l[1]))
+		if _, err := io.ReadFull(br, msg); err != nil {
+			return
+		}
+		out, ok := dnsAnswer(msg, zoomResolver)
+		if !ok {
+			return
+		}
+		s.Stats.DNSQueries.Add(1)
+		_, _ = c.Write(append([]byte{byte(len(out) >> 8), byte(len(out))}, out...))
+	})
 }
 
 // dnsAnswer builds the response to a query with r, or ok=false when the
