@@ -265,6 +265,39 @@ func TestTCPVerdicts(t *testing.T) {
 			metric: `zoomprobe_connection_resets_total{origin="middlebox",phase="after_client_hello",service="media_router"} 1`,
 		},
 		{
+			// The injector's RSTs answer the ClientHello, but the server's
+			// flight passes the probe first: the reset carries the sequence
+			// number from before the ServerHello, then a burst follows.
+			name: "SNI filtering: injector lost the race to the ServerHello",
+			build: func(e *env) []decode.Packet {
+				c := reachtest.NewTCP(client+":40001", mmr+":443")
+				ps := handshake(c, 0)
+				ch := c.Data(at(30*time.Millisecond), true, hello)
+				ps = append(ps, ch, c.Data(at(31*time.Millisecond), false, serverHello))
+				first := c.Forged(at(32*time.Millisecond), false, 64, 0, nil)
+				first.Seq = ch.Ack
+				return append(ps, first, c.Forged(at(32100*time.Microsecond), true, 64, 0, nil),
+					c.Forged(at(33*time.Millisecond), false, 64, 0, nil))
+			},
+			keys:   []string{"phase", "origin", "rst_seq_before_server_answer"},
+			want:   []string{"connection_reset/sni_filtering media_router tcp:443 origin=middlebox phase=after_client_hello rst_seq_before_server_answer=true"},
+			metric: `zoomprobe_connection_resets_total{origin="middlebox",phase="after_client_hello",service="media_router"} 1`,
+		},
+		{
+			// A server that answered and then reset uses its new sequence
+			// number: still the handshake phase, not an answer to the hello.
+			name: "reset at the server's sequence after its answer: handshake phase",
+			build: func(e *env) []decode.Packet {
+				c := reachtest.NewTCP(client+":40001", mmr+":443")
+				ps := handshake(c, 0)
+				return append(ps, c.Data(at(30*time.Millisecond), true, hello), c.Data(at(31*time.Millisecond), false, serverHello),
+					c.RST(at(40*time.Millisecond), false))
+			},
+			keys:   []string{"phase", "origin"},
+			want:   []string{"connection_reset/connection_reset media_router tcp:443 origin=server phase=handshake"},
+			metric: `zoomprobe_connection_resets_total{origin="server",phase="handshake",service="media_router"} 1`,
+		},
+		{
 			name: "SNI filtering for a web front end known only by its SNI",
 			build: func(e *env) []decode.Packet {
 				c := reachtest.NewTCP(client+":40001", webFront+":443")

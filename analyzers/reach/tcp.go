@@ -37,17 +37,18 @@ type icmpRecord struct {
 }
 
 type rstRecord struct {
-	seen       bool
-	time       time.Time
-	ttl        uint8
-	ipid       uint16
-	seq        uint32
-	payload    int
-	phase      string
-	afterClose bool // a FIN had been seen: an ordinary close
-	copiedIPID bool // IP ID equal to one of the client's recent packets
-	ipidKnown  bool // the server's IP ID sequence was known at the reset
-	ipidInSeq  bool
+	seen        bool
+	time        time.Time
+	ttl         uint8
+	ipid        uint16
+	seq         uint32
+	payload     int
+	phase       string
+	afterClose  bool // a FIN had been seen: an ordinary close
+	copiedIPID  bool // IP ID equal to one of the client's recent packets
+	ipidKnown   bool // the server's IP ID sequence was known at the reset
+	ipidInSeq   bool
+	racedAnswer bool // the server's answer passed the probe before this reset to the ClientHello
 }
 
 // state is one flow's memory; recycled through Analyzer.free.
@@ -75,6 +76,7 @@ type state struct {
 	ackWithoutSynAck  bool // the client ACKed a SYN-ACK the capture missed
 	clientPayload     bool
 	clientHello       bool
+	helloAck          uint32 // the ClientHello's ACK: the server's sequence number when it was sent
 	tlsFlow           bool
 	appData           bool
 	serverPayload     bool
@@ -155,7 +157,7 @@ func (a *Analyzer) tcpPacket(f *flow.Flow, s *state, p *decode.Packet, d flow.Di
 			s.ackWithoutSynAck = true
 		}
 		if len(p.Payload) > 0 {
-			a.clientData(f, s, p.Payload)
+			a.clientData(f, s, p.Payload, p.Ack)
 		}
 		return
 	}
@@ -202,11 +204,11 @@ func (a *Analyzer) tcpPacket(f *flow.Flow, s *state, p *decode.Packet, d flow.Di
 
 // clientData looks at client payload: the ClientHello (and its SNI when no
 // other analyzer named the flow) and the first application data.
-func (a *Analyzer) clientData(f *flow.Flow, s *state, b []byte) {
+func (a *Analyzer) clientData(f *flow.Flow, s *state, b []byte, ack uint32) {
 	if !s.clientPayload {
 		s.clientPayload = true
 		if isClientHello(b) {
-			s.tlsFlow, s.clientHello = true, true
+			s.tlsFlow, s.clientHello, s.helloAck = true, true, ack
 			if f.Name == "" {
 				if sni := parseSNI(b); len(sni) > 0 && zoom.IsZoomNameBytes(sni) {
 					s.sni = string(sni) // once per flow, only for a Zoom name
@@ -273,6 +275,12 @@ func (a *Analyzer) resetToClient(f *flow.Flow, s *state, p *decode.Packet) {
 		r.phase = PhaseEstablished
 	case s.clientHello && !s.serverPayload:
 		r.phase = PhaseAfterClientHello
+	case s.clientHello && p.Seq == s.helloAck:
+		// The reset's sequence number is where the server stood when the
+		// ClientHello left: its sender answered the ClientHello without
+		// having sent the server's answer, which passed first. A race an
+		// on-path injector lost by a hair; it is judged like one that won.
+		r.phase, r.racedAnswer = PhaseAfterClientHello, true
 	default:
 		r.phase = PhaseHandshake
 	}
@@ -317,6 +325,10 @@ func (a *Analyzer) resetScore(f *flow.Flow, s *state) (score int, ev map[string]
 	if s.afterRst {
 		score += 3
 		ev["genuine_packet_after_rst"] = true
+	}
+	if r.racedAnswer {
+		score += 2 // a server that had answered would reset at its new sequence number
+		ev["rst_seq_before_server_answer"] = true
 	}
 	if r.payload > 0 {
 		score += 2
