@@ -43,6 +43,9 @@ type Options struct {
 	Web         *web.FlagConfig
 	MetricsPath string
 	Logger      *slog.Logger
+	// Passive turns the active checks off whatever the config says (run
+	// --passive), across reloads: the probe only listens.
+	Passive bool
 	// Inputs overrides the capture inputs derived from the config (tests use it
 	// to capture inside a network namespace).
 	Inputs func(cfg *config.Config) ([]engine.Input, error)
@@ -265,7 +268,10 @@ func (d *Daemon) start(cfg *config.Config) (*pipeline, error) {
 		elog.Close()
 		return nil, err
 	}
-	probesRun, err := startProbes(cfg, reg, sink, d.clock, d.log)
+	var probesRun func(context.Context)
+	if !d.opts.Passive {
+		probesRun, err = startProbes(cfg, reg, sink, d.clock, d.log)
+	}
 	if err != nil {
 		elog.Close()
 		return nil, err

@@ -19,13 +19,15 @@ func init() {
 		Setup: func(cmd *kingpin.CmdClause, g *globals) func() int {
 			webCfg := kingpinflag.AddFlags(cmd, daemon.DefaultListenAddress)
 			metricsPath := cmd.Flag("web.telemetry-path", "Path under which to expose metrics.").Default("/metrics").String()
+			passive := cmd.Flag("passive", "Only listen: no active checks (no packet to Zoom, NTP or DNS servers), whatever probes.enabled says.").Bool()
 			return func() int {
 				g.logger.Info("starting zoomprobe", "version", version.Info(), "build_context", version.BuildContext())
-				d, err := daemon.New(daemon.Options{ConfigFile: g.configFile, Web: webCfg, MetricsPath: *metricsPath, Logger: g.logger})
+				d, err := daemon.New(daemon.Options{ConfigFile: g.configFile, Web: webCfg, MetricsPath: *metricsPath, Logger: g.logger, Passive: *passive})
 				if err != nil {
 					g.logger.Error("cannot start", "err", err)
 					return 1
 				}
+				logStartup(g.logger, d.Config(), *passive, *webCfg.WebListenAddresses)
 				ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 				defer stop()
 				if err := d.Run(ctx); err != nil {
