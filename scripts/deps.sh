@@ -40,5 +40,7 @@ if [ "$(id -u)" -eq 0 ]; then
   pkill -f prometheus-alertmanager 2>/dev/null || true
   pkill -f prometheus-node-exporter 2>/dev/null || true
 fi
-export PATH="/usr/local/go/bin:$PATH"
+. scripts/toolchain.sh
+zp_go_toolchain
+zp_log "downloading Go modules"
 go mod download

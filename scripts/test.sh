@@ -4,7 +4,8 @@
 # test. Installs what it needs first.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-export PATH="/usr/local/go/bin:$PATH"
+. scripts/toolchain.sh
+zp_go_toolchain
 scripts/deps.sh
 
 echo "== go vet" >&2
