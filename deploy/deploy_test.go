@@ -542,9 +542,87 @@ func checkZoomprobeContainer(t *testing.T, where string, podSpec any) {
 	if get(sc, "privileged") == true {
 		t.Errorf("%s: privileged", where)
 	}
+	// A tag someone can build: the VERSION the Dockerfile stamps, not :latest.
+	version, err := os.ReadFile("../VERSION")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := zoomprobeImage + ":" + strings.TrimSpace(string(version)); get(c, "image") != want {
+		t.Errorf("%s: image %v, want %s (the documented name, tagged with VERSION)", where, get(c, "image"), want)
+	}
 	args := strs(get(c, "args"))
 	if len(args) == 0 || args[0] != "run" || !slices.Contains(args, "--config.file=/etc/zoomprobe/zoomprobe.yml") {
 		t.Errorf("%s: args %v, want run --config.file=/etc/zoomprobe/zoomprobe.yml", where, args)
+	}
+}
+
+const zoomprobeImage = "ghcr.io/zoomprobe/zoomprobe"
+
+// worstCaseMemory is the documented bound (README "Memory") on what a
+// zoomprobe with this configuration holds: the runtime and tables, the
+// AF_PACKET rings, each worker's packet batches, and per flow its state and
+// the TLS reassembly buffers (both directions and the certificate copies).
+func worstCaseMemory(cfg *config.Config, interfaces int) int64 {
+	const mib, kib = 1 << 20, 1 << 10
+	perFlow := int64(2*kib + 3*cfg.TLS.MaxHandshakeBytes)
+	return 64*mib + int64(interfaces)*int64(cfg.Capture.RingSizeMB)*mib +
+		int64(cfg.Capture.Workers)*(4*mib+int64(cfg.Flows.MaxFlows)*perFlow) +
+		int64(cfg.Zoom.NameCacheSize)*256
+}
+
+// checkMemoryLimit: the container's limit covers the worst case of its
+// config and is not far above it (derived, not guessed).
+func checkMemoryLimit(t *testing.T, where string, podSpec any, yml string) {
+	t.Helper()
+	cfg, err := config.Parse([]byte(yml))
+	if err != nil {
+		t.Errorf("%s: %v", where, err)
+		return
+	}
+	if len(cfg.Capture.Interfaces) == 0 {
+		t.Errorf("%s: name the capture interfaces (the memory bound counts their rings)", where)
+	}
+	var limit string
+	for _, x := range get(podSpec, "containers").([]any) {
+		if get(x, "name") == "zoomprobe" {
+			limit = fmt.Sprint(get(x, "resources", "limits", "memory"))
+		}
+	}
+	units := map[string]int64{"Mi": 1 << 20, "Gi": 1 << 30}
+	var n, got int64
+	if _, err := fmt.Sscanf(limit, "%d", &n); err == nil && len(limit) > 2 {
+		got = n * units[limit[len(limit)-2:]]
+	}
+	worst := worstCaseMemory(cfg, len(cfg.Capture.Interfaces))
+	if got < worst || float64(got) > 1.5*float64(worst) {
+		t.Errorf("%s: memory limit %q; the config's worst case is %d MiB: want a limit between it and 1.5 times it",
+			where, limit, worst>>20)
+	}
+}
+
+// checkSiteLabel: the PodMonitor turns a pod label into the site label the
+// rules and Alertmanager group by, and the pods carry that label.
+func checkSiteLabel(t *testing.T, where string, podMonitor, podTemplate any) {
+	t.Helper()
+	labels, _ := get(podTemplate, "metadata", "labels").(map[string]any)
+	found := false
+	for _, ep := range get(podMonitor, "spec", "podMetricsEndpoints").([]any) {
+		rl, _ := get(ep, "relabelings").([]any)
+		for _, r := range rl {
+			if get(r, "targetLabel") != "site" {
+				continue
+			}
+			src := strs(get(r, "sourceLabels"))
+			for k, v := range labels {
+				sanitized := regexp.MustCompile(`[^a-zA-Z0-9_]`).ReplaceAllString(k, "_")
+				if len(src) == 1 && src[0] == "__meta_kubernetes_pod_label_"+sanitized && fmt.Sprint(v) != "" {
+					found = true
+				}
+			}
+		}
+	}
+	if !found {
+		t.Errorf("%s: no pod label that the PodMonitor relabels to site", where)
 	}
 }
 
@@ -566,6 +644,12 @@ func TestKubernetes(t *testing.T) {
 		t.Error("DaemonSet: hostNetwork must be true to see the node's mirror interface")
 	}
 	checkZoomprobeContainer(t, "DaemonSet", pod)
+	// The DNS check asks the resolver Zoom clients use: the node's, not the
+	// cluster's (ClusterFirstWithHostNet).
+	if get(pod, "dnsPolicy") != "Default" {
+		t.Errorf("DaemonSet: dnsPolicy %v, want Default (the node's resolver)", get(pod, "dnsPolicy"))
+	}
+	checkSiteLabel(t, "DaemonSet", kinds["PodMonitor"], get(ds, "spec", "template"))
 
 	// The PodMonitor selects the DaemonSet's pods and the port it names exists.
 	podLabels, _ := get(ds, "spec", "template", "metadata", "labels").(map[string]any)
@@ -584,19 +668,21 @@ func TestKubernetes(t *testing.T) {
 	if _, err := config.Parse([]byte(data)); err != nil {
 		t.Errorf("ConfigMap zoomprobe.yml: %v", err)
 	}
+	checkMemoryLimit(t, "DaemonSet", pod, data)
 
 	// The sidecar example holds to the same privileges.
+	sidecar := map[string]map[string]any{}
 	for _, d := range k8sDocs(t, "kubernetes/sidecar-example.yaml") {
-		switch d["kind"] {
-		case "Deployment":
-			checkZoomprobeContainer(t, "sidecar example", get(d, "spec", "template", "spec"))
-		case "ConfigMap":
-			data, _ := get(d, "data", "zoomprobe.yml").(string)
-			if _, err := config.Parse([]byte(data)); err != nil {
-				t.Errorf("sidecar ConfigMap zoomprobe.yml: %v", err)
-			}
-		}
+		sidecar[fmt.Sprint(d["kind"])] = d
 	}
+	sidecarPod := get(sidecar["Deployment"], "spec", "template", "spec")
+	checkZoomprobeContainer(t, "sidecar example", sidecarPod)
+	sidecarData, _ := get(sidecar["ConfigMap"], "data", "zoomprobe.yml").(string)
+	if _, err := config.Parse([]byte(sidecarData)); err != nil {
+		t.Errorf("sidecar ConfigMap zoomprobe.yml: %v", err)
+	}
+	checkMemoryLimit(t, "sidecar example", sidecarPod, sidecarData)
+	checkSiteLabel(t, "sidecar example", sidecar["PodMonitor"], get(sidecar["Deployment"], "spec", "template"))
 }
 
 func TestSystemdUnit(t *testing.T) {
@@ -613,7 +699,7 @@ func TestSystemdUnit(t *testing.T) {
 	}
 	for k, want := range map[string]string{
 		"AmbientCapabilities": "CAP_NET_RAW", "CapabilityBoundingSet": "CAP_NET_RAW", "NoNewPrivileges": "yes",
-		"DynamicUser": "yes", "ProtectSystem": "strict", "ProtectHome": "yes", "PrivateTmp": "yes",
+		"DynamicUser": "yes", "User": "zoomprobe", "ProtectSystem": "strict", "ProtectHome": "yes", "PrivateTmp": "yes",
 		"PrivateDevices": "yes", "ProtectKernelTunables": "yes", "ProtectKernelModules": "yes",
 		"ProtectControlGroups": "yes", "RestrictSUIDSGID": "yes", "LockPersonality": "yes",
 	} {
@@ -631,7 +717,7 @@ func TestSystemdUnit(t *testing.T) {
 		t.Skip("systemd-analyze not installed; static checks above ran")
 	}
 	dir := t.TempDir()
-	unit := strings.ReplaceAll(string(b), "/usr/local/bin/zoomprobe", "/bin/true")
+	unit := strings.ReplaceAll(string(b), "/usr/bin/zoomprobe", "/bin/true")
 	if err := os.WriteFile(filepath.Join(dir, "zoomprobe.service"), []byte(unit), 0o644); err != nil {
 		t.Fatal(err)
 	}
@@ -707,7 +793,9 @@ func TestDockerfile(t *testing.T) {
 		}
 		return s
 	}(), "\n")
-	for _, want := range []string{"CGO_ENABLED=0", "./cmd/zoomprobe", "setcap cap_net_raw=+ep"} {
+	// Stamped with the VERSION file, like scripts/run.sh and release.sh,
+	// not "dev".
+	for _, want := range []string{"CGO_ENABLED=0", "./cmd/zoomprobe", "setcap cap_net_raw=+ep", "$(cat VERSION)", "version.Version=${version}"} {
 		if !strings.Contains(build, want) {
 			t.Errorf("build stage does not run %q", want)
 		}
