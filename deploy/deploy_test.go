@@ -263,7 +263,75 @@ type panel struct {
 		Expr       string          `json:"expr"`
 		Datasource json.RawMessage `json:"datasource"`
 	} `json:"targets"`
-	Panels []panel `json:"panels"` // collapsed rows
+	Panels      []panel `json:"panels"` // collapsed rows
+	FieldConfig struct {
+		Defaults struct {
+			Unit       string `json:"unit"`
+			Thresholds *struct {
+				Steps []struct {
+					Color string   `json:"color"`
+					Value *float64 `json:"value"`
+				} `json:"steps"`
+			} `json:"thresholds"`
+			Custom struct {
+				ThresholdsStyle struct {
+					Mode string `json:"mode"`
+				} `json:"thresholdsStyle"`
+			} `json:"custom"`
+		} `json:"defaults"`
+		Overrides []struct {
+			Matcher struct {
+				ID      string          `json:"id"`
+				Options json.RawMessage `json:"options"`
+			} `json:"matcher"`
+			Properties []struct {
+				ID    string          `json:"id"`
+				Value json.RawMessage `json:"value"`
+			} `json:"properties"`
+		} `json:"overrides"`
+	} `json:"fieldConfig"`
+}
+
+// checkPanelDisplay: a unit on every panel; thresholds chosen for the panel,
+// not Grafana's default (green, red from 80), and drawn on time series when
+// they mark a level; series of counters that stayed at zero kept out of the
+// legend, so it lists what happened.
+func checkPanelDisplay(t *testing.T, p panel) {
+	t.Helper()
+	df := p.FieldConfig.Defaults
+	if df.Unit == "" {
+		t.Errorf("panel %q: no unit", p.Title)
+	}
+	if df.Thresholds == nil || len(df.Thresholds.Steps) == 0 {
+		t.Errorf("panel %q: no thresholds (Grafana would show its default: red from 80)", p.Title)
+	} else {
+		st := df.Thresholds.Steps
+		if len(st) == 2 && st[1].Value != nil && *st[1].Value == 80 {
+			t.Errorf("panel %q: Grafana's default thresholds (red from 80)", p.Title)
+		}
+		if p.Type == "timeseries" && len(st) > 1 && (df.Custom.ThresholdsStyle.Mode == "" || df.Custom.ThresholdsStyle.Mode == "off") {
+			t.Errorf("panel %q: thresholds are not drawn (custom.thresholdsStyle.mode)", p.Title)
+		}
+	}
+	rates := false
+	for _, tg := range p.Targets {
+		rates = rates || strings.Contains(tg.Expr, "rate(")
+	}
+	if p.Type != "timeseries" || !rates {
+		return
+	}
+	for _, o := range p.FieldConfig.Overrides {
+		if o.Matcher.ID != "byValue" {
+			continue
+		}
+		for _, prop := range o.Properties {
+			var hide struct{ Legend bool }
+			if prop.ID == "custom.hideFrom" && json.Unmarshal(prop.Value, &hide) == nil && hide.Legend {
+				return
+			}
+		}
+	}
+	t.Errorf("panel %q: all-zero series are listed in the legend (add a byValue override hiding them)", p.Title)
 }
 
 // DashboardQueries returns every panel query of the dashboard, keyed by
@@ -317,6 +385,7 @@ func TestDashboard(t *testing.T) {
 		if len(p.Targets) == 0 {
 			t.Errorf("panel %q: no query", p.Title)
 		}
+		checkPanelDisplay(t, p)
 		for _, tg := range p.Targets {
 			queries++
 			for _, problem := range CheckUsage(tg.Expr, m) {
