@@ -16,5 +16,9 @@ if [ -x scripts/check-deploy.sh ]; then
   echo "== deploy files (promtool, amtool)" >&2
   scripts/check-deploy.sh
 fi
+if [ "$(id -u)" -eq 0 ]; then
+  echo "== .deb package: install, check, purge" >&2
+  scripts/check-package.sh
+fi
 echo "== go test" >&2
 go test -count=1 -timeout 20m ./... 2>&1 | tee /tmp/zoomprobe-test.log
