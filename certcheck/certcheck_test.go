@@ -17,7 +17,7 @@ type testCAs struct {
 	zoomRoot, zoomInter, forti, unknown, public, goDaddy *tlstest.CA
 }
 
-func newCAs(t *testing.T) *testCAs {
+func newCAs(t testing.TB) *testCAs {
 	c := &testCAs{}
 	c.zoomRoot = tlstest.NewRoot(t, pkix.Name{CommonName: "Test Zoom Root", Organization: []string{"DigiCert Inc"}})
 	c.zoomInter = c.zoomRoot.Intermediate(t, pkix.Name{CommonName: "Test Zoom TLS CA1", Organization: []string{"DigiCert Inc"}})
@@ -36,7 +36,7 @@ func pool(cas ...*tlstest.CA) *x509.CertPool {
 	return p
 }
 
-func chainOf(t *testing.T, ca *tlstest.CA, spec tlstest.LeafSpec, extra ...*tlstest.CA) []*x509.Certificate {
+func chainOf(t testing.TB, ca *tlstest.CA, spec tlstest.LeafSpec, extra ...*tlstest.CA) []*x509.Certificate {
 	cert := ca.Leaf(t, spec, extra...)
 	out := []*x509.Certificate{cert.Leaf}
 	for _, e := range extra {
