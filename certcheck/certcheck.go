@@ -629,40 +629,47 @@ func buildPath(leaf *x509.Certificate, chain []*x509.Certificate, opts Options, 
 		}
 		return r
 	}
-	var firstErr error
-	try := func(pool *x509.CertPool) ([][]*x509.Certificate, bool) {
+	// try verifies the leaf with pool; err is the failure at the judged time.
+	try := func(pool *x509.CertPool) (chains [][]*x509.Certificate, err error) {
 		times := []time.Time{at}
 		if t, ok := commonTime(chain); ok && !t.Equal(at) {
 			times = append(times, t)
 		}
 		for _, t := range times {
-			chains, err := verify(leaf, pool, t)
-			if err == nil {
-				return chains, true
+			chains, e := verify(leaf, pool, t)
+			if e == nil {
+				return chains, nil
 			}
-			if firstErr == nil {
-				firstErr = err
+			if err == nil {
+				err = e
 			}
 		}
-		// Link by link: the issuer's chain inside its own window.
+		// Link by link, only when dates were the failure (never around a
+		// name constraint or a malformed leaf): the issuer's chain inside
+		// its own window, and the leaf's signature by it.
+		var cie x509.CertificateInvalidError
+		if !errors.As(err, &cie) || cie.Reason != x509.Expired {
+			return nil, err
+		}
 		for _, is := range []*x509.Certificate{r.presentedIssuer, r.learnedIssuer} {
 			if is == nil {
 				continue
 			}
 			for _, t := range []time.Time{at, mid(is)} {
-				chains, err := verify(is, pool, t)
-				if err == nil {
+				chains, e := verify(is, pool, t)
+				if e == nil {
 					out := make([][]*x509.Certificate, len(chains))
 					for i, ch := range chains {
 						out[i] = append([]*x509.Certificate{leaf}, ch...)
 					}
-					return out, true
+					return out, nil
 				}
 			}
 		}
-		return nil, false
+		return nil, err
 	}
-	if chains, ok := try(inter); ok {
+	chains, firstErr := try(inter)
+	if firstErr == nil {
 		return done(chains)
 	}
 	// The server may have omitted the leaf's issuer: complete the chain
@@ -675,7 +682,7 @@ func buildPath(leaf *x509.Certificate, chain []*x509.Certificate, opts Options, 
 			r.learnedIssuer = c
 			more := inter.Clone()
 			more.AddCert(c)
-			if chains, ok := try(more); ok {
+			if chains, err := try(more); err == nil {
 				r = done(chains)
 				r.viaLearned = true
 				return r

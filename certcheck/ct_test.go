@@ -307,3 +307,22 @@ func TestCTLogsFile(t *testing.T) {
 		}
 	}
 }
+
+// FuzzParseCTLogs: a log list file is input from disk; it must never panic
+// and whatever it accepts must hold keys whose ID is their SHA-256.
+func FuzzParseCTLogs(f *testing.F) {
+	f.Add(embeddedCTLogs)
+	f.Add([]byte(`{"operators":[{"name":"x","logs":[{"description":"d","log_id":"AA==","key":"AA==","state":{"usable":{"timestamp":"x"}}}]}]}`))
+	f.Fuzz(func(t *testing.T, b []byte) {
+		l, err := ParseCTLogs(b, "f.json")
+		if err != nil {
+			return
+		}
+		for id, log := range l.byID {
+			der, err := x509.MarshalPKIXPublicKey(log.Key)
+			if err != nil || sha256.Sum256(der) != id {
+				t.Fatalf("log %q: id does not match its key", log.Description)
+			}
+		}
+	})
+}
