@@ -51,6 +51,7 @@ type Engine struct {
 	log        *slog.Logger
 	workers    []*worker
 	names      *zoom.NameCache
+	queries    *queryTable // DNS queries waiting for their answer, shared by the readers
 	classifier *zoom.Classifier
 	m          *metrics
 	opts       Options
@@ -85,7 +86,8 @@ func New(o Options) (*Engine, error) {
 			ranges = r
 		}
 	}
-	e := &Engine{cfg: cfg, log: o.Logger, names: zoom.NewNameCache(cfg.Zoom.NameCacheSize), opts: o}
+	e := &Engine{cfg: cfg, log: o.Logger, names: zoom.NewNameCache(cfg.Zoom.NameCacheSize), opts: o,
+		queries: newQueryTable(cfg.Zoom.DNSQueryTableBytes, cfg.Zoom.DNSAnswerWindow)}
 	e.m = newMetrics(e)
 	if err := o.Registerer.Register(e.m); err != nil {
 		return nil, err
@@ -123,6 +125,11 @@ func New(o Options) (*Engine, error) {
 		e.workers = append(e.workers, newWorker(fc, as, classifier, e.names, o.OnFlowEnd))
 	}
 	return e, nil
+}
+
+// newSnooper makes a reader's DNS snooper.
+func (e *Engine) newSnooper() *snooper {
+	return &snooper{classifier: e.classifier, names: e.names, queries: e.queries}
 }
 
 // Names is the shared DNS name cache.
@@ -231,7 +238,7 @@ func (e *Engine) read(ctx context.Context, in Input, handle func(*decode.Packet)
 func (e *Engine) readSource(ctx context.Context, src capture.Source, st *sourceStats, handle func(*decode.Packet), tick func(time.Time)) error {
 	dec := decode.NewDecoder(decode.Options{Decapsulate: e.cfg.Capture.Decapsulate, VXLANPorts: e.cfg.Capture.VXLANPorts})
 	var p decode.Packet
-	sn := &snooper{classifier: e.classifier, names: e.names}
+	sn := e.newSnooper()
 	stop := context.AfterFunc(ctx, func() { src.Close() })
 	defer stop()
 	lastStats := time.Now()
