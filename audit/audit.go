@@ -21,6 +21,7 @@ import (
 
 	"github.com/zoomprobe/zoomprobe/analyzers"
 	"github.com/zoomprobe/zoomprobe/config"
+	"github.com/zoomprobe/zoomprobe/engine/ownflows"
 	"github.com/zoomprobe/zoomprobe/exporters/report"
 	"github.com/zoomprobe/zoomprobe/finding"
 	"github.com/zoomprobe/zoomprobe/probes"
@@ -57,6 +58,10 @@ type Options struct {
 	Version  string
 	// MaxFindings bounds the findings kept in the report.
 	MaxFindings int
+	// OwnFlows, when set, is where the checks register their sockets: give
+	// the same registry to the engine Passive runs on a live interface, so
+	// the checks' own traffic is not reported as clients'.
+	OwnFlows *ownflows.Registry
 }
 
 // Run performs the audit. It fails only when the audit could not run
@@ -109,6 +114,9 @@ func Run(ctx context.Context, o Options) (*report.Report, error) {
 		o.Judge = j
 	}
 	s.SetJudge(o.Judge)
+	if o.OwnFlows != nil {
+		s.SetOwnFlows(o.OwnFlows)
+	}
 	if o.Resolver != nil {
 		s.SetResolver(o.Resolver)
 	}

@@ -70,7 +70,7 @@ func dialTCP(ctx context.Context, t Target, env *Env) (net.Conn, string, error) 
 	if err != nil {
 		return nil, "", err
 	}
-	var d net.Dialer
+	d := env.dialer(ctx)
 	var lastErr error
 	for _, a := range addrs {
 		c, err := d.DialContext(ctx, "tcp", a)
@@ -117,8 +117,7 @@ func dialVia(ctx context.Context, t Target, env *Env, proxy *url.URL) (dialResul
 		c, remote, err := dialTCP(ctx, t, env)
 		return dialResult{conn: c, remote: remote}, err
 	}
-	var d net.Dialer
-	c, err := d.DialContext(ctx, "tcp", proxy.Host)
+	c, err := env.dialer(ctx).DialContext(ctx, "tcp", proxy.Host)
 	res := dialResult{remote: proxy.Host, proxy: proxy.Host}
 	if err != nil {
 		return res, err

@@ -49,7 +49,7 @@ func ProbeDNS(ctx context.Context, t Target, env Env) Result {
 	}
 	if env.Config != nil {
 		for _, s := range env.Config.DNS.Resolvers {
-			resolvers = append(resolvers, res{s, resolverFor(s)})
+			resolvers = append(resolvers, res{s, resolverFor(s, &env)})
 		}
 	}
 	if len(resolvers) == 0 {
@@ -122,14 +122,13 @@ func ProbeDNS(ctx context.Context, t Target, env Env) Result {
 }
 
 // resolverFor asks one DNS server directly (Go's resolver, custom Dial).
-func resolverFor(server string) *net.Resolver {
+func resolverFor(server string, env *Env) *net.Resolver {
 	addr := server
 	if _, _, err := net.SplitHostPort(server); err != nil {
 		addr = net.JoinHostPort(strings.Trim(server, "[]"), "53")
 	}
 	return &net.Resolver{PreferGo: true, Dial: func(ctx context.Context, network, _ string) (net.Conn, error) {
-		var d net.Dialer
-		return d.DialContext(ctx, network, addr)
+		return env.dialer(ctx).DialContext(ctx, network, addr)
 	}}
 }
 

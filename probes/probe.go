@@ -13,6 +13,7 @@ import (
 
 	"github.com/zoomprobe/zoomprobe/analyzers"
 	"github.com/zoomprobe/zoomprobe/config"
+	"github.com/zoomprobe/zoomprobe/engine/ownflows"
 	"github.com/zoomprobe/zoomprobe/finding"
 )
 
@@ -48,8 +49,12 @@ type Env struct {
 	Clock *analyzers.Clock
 	// Judge judges a TLS peer chain; nil uses the default (see tls.go).
 	Judge ChainJudge
-	// Resolver resolves target names; nil is net.DefaultResolver.
+	// Resolver resolves target names; nil is Go's resolver with the system
+	// configuration.
 	Resolver *net.Resolver
+	// Own, when set, registers every socket the checks open (see dialer):
+	// the engine keeps their packets from the passive analyzers.
+	Own *ownflows.Registry
 	// Now is the wall clock; nil is time.Now.
 	Now    func() time.Time
 	Logger *slog.Logger
@@ -65,6 +70,12 @@ func (e *Env) now() time.Time {
 func (e *Env) resolver() *net.Resolver {
 	if e.Resolver != nil {
 		return e.Resolver
+	}
+	if e.Own != nil {
+		// The system's servers, with sockets registered like the checks' own.
+		return &net.Resolver{Dial: func(ctx context.Context, network, address string) (net.Conn, error) {
+			return e.dialer(ctx).DialContext(ctx, network, address)
+		}}
 	}
 	return net.DefaultResolver
 }

@@ -42,10 +42,11 @@ func ProbeSTUN(ctx context.Context, t Target, env Env) Result {
 		r.Summary = "bad target address " + remote
 		return r
 	}
-	conn, err := net.DialUDP("udp", nil, raddr)
+	nc, err := env.dialer(ctx).DialContext(ctx, "udp", raddr.String())
 	if err != nil {
-		return stunFailed(&env, t, r, remote, err, conn)
+		return stunFailed(&env, t, r, remote, err, nil)
 	}
+	conn := nc.(*net.UDPConn)
 	defer conn.Close()
 	enableICMPErrors(conn, raddr.IP.To4() == nil)
 
