@@ -94,7 +94,7 @@ func targetAddrs(ctx context.Context, t Target, env *Env) ([]string, error) {
 	if a, err := netip.ParseAddr(t.Host); err == nil {
 		return []string{net.JoinHostPort(a.String(), port)}, nil
 	}
-	ips, err := env.resolver().LookupNetIP(ctx, "ip", t.Host)
+	ips, err := lookup(ctx, env.resolver(), t.Host)
 	if err != nil {
 		return nil, err
 	}

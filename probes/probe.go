@@ -24,9 +24,13 @@ const (
 	StatusPass Status = "pass"
 	StatusWarn Status = "warn"
 	StatusFail Status = "fail"
-	// StatusUnknown: the check could not decide (UDP silence without ICMP,
-	// a target name that does not resolve): neither proof of a path nor of a block.
+	// StatusUnknown: the check could not decide (UDP silence without ICMP):
+	// neither proof of a path nor of a block.
 	StatusUnknown Status = "unknown"
+	// StatusNotTested: an earlier step failed (the target's name did not
+	// resolve), so the check never tried what it tests. Not a failure of
+	// that thing: Cause names the root cause, reported where it belongs.
+	StatusNotTested Status = "not_tested"
 )
 
 // Target is one thing a check probes.
@@ -94,6 +98,9 @@ type Result struct {
 	Summary  string            `json:"summary"`
 	Evidence map[string]any    `json:"evidence,omitempty"`
 	Findings []finding.Finding `json:"findings,omitempty"`
+	// Cause is the root cause, as one line, when the check failed or was not
+	// tested because of it ("DNS: resolver 10.0.0.53:53 timed out").
+	Cause string `json:"cause,omitempty"`
 	// Value is the check's number when it has one (NTP: clock offset in
 	// seconds); HasValue says whether it is set.
 	Value    float64 `json:"value,omitempty"`

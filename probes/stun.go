@@ -28,9 +28,11 @@ func ProbeSTUN(ctx context.Context, t Target, env Env) Result {
 	r.Evidence["port"] = int(t.Port)
 	addrs, err := targetAddrs(ctx, t, &env)
 	if err != nil {
-		r.Reason, r.Status = Classify(err), StatusUnknown
-		r.Evidence["error"] = err.Error()
-		r.Summary = fmt.Sprintf("could not resolve %s: %s", t.Host, r.Reason)
+		if !notResolved(&r, t.Host, err) {
+			r.Reason, r.Status = Classify(err), StatusUnknown
+			r.Evidence["error"] = err.Error()
+			r.Summary = fmt.Sprintf("could not resolve %s: %s", t.Host, r.Reason)
+		}
 		return r
 	}
 	remote := addrs[0]
