@@ -252,12 +252,13 @@ func (d *Daemon) start(cfg *config.Config) (*pipeline, error) {
 	}
 	sink := exporters.Tee(d.counter, stampSite(cfg.Site, elogSink))
 	reg := prometheus.NewRegistry()
-	eng, err := engine.New(engine.Options{Config: cfg, Registerer: reg, Sink: sink, Clock: d.clock, Logger: d.log.With("component", "engine")})
+	own := OwnFlows(cfg)
+	eng, err := engine.New(engine.Options{Config: cfg, Registerer: reg, Sink: sink, Clock: d.clock, Logger: d.log.With("component", "engine"), OwnFlows: own})
 	if err != nil {
 		elog.Close()
 		return nil, err
 	}
-	probesRun, err := startProbes(cfg, reg, sink, d.clock, d.log)
+	probesRun, err := startProbes(cfg, reg, sink, d.clock, d.log, own)
 	if err != nil {
 		elog.Close()
 		return nil, err
