@@ -37,7 +37,9 @@ func ProbeNTP(ctx context.Context, t Target, env Env) Result {
 	if timeout <= 0 {
 		return ntpUnreachable(&env, t, r, context.DeadlineExceeded)
 	}
-	resp, err := ntp.QueryWithOptions(server, ntp.QueryOptions{Timeout: timeout})
+	resp, err := ntp.QueryWithOptions(server, ntp.QueryOptions{Timeout: timeout, Dialer: func(_, remote string) (net.Conn, error) {
+		return env.dialer(ctx).DialContext(ctx, "udp", remote)
+	}})
 	if err != nil {
 		return ntpUnreachable(&env, t, r, err)
 	}

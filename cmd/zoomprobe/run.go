@@ -22,7 +22,7 @@ func init() {
 			passive := cmd.Flag("passive", "Only listen: no active checks (no packet to Zoom, NTP or DNS servers), whatever probes.enabled says.").Bool()
 			return func() int {
 				g.logger.Info("starting zoomprobe", "version", version.Info(), "build_context", version.BuildContext())
-				d, err := daemon.New(daemon.Options{ConfigFile: g.configFile, Web: webCfg, MetricsPath: *metricsPath, Logger: g.logger, Passive: *passive})
+				d, err := daemon.New(daemon.Options{ConfigFile: g.configFile, Site: g.site, Web: webCfg, MetricsPath: *metricsPath, Logger: g.logger, Passive: *passive})
 				if err != nil {
 					g.logger.Error("cannot start", "err", err)
 					return 1

@@ -31,7 +31,11 @@ func startupLines(cfg *config.Config, passive bool, listen []string) []logLine {
 			names = append(names, p.Name())
 		}
 	}
-	out = append(out, logLine{"capture", []any{"interfaces", ifaces, "workers", cfg.Capture.Workers,
+	site := cfg.Site
+	if site == "" {
+		site = "none"
+	}
+	out = append(out, logLine{"capture", []any{"site", site, "interfaces", ifaces, "workers", cfg.Capture.Workers,
 		"promiscuous", cfg.Capture.Promiscuous, "analyzers", strings.Join(names, ",")}})
 
 	switch {
