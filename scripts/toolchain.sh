@@ -49,7 +49,8 @@ zp_go_toolchain() {
   local goos goarch mod dir tmp
   goos=$(go env GOOS) goarch=$(go env GOARCH)
   mod="golang.org/toolchain@v0.0.1-go$want.$goos-$goarch"
-  zp_log "Go $have predates automatic toolchains: fetching $mod from the Go module proxy (once, about 70 MB)"
+  [ -d "$(go env GOMODCACHE 2>/dev/null || echo "$HOME/go/pkg/mod")/$mod" ] ||
+    zp_log "Go $have predates automatic toolchains: fetching $mod from the Go module proxy (once, about 70 MB)"
   tmp=$(mktemp -d)
   dir=$(cd "$tmp" && GO111MODULE=on GOFLAGS= go mod download -json "$mod" | sed -n 's/^[[:space:]]*"Dir": "\(.*\)",$/\1/p')
   rmdir "$tmp"
