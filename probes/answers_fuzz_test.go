@@ -138,7 +138,7 @@ func probeNTPAnswer(t *testing.T, answer []byte, fixOrigin bool) Result {
 // a negative amount and panic, which took the daemon down. The server
 // answered, so the check warns; it does not say the server is unreachable.
 func TestNTPMalformedAnswer(t *testing.T) {
-	answer := []byte(strings.Repeat("0", 48)) // non-zero times
+	answer := []byte(strings.Repeat("0", 48))                        // non-zero times
 	answer[0], answer[1], answer[2], answer[3] = 0x24, 2, 0x80, 0xec // poll -128
 	r := probeNTPAnswer(t, answer, true)
 	if r.Status != StatusWarn || r.Reason != finding.ReasonUnknown || len(r.Findings) != 0 {

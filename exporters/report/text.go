@@ -52,6 +52,9 @@ func Text(w io.Writer, r *Report, color bool) error {
 	}
 	fmt.Fprintln(bw, paint(ansiBold, esc(title)))
 	var meta []string
+	if r.Site != "" {
+		meta = append(meta, "site "+r.Site)
+	}
 	if r.Host != "" {
 		meta = append(meta, "from "+esc(r.Host))
 	}
