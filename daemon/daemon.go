@@ -30,7 +30,6 @@ import (
 	"github.com/zoomprobe/zoomprobe/engine"
 	"github.com/zoomprobe/zoomprobe/exporters"
 	"github.com/zoomprobe/zoomprobe/exporters/eventlog"
-	"github.com/zoomprobe/zoomprobe/finding"
 )
 
 // DefaultListenAddress is zoomprobe's port: outside Prometheus' 9100-9999
@@ -246,12 +245,9 @@ func (d *Daemon) start(cfg *config.Config) (*pipeline, error) {
 	if err != nil {
 		return nil, err
 	}
-	var elogSink finding.Sink
-	if elog != nil {
-		elogSink = elog
-	}
-	sink := exporters.Tee(d.counter, stampSite(cfg.Site, elogSink))
+	sink := exporters.Tee(d.counter, stampSite(cfg.Site, elog))
 	reg := prometheus.NewRegistry()
+	reg.MustRegister(elog)
 	own := OwnFlows(cfg)
 	eng, err := engine.New(engine.Options{Config: cfg, Registerer: reg, Sink: sink, Clock: d.clock, Logger: d.log.With("component", "engine"), OwnFlows: own})
 	if err != nil {

@@ -377,7 +377,7 @@ func TestDashboard(t *testing.T) {
 	}
 	for _, title := range []string{"Zoom port matrix", "Interceptions by product", "Connection resets by origin",
 		"Blocked connections by reason", "Clock offset", "NTP servers", "Probe results", "Packets and kernel drops",
-		"Decode errors by layer", "New flows and evictions", "Findings by kind and reason"} {
+		"Decode errors by layer", "New flows, evictions, event log losses", "Findings by kind and reason"} {
 		found := false
 		for _, p := range flatten(d.Panels) {
 			found = found || p.Title == title
