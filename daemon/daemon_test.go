@@ -104,7 +104,7 @@ func grepZoomprobe(body string) string {
 
 func startDaemon(t *testing.T, cfgPath string, inputs func(*config.Config) ([]engine.Input, error)) (*Daemon, *httptest.Server) {
 	t.Helper()
-	d, err := New(Options{ConfigFile: cfgPath, Inputs: inputs})
+	d, err := New(Options{ConfigFile: cfgPath, Inputs: inputs, EnableLifecycle: true})
 	if err != nil {
 		t.Fatal(err)
 	}
