@@ -141,4 +141,3 @@ func TestHTTPServerDropsSlowAndIdleClients(t *testing.T) {
 		}
 	})
 }
-
