@@ -95,7 +95,7 @@ func New(o Options) (*Daemon, error) {
 	if err != nil {
 		return nil, err
 	}
-	if err := Preflight(cfg); err != nil {
+	if err := preflight(cfg, o.Inputs == nil); err != nil {
 		return nil, configError(o.ConfigFile, err)
 	}
 	d := &Daemon{opts: o, log: o.Logger, cfg: cfg, base: prometheus.NewRegistry(), clock: &analyzers.Clock{},
@@ -225,7 +225,7 @@ func (d *Daemon) applyReload() error {
 	}
 	// Checked before anything changes: a config that cannot run must not
 	// interrupt capture.
-	if err := Preflight(cfg); err != nil {
+	if err := preflight(cfg, d.opts.Inputs == nil); err != nil {
 		return configError(d.opts.ConfigFile, err)
 	}
 	d.mu.Lock()

@@ -108,6 +108,12 @@ func startDaemon(t *testing.T, cfgPath string, inputs func(*config.Config) ([]en
 	if err != nil {
 		t.Fatal(err)
 	}
+	return d, runDaemon(t, d)
+}
+
+// runDaemon runs d until the test ends and serves its handler.
+func runDaemon(t *testing.T, d *Daemon) *httptest.Server {
+	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- d.Run(ctx) }()
@@ -119,7 +125,7 @@ func startDaemon(t *testing.T, cfgPath string, inputs func(*config.Config) ([]en
 			t.Errorf("Run: %v", err)
 		}
 	})
-	return d, srv
+	return srv
 }
 
 func TestServesMetricsAndReloads(t *testing.T) {

@@ -187,7 +187,6 @@ func TestFailedPreflightKeepsPipeline(t *testing.T) {
 		{"event_log", "event_log:\n  path: " + filepath.Join(dir, "nodir", "events.jsonl") + "\n", "event_log.path"},
 		{"products_file", "tls:\n  products_file: " + badProducts + "\n", "tls.products_file"},
 		{"bpf kernel-rejected", "capture:\n  workers: 1\n  bpf: \"" + strings.ReplaceAll(kernelRejectedBPF, "\n", "\\n") + "\"\n", "capture.bpf: the kernel refuses"},
-		{"interface missing", "capture:\n  workers: 1\n  interfaces: [zp-nope0]\n", `capture.interfaces[0]: no interface "zp-nope0"`},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			writeFile(t, dir, "zoomprobe.yml", tc.yaml+"probes:\n  enabled: false\n")

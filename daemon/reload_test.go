@@ -2,12 +2,16 @@ package daemon
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -159,4 +163,69 @@ func reloadLoop(t *testing.T, makeConfigs func(link *livetest.Link, events, even
 	if v := metricValue(body, "zoomprobe_config_last_reload_successful"); v != 1 {
 		t.Errorf("config_last_reload_successful = %v", v)
 	}
+}
+
+// A reload the machine cannot run (a BPF program the kernel refuses, a
+// missing interface) is refused with the field named, logged, and leaves
+// capture running: /-/ready stays 200 and a frame sent after each failed
+// reload still gives its finding.
+func TestFailedReloadKeepsCapturing(t *testing.T) {
+	link := livetest.NewLink(t)
+	dir := t.TempDir()
+	good := "capture:\n  interfaces: [" + link.Capture + "]\n  workers: 1\nprobes:\n  enabled: false\nevent_log:\n  path: \"\"\n"
+	cfgPath := writeFile(t, dir, "zoomprobe.yml", good)
+	var logBuf syncBuffer
+	d, err := New(Options{ConfigFile: cfgPath, EnableLifecycle: true, Logger: slog.New(slog.NewTextHandler(&logBuf, nil))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := runDaemon(t, d)
+	waitReadyCode(t, srv.URL, 200, "Ready.")
+	bpf := strings.ReplaceAll(kernelRejectedBPF, "\n", "\\n")
+	for i, tc := range []struct{ name, yaml, field string }{
+		{"bpf the kernel refuses", "capture:\n  interfaces: [" + link.Capture + "]\n  bpf: \"" + bpf + "\"\n", "capture.bpf: the kernel refuses"},
+		{"missing interface", "capture:\n  interfaces: [" + link.Capture + ", zp-nope0]\n", `capture.interfaces[1]: no interface "zp-nope0"`},
+	} {
+		writeFile(t, dir, "zoomprobe.yml", tc.yaml+"probes:\n  enabled: false\n")
+		code, msg := post(t, srv.URL+"/-/reload")
+		if code != 500 || !strings.Contains(msg, tc.field) {
+			t.Errorf("%s: reload = %d %q, want 500 naming %s", tc.name, code, msg, tc.field)
+		}
+		if c, body := get(t, srv.URL+"/-/ready"); c != 200 {
+			t.Errorf("%s: /-/ready = %d %q after a refused reload", tc.name, c, body)
+		}
+		link.Send(t, livetest.SinkholeAnswer(fmt.Sprintf("after-%d.zoom.us", i), uint16(i)))
+		waitCount(t, srv.URL, sinkholeFindings, float64(i+1))
+		if !strings.Contains(logBuf.String(), "reload failed") || !strings.Contains(logBuf.String(), strings.ReplaceAll(tc.field, `"`, `\"`)) {
+			t.Errorf("%s: the failed reload was not logged:\n%s", tc.name, logBuf.String())
+		}
+	}
+
+	// A refused SIGHUP reload is logged too.
+	writeFile(t, dir, "zoomprobe.yml", "capture:\n  workers: 0\n")
+	syscall.Kill(os.Getpid(), syscall.SIGHUP)
+	deadline := time.Now().Add(20 * time.Second)
+	for !strings.Contains(logBuf.String(), "via=SIGHUP") {
+		if time.Now().After(deadline) {
+			t.Fatalf("no log of the failed SIGHUP reload:\n%s", logBuf.String())
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
 }
