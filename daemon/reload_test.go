@@ -163,6 +163,10 @@ func reloadLoop(t *testing.T, makeConfigs func(link *livetest.Link, events, even
 	if v := metricValue(body, "zoomprobe_config_last_reload_successful"); v != 1 {
 		t.Errorf("config_last_reload_successful = %v", v)
 	}
+	// The analyzers' metrics survived being swapped.
+	if metricValue(body, `zoomprobe_analyzer_up{analyzer="dnsfilter"}`) != 1 || metricValue(body, `zoomprobe_dns_filtered_total{reason="dns_sinkhole"}`) < 0 {
+		t.Errorf("analyzer metrics missing after the reloads:\n%s", grepZoomprobe(body))
+	}
 }
 
 // A reload the machine cannot run (a BPF program the kernel refuses, a
