@@ -34,6 +34,7 @@ type pipeline struct {
 
 	elog    *eventlog.Log
 	elogCfg config.EventLogConfig
+	site    string // stamped on each event log line
 
 	probes *probeRun
 }
@@ -75,13 +76,13 @@ func (d *Daemon) start(cfg *config.Config) (*pipeline, error) {
 		closeAll(opened)
 		return nil, err
 	}
-	p.elogCfg = cfg.EventLog
+	p.elogCfg, p.site = cfg.EventLog, cfg.Site
 	if p.eng, p.engReg, err = d.newEngine(cfg); err != nil {
 		closeAll(opened)
 		p.elog.Close()
 		return nil, err
 	}
-	d.events.swap(logSink(p.elog))
+	d.events.swap(logSink(p.elog, cfg.Site))
 	p.eng.Start()
 	p.inputs = map[string]string{}
 	for _, in := range inputs {
@@ -163,7 +164,7 @@ func (d *Daemon) update(old *pipeline, cfg *config.Config) (*pipeline, []string,
 		}
 	}
 	var newLog *eventlog.Log
-	elogChanged := cfg.EventLog != old.elogCfg
+	elogChanged := cfg.EventLog != old.elogCfg || cfg.Site != old.site
 	if elogChanged {
 		if newLog, err = eventlog.Open(cfg.EventLog, d.log); err != nil {
 			return nil, nil, err
@@ -177,9 +178,9 @@ func (d *Daemon) update(old *pipeline, cfg *config.Config) (*pipeline, []string,
 
 	// Everything is ready: apply.
 	if elogChanged {
-		d.events.swap(logSink(newLog)) // waits for a finding being written
+		d.events.swap(logSink(newLog, cfg.Site)) // waits for a finding being written
 		old.elog.Close()
-		next.elog, next.elogCfg = newLog, cfg.EventLog
+		next.elog, next.elogCfg, next.site = newLog, cfg.EventLog, cfg.Site
 		changes = append(changes, "event_log")
 	}
 	until := time.Now() // every source in opened is queueing packets by now
@@ -273,12 +274,13 @@ func closeAll(srcs map[string]capture.Source) {
 	}
 }
 
-// logSink avoids a typed nil in the interface when the log is off.
-func logSink(l *eventlog.Log) finding.Sink {
+// logSink is the event log stamping the site on each line; nil (not a
+// typed nil) when the log is off.
+func logSink(l *eventlog.Log, site string) finding.Sink {
 	if l == nil {
 		return nil
 	}
-	return l
+	return stampSite(site, l)
 }
 
 // swapSink is the event log in force. Emit holds a read lock, so a swap
@@ -336,6 +338,7 @@ func configKeys(cfg *config.Config) (keys, error) {
 		return out
 	}
 	eng := *cfg
+	eng.Site = "" // the event log stamps it
 	eng.EventLog, eng.Probes, eng.Analyzers, eng.TLS, eng.Reach, eng.Metrics = config.EventLogConfig{}, config.ProbesConfig{}, config.AnalyzersConfig{}, config.TLSConfig{}, config.ReachConfig{}, config.MetricsConfig{}
 	c := &eng.Capture
 	c.Interfaces, c.BPF, c.BPFFile, c.SnapLen, c.RingSizeMB, c.Promiscuous, c.WaitForInterfaces = nil, "", "", 0, 0, false, false

@@ -301,7 +301,8 @@ func (e *Engine) read(ctx context.Context, in Input, ctl *readerCtl, handle func
 }
 
 func (e *Engine) readSource(ctx context.Context, src capture.Source, st *sourceStats, ctl *readerCtl, handle func(*decode.Packet), tick func(time.Time)) error {
-	dec := decode.NewDecoder(decode.Options{Decapsulate: e.cfg.Capture.Decapsulate, VXLANPorts: e.cfg.Capture.VXLANPorts})
+	dec := decode.NewDecoder(decode.Options{Decapsulate: e.cfg.Capture.Decapsulate, VXLANPorts: e.cfg.Capture.VXLANPorts,
+		GenevePorts: e.cfg.Capture.GenevePorts, GTPUPorts: e.cfg.Capture.GTPUPorts})
 	var p decode.Packet
 	sn := &snooper{classifier: e.classifier, names: e.names}
 	stop := context.AfterFunc(ctx, func() { src.Close() })

@@ -17,6 +17,7 @@ import (
 // globals are the flags every subcommand shares.
 type globals struct {
 	configFile string
+	site       string
 	logger     *slog.Logger
 	// hup receives SIGHUP from the first instant of run(): the default
 	// action would kill a daemon that gets `systemctl reload` while it starts.
@@ -45,6 +46,7 @@ func run(args []string) int {
 	app.HelpFlag.Short('h')
 	g := &globals{hup: hup}
 	app.Flag("config.file", "zoomprobe configuration file (YAML). Empty: the built-in default.").StringVar(&g.configFile)
+	app.Flag("site", "Name of the site this probe watches (overrides the config's site:); shown in metrics, the event log and reports.").StringVar(&g.site)
 	logCfg := &promslog.Config{}
 	promslogflag.AddFlags(app, logCfg)
 

@@ -26,7 +26,7 @@ func init() {
 				// (counted as an event log write error), not kill the daemon.
 				signal.Ignore(syscall.SIGPIPE)
 				g.logger.Info("starting zoomprobe", "version", version.Info(), "build_context", version.BuildContext())
-				d, err := daemon.New(daemon.Options{ConfigFile: g.configFile, Web: webCfg, MetricsPath: *metricsPath, Logger: g.logger,
+				d, err := daemon.New(daemon.Options{ConfigFile: g.configFile, Site: g.site, Web: webCfg, MetricsPath: *metricsPath, Logger: g.logger,
 					EnableLifecycle: *lifecycle, HUP: g.hup})
 				if err != nil {
 					g.logger.Error("cannot start", "err", err)
