@@ -24,6 +24,10 @@ type CaptureConfig struct {
 	RingSizeMB    int           `yaml:"ring_size_mb"`
 	Promiscuous   bool          `yaml:"promiscuous"`
 	RetryInterval time.Duration `yaml:"retry_interval"` // reopen a failed live source after this
+	// WaitForInterfaces starts (or reloads) even when a listed interface
+	// does not exist yet, and captures once it appears; off, a missing
+	// interface is refused, so a typo cannot leave the probe blind.
+	WaitForInterfaces bool `yaml:"wait_for_interfaces"`
 	// Decapsulate mirror-port and provider tunnels (GRE, ERSPAN, VXLAN, Geneve,
 	// GTP-U). VLAN tags, MPLS labels and PPPoE sessions are always peeled.
 	Decapsulate bool `yaml:"decapsulate"`

@@ -647,6 +647,9 @@ func TestSystemdUnit(t *testing.T) {
 		"DynamicUser": "yes", "ProtectSystem": "strict", "ProtectHome": "yes", "PrivateTmp": "yes",
 		"PrivateDevices": "yes", "ProtectKernelTunables": "yes", "ProtectKernelModules": "yes",
 		"ProtectControlGroups": "yes", "RestrictSUIDSGID": "yes", "LockPersonality": "yes",
+		// Any exit is restarted (a signal death included), and a reload is
+		// SIGHUP: /-/reload is off without --web.enable-lifecycle.
+		"Restart": "always", "ExecReload": "/bin/kill -HUP $MAINPID",
 	} {
 		if got := settings[k]; !slices.Equal(got, []string{want}) {
 			t.Errorf("%s: %s=%v, want %s", path, k, got, want)
