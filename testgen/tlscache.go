@@ -46,6 +46,9 @@ func tlsCacheKey(s TLSSpec) string {
 	for _, p := range s.ALPN {
 		put([]byte("alpn:" + p))
 	}
+	for _, c := range s.ServerCurves { // only when set: older keys stay as they were
+		put([]byte(fmt.Sprint("curve:", uint16(c))))
+	}
 	return hex.EncodeToString(h.Sum(nil)[:16])
 }
 
