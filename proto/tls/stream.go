@@ -51,6 +51,8 @@ type Stream struct {
 	// Conflicts counts segments carrying bytes that disagree with the copy
 	// already held for the same stream positions.
 	Conflicts int
+	// ConflictAt is the stream offset where the first such segment began.
+	ConflictAt int
 }
 
 // Reset empties the stream and sets its cap, keeping the buffers' storage.
@@ -99,6 +101,15 @@ func (s *Stream) Bytes() []byte { return s.buf[s.read:s.contig] }
 
 // Consume marks the first n bytes of Bytes as read.
 func (s *Stream) Consume(n int) { s.read = min(s.read+max(n, 0), s.contig) }
+
+// Offset is the stream offset of sequence number seq (negative: before the
+// stream's first byte); 0 before the start is known.
+func (s *Stream) Offset(seq uint32) int {
+	if !s.started {
+		return 0
+	}
+	return s.off0 + int(int32(seq-s.seq0))
+}
 
 // Consumed is the number of stream bytes read so far.
 func (s *Stream) Consumed() int { return s.off0 + s.read }
@@ -223,6 +234,9 @@ func (s *Stream) place(start, end int, payload []byte) {
 		s.setBits(from, end)
 	}
 	if conflict {
+		if s.Conflicts == 0 {
+			s.ConflictAt = s.off0 + start
+		}
 		s.Conflicts++
 	}
 	if s.stallAt >= 0 && start <= s.stallAt && end > s.stallAt {
