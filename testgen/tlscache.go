@@ -148,6 +148,11 @@ func WriteTLSCache(dir string) (int, error) {
 	if _, err := newLargeMix(LargeOptions{Start: DefaultStart}); err != nil {
 		return 0, err
 	}
+	for _, spec := range CutSpecs() {
+		if _, err := RecordTLS(spec); err != nil {
+			return 0, err
+		}
+	}
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return 0, err
 	}

@@ -70,6 +70,26 @@ func TLSCuts() []TLSCut {
 	return cuts
 }
 
+// CutSpecs are the handshakes the cut tests write every way (recorded in
+// tlscache/, so their bytes are the same in every run): TLS 1.2 through a
+// FortiGate, the same with a 12 KB certificate (one-byte records make its
+// flight 70 KB), TLS 1.2 with Zoom's chain expired, TLS 1.3 with Zoom's
+// chain, and TLS 1.3 with a HelloRetryRequest. Go's client offers a
+// post-quantum key share, so each ClientHello is larger than 1.2 KB.
+func CutSpecs() []TLSSpec {
+	many := append([]string(nil), zoomNames...)
+	for i := range 600 {
+		many = append(many, fmt.Sprintf("zoomfr%03dmmr.zoom.us", i))
+	}
+	return []TLSSpec{
+		{ServerName: NameZC, Version: tls.VersionTLS12, Chain: ChainFortiGate, Names: zoomNames},
+		{ServerName: NameZC, Version: tls.VersionTLS12, Chain: ChainFortiGate, Names: many},
+		{ServerName: NameZC, Version: tls.VersionTLS12, Chain: ChainZoom, Names: zoomNames, NotBefore: ExpiredNotBefore, NotAfter: ExpiredNotAfter},
+		{ServerName: NameWeb, Chain: ChainZoom},
+		{ServerName: NameWeb, Chain: ChainZoom, ServerCurves: []tls.CurveID{tls.CurveP256}},
+	}
+}
+
 // maxFragment is the largest plaintext record body TLS allows.
 const maxFragment = 1 << 14
 
