@@ -223,3 +223,22 @@ func (c *TCPConn) Inject(d Dir, seq uint32, payload []byte, o InjectOptions) Pac
 	c.badChecksum = o.BadChecksum
 	return c.raw(d, seq, c.next[d.other()], flagACK|flagPSH, append([]byte(nil), payload...), nil, o.TTL, nil)
 }
+
+// SendWith emits data from side d as the next bytes of its stream (the
+// connection moves on), with a TTL of its own: a middlebox answering in the
+// server's place.
+func (c *TCPConn) SendWith(d Dir, data []byte, o InjectOptions) Packet {
+	c.badChecksum = o.BadChecksum
+	p := c.raw(d, c.next[d], c.next[d.other()], flagACK|flagPSH, append([]byte(nil), data...), nil, o.TTL, nil)
+	c.next[d] += uint32(len(data))
+	return p
+}
+
+// FINWith emits a FIN-ACK from side d with a TTL of its own.
+func (c *TCPConn) FINWith(d Dir, o InjectOptions) Packet {
+	c.unacked[d.other()] = 0
+	p := c.raw(d, c.next[d], c.next[d.other()], flagFIN|flagACK, nil, nil, o.TTL, nil)
+	c.next[d]++
+	c.finSent[d] = true
+	return p
+}

@@ -259,6 +259,9 @@ func (a *Analyzer) streamEvents(f *flow.Flow, s *state, p *decode.Packet, d flow
 // afterSegment counts why a direction stopped early and decides whether
 // the flow still needs this analyzer.
 func (a *Analyzer) afterSegment(f *flow.Flow, s *state, p *decode.Packet, d flow.Dir) {
+	if s.peekServer {
+		return // waits for the server's first bytes
+	}
 	dec := &s.dec[d]
 	if dec.Done() && !s.limited[d] {
 		switch err := dec.Err(); {
