@@ -5,6 +5,10 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"net/netip"
+	"time"
+
+	"github.com/zoomprobe/zoomprobe/finding"
 )
 
 // RecordLayout says how a cut lays handshake messages into TLS records.
@@ -241,4 +245,48 @@ func (c *TCPConn) FINWith(d Dir, o InjectOptions) Packet {
 	c.next[d]++
 	c.finSent[d] = true
 	return p
+}
+
+// TLSCutsScenario writes every CutSpecs handshake in every TLSCuts cut, each
+// on its own connection to its own server address (outside Zoom's ranges:
+// the SNI names the service), with the findings each should give. It is not
+// a registered scenario (a large capture, not committed); zoomprobe-gen
+// writes it with -tls-cuts.
+func TLSCutsScenario(p Params) (*Scenario, error) {
+	b := newBuilder("tls-cuts", "every cut handshake (testgen.CutSpecs x testgen.TLSCuts), one connection each", p)
+	cuts := TLSCuts()
+	for si, spec := range CutSpecs() {
+		tr, err := RecordTLS(spec)
+		if err != nil {
+			return nil, err
+		}
+		b.noteTLS(tr)
+		svc := serviceOfName(spec.ServerName)
+		for ci, cut := range cuts {
+			n := si*len(cuts) + ci + 1
+			server := netip.AddrFrom4([4]byte{198, 51, 100, byte(n)})
+			if p.IPv6 {
+				server = netip.AddrFrom16([16]byte{0x20, 0x01, 0x0d, 0xb8, 0x51, 0, 14: byte(n >> 8), 15: byte(n)})
+			}
+			c := b.g.TCPConn(b.ephemeral(b.a.Client), netip.AddrPortFrom(server, 443), TCPOptions{})
+			if err := c.PlayCut(tr, cut); err != nil {
+				return nil, err
+			}
+			c.Close()
+			b.s.Flows = append(b.s.Flows, ExpectedFlow{Transport: "tcp", Client: c.Client, Server: c.Server, Service: svc,
+				Name: spec.ServerName, SNI: spec.ServerName, TLSVersion: tr.Version, Chain: tr.Chain})
+			want := ExpectedFinding{Transport: "tcp", Client: b.a.Client, Server: server, ServerPort: 443, Service: svc, SNI: spec.ServerName}
+			switch {
+			case spec.Chain == ChainFortiGate:
+				want.Kind, want.Reason, want.Product, want.ZoomRoomsCode = finding.KindTLSInterception, finding.ReasonUnknownAuthority, "FortiGate", 6
+			case spec.NotAfter.Equal(ExpiredNotAfter):
+				want.Kind, want.Reason, want.ZoomRoomsCode = finding.KindCertificateProblem, finding.ReasonExpired, 5
+			default:
+				continue // TLS 1.3: nothing to judge passively
+			}
+			b.expect(want)
+			b.g.Advance(5 * time.Millisecond)
+		}
+	}
+	return b.done()
 }
