@@ -43,6 +43,9 @@ type TLSCut struct {
 	// Shuffle delivers each flight's packets in a random order (the
 	// capture's timestamps stay in order: the contents are permuted).
 	Shuffle bool
+	// AnswerFirst delivers the last packet of each flight after the answer
+	// to it, as a mirror merging one input per direction can.
+	AnswerFirst bool
 }
 
 // TLSCuts is the standard set: the recorded bytes, one message per record,
@@ -70,6 +73,8 @@ func TLSCuts() []TLSCut {
 		TLSCut{Name: "fragment-5-segment-2-shuffled", Fragment: 5, Segment: 2, Shuffle: true},
 		TLSCut{Name: "segment-1-shuffled", Segment: 1, Shuffle: true},
 		TLSCut{Name: "segment-50-shuffled", Segment: 50, Shuffle: true},
+		TLSCut{Name: "answer-first", AnswerFirst: true},
+		TLSCut{Name: "fragment-2-segment-100-answer-first", Fragment: 2, Segment: 100, AnswerFirst: true},
 	)
 	return cuts
 }
@@ -200,14 +205,30 @@ func (c *TCPConn) PlayCut(t *TLSTranscript, cut TLSCut) error {
 	c.segSize = cut.Segment
 	defer func() { c.segSize = 0 }()
 	g := c.g
+	lastData := -1 // index in g.out of the previous flight's last data packet
 	for _, f := range flights {
 		g.flushHeld()
 		first := len(g.out)
 		c.Send(f.Dir, f.Data)
-		if cut.Shuffle && g.sink == nil {
-			pk := g.out[first:]
+		if g.sink != nil {
+			continue
+		}
+		pk := g.out[first:]
+		if cut.Shuffle {
 			g.rng.Shuffle(len(pk), func(i, j int) { pk[i].Data, pk[j].Data = pk[j].Data, pk[i].Data })
 		}
+		if cut.AnswerFirst && lastData >= 0 {
+			// Rotate the contents (timestamps stay in order) so that the
+			// question's last packet comes after the answer.
+			moved := g.out[lastData].Data
+			for i := lastData; i < len(g.out)-1; i++ {
+				g.out[i].Data = g.out[i+1].Data
+			}
+			g.out[len(g.out)-1].Data = moved
+			lastData = len(g.out) - 2 // the answer's last packet, the next question's
+			continue
+		}
+		lastData = len(g.out) - 1
 	}
 	return nil
 }

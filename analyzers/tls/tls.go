@@ -132,6 +132,7 @@ type state struct {
 	conflictDir                    flow.Dir
 	conflictAt                     int
 	refused                        [2]int // Stream.Refused already counted
+	serverTTL                      uint8  // TTL of the server's latest data segment
 
 	sni    [255]byte
 	sniLen uint8
@@ -207,11 +208,31 @@ func (a *Analyzer) Packet(f *flow.Flow, p *decode.Packet, d flow.Dir) {
 	if len(p.Payload) == 0 || s.dec[d].Done() {
 		return
 	}
+	if d == flow.ToClient {
+		s.serverTTL = p.TTL
+		if !s.helloSeen && f.Identity == flow.IdentityPending {
+			// Whose flow this is waits for the ClientHello, which a mirror
+			// merging two inputs may deliver after the server's answer:
+			// hold the answer (bounded by the cap) until then.
+			s.dec[d].Stream.Segment(p.Seq, p.Payload)
+			a.streamEvents(f, s, p, d)
+			return
+		}
+	}
 	a.cur.f, a.cur.s, a.cur.p, a.cur.d = f, s, p, d
 	s.dec[d].Segment(p.Seq, p.Payload, a)
-	a.cur.f, a.cur.s, a.cur.p = nil, nil, nil
 	a.streamEvents(f, s, p, d)
-	if f.Ext[a.slot] == skip {
+	if d == flow.ToServer && s.helloSeen && f.Ext[a.slot] == s && s.dec[1].Stream.Len() > 0 && !s.dec[1].Done() {
+		// The server's answer arrived first: read it now.
+		a.cur.d = flow.ToClient
+		s.dec[1].Process(a)
+		if f.Ext[a.slot] == s {
+			a.afterSegment(f, s, p, flow.ToClient)
+		}
+		a.cur.d = d
+	}
+	a.cur.f, a.cur.s, a.cur.p = nil, nil, nil
+	if f.Ext[a.slot] != s {
 		return // finished inside a callback
 	}
 	a.afterSegment(f, s, p, d)
@@ -361,7 +382,7 @@ func (a *Analyzer) Alert(level, desc uint8) {
 	f, s, d := a.cur.f, a.cur.s, a.cur.d
 	if d == flow.ToClient {
 		if s.helloSeen && !s.serverHelloSeen {
-			a.serverAlert(f, s, a.cur.p, level, desc)
+			a.serverAlert(f, s, a.cur.p.Time, level, desc)
 		}
 		return
 	}
@@ -448,8 +469,9 @@ func (a *Analyzer) clientHello(f *flow.Flow, s *state, body []byte) {
 		// still counted (filtering by name affects other traffic too).
 		s.dec[0].Stop()
 		s.dec[1].Stop()
-		if s.dec[1].Stream.Len() > 0 || s.dec[1].Consumed() > 0 {
-			a.finish(f, s) // the server spoke already
+		if held := s.dec[1].Stream.Bytes(); len(held) > 0 {
+			a.peekAlert(f, held) // the server's answer came first
+			a.finish(f, s)
 			return
 		}
 		s.peekServer = true
@@ -477,7 +499,7 @@ func (a *Analyzer) serverHello(f *flow.Flow, s *state, body []byte) {
 	s.serverHelloSeen = true
 	s.version, s.cipher = sh.Version(), sh.CipherSuite
 	s.sfp = ptls.ServerFingerprint(sh)
-	s.serverHelloTTL = a.cur.p.TTL
+	s.serverHelloTTL = s.serverTTL
 	if sh.SCTList != nil {
 		s.scts = s.scts[:0]
 		for _, sct := range ptls.AppendSCTs(nil, sh.SCTList) {
@@ -685,34 +707,40 @@ func (a *Analyzer) baseEvidence(f *flow.Flow, s *state) map[string]any {
 // peek checks an unwatched flow's first server bytes for an alert answering
 // the ClientHello (counted, no finding), then lets go of the flow.
 func (a *Analyzer) peek(f *flow.Flow, s *state, p *decode.Packet) {
-	b := p.Payload
-	if s.dec[1].Stream.Offset(p.Seq) == 0 && len(b) >= 7 && b[0] == ptls.RecordAlert && b[1] == 3 && b[3] == 0 && b[4] >= 2 {
-		a.sh.m.serverAlerts.WithLabelValues(f.Service.String(), ptls.AlertName(b[6])).Inc()
+	if s.dec[1].Stream.Offset(p.Seq) == 0 {
+		a.peekAlert(f, p.Payload)
 	}
 	a.finish(f, s)
+}
+
+// peekAlert counts an alert record at the start of the server's bytes b.
+func (a *Analyzer) peekAlert(f *flow.Flow, b []byte) {
+	if len(b) >= 7 && b[0] == ptls.RecordAlert && b[1] == 3 && b[3] == 0 && b[4] >= 2 {
+		a.sh.m.serverAlerts.WithLabelValues(f.Service.String(), ptls.AlertName(b[6])).Inc()
+	}
 }
 
 // serverAlert handles a plaintext alert from the server side before any
 // ServerHello: a fatal one on a Zoom name is filtering by name (a firewall
 // that refuses the handshake instead of resetting the connection).
-func (a *Analyzer) serverAlert(f *flow.Flow, s *state, p *decode.Packet, level, desc uint8) {
+func (a *Analyzer) serverAlert(f *flow.Flow, s *state, t time.Time, level, desc uint8) {
 	alert := ptls.AlertName(desc)
 	a.sh.m.serverAlerts.WithLabelValues(f.Service.String(), alert).Inc()
 	if level != ptls.AlertLevelFatal || !f.Service.IsZoom() {
 		return
 	}
-	if !a.sh.dedup.First(dedupKey{server: f.Server.Addr(), kind: finding.KindBlockedConnection, alert: desc}, p.Time, a.sh.window) {
+	if !a.sh.dedup.First(dedupKey{server: f.Server.Addr(), kind: finding.KindBlockedConnection, alert: desc}, t, a.sh.window) {
 		a.sh.m.suppressed.Inc()
 		return
 	}
 	ev := map[string]any{
 		"sni": a.sniString(s), "ja3": hex.EncodeToString(s.ja3[:]), "ja4": string(s.ja4[:]),
-		"alert": alert, "alert_level": "fatal", "ttl": int(p.TTL), "signal": "tls_alert",
+		"alert": alert, "alert_level": "fatal", "ttl": int(s.serverTTL), "signal": "tls_alert",
 	}
 	origin, confidence := "server_or_middlebox", "medium"
 	if s.synAckSeen {
 		ev["ttl_syn_ack"] = int(s.synAckTTL)
-		if s.synAckTTL != p.TTL {
+		if s.synAckTTL != s.serverTTL {
 			// The server's own packets keep one TTL: another one answered.
 			origin, confidence = "middlebox", "high"
 		}
@@ -722,7 +750,7 @@ func (a *Analyzer) serverAlert(f *flow.Flow, s *state, p *decode.Packet, level, 
 		ev["hello_retry_request"] = true
 	}
 	a.sink.Emit(finding.Finding{
-		Time: p.Time, Kind: finding.KindBlockedConnection, Reason: finding.ReasonSNIFiltering, Source: Name,
+		Time: t, Kind: finding.KindBlockedConnection, Reason: finding.ReasonSNIFiltering, Source: Name,
 		Service: f.Service.String(), Flow: analyzers.FindingFlow(f), SNI: a.sniString(s), Confidence: confidence,
 		UserSees:    fmt.Sprintf("Zoom cannot connect (error 5003 or another code of the 5000-5004 / 104101-104118 family): the TLS handshake to %s was refused with alert %s right after the client named the server.", a.sniString(s), alert),
 		Remediation: "A firewall or web filter refuses Zoom by name (SNI) with a TLS alert instead of a reset: allow Zoom's domains (*.zoom.us, *.zoom.com, *.zoomgov.com) in the web filter or application control, or exempt them from SSL/TLS inspection policies that filter by category.",
