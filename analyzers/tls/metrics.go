@@ -17,6 +17,7 @@ type metrics struct {
 	suppressed    prometheus.Counter
 	serverAlerts  *prometheus.CounterVec
 	skipped       *prometheus.CounterVec
+	badChecksum   prometheus.Counter // skipped{reason="bad_checksum"}, resolved once
 	conflicts     *prometheus.CounterVec
 	refused       prometheus.Counter
 }
@@ -88,7 +89,7 @@ func newMetrics() *metrics {
 		}
 		m.conflicts.WithLabelValues(s.String())
 	}
-	m.skipped.WithLabelValues("bad_checksum")
+	m.badChecksum = m.skipped.WithLabelValues("bad_checksum")
 	for _, r := range []string{"cap", "gap", "malformed"} {
 		m.limits.WithLabelValues(r)
 	}

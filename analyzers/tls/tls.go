@@ -250,7 +250,7 @@ func (a *Analyzer) badChecksum(s *state, p *decode.Packet, d flow.Dir) bool {
 		s.checksumsKept[d] = true
 	case decode.ChecksumBad:
 		if s.checksumsKept[d] {
-			a.sh.m.skipped.WithLabelValues("bad_checksum").Inc()
+			a.sh.m.badChecksum.Inc()
 			return true
 		}
 	}
