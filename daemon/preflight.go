@@ -6,12 +6,14 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"syscall"
 
 	"github.com/zoomprobe/zoomprobe/analyzers"
 	_ "github.com/zoomprobe/zoomprobe/analyzers/all" // the names analyzers.disabled may use
 	"github.com/zoomprobe/zoomprobe/analyzers/httpinspect"
 	"github.com/zoomprobe/zoomprobe/certcheck"
 	"github.com/zoomprobe/zoomprobe/config"
+	"github.com/zoomprobe/zoomprobe/exporters/eventlog"
 	"github.com/zoomprobe/zoomprobe/probes"
 	"github.com/zoomprobe/zoomprobe/zoom"
 )
@@ -109,7 +111,12 @@ func checkEventLogPath(path string) error {
 		if st.IsDir() {
 			return fmt.Errorf("event_log.path: %s is a directory; name a file in it", path)
 		}
-		f, err := os.OpenFile(path, os.O_WRONLY|os.O_APPEND, 0)
+		// Opening a FIFO for writing blocks until a reader comes: refused
+		// before any open, like any file that cannot be rotated.
+		if !st.Mode().IsRegular() {
+			return fmt.Errorf("event_log.path: %s is %s, not a regular file (name a file; \"-\" is standard output)", path, eventlog.FileKind(st.Mode()))
+		}
+		f, err := os.OpenFile(path, os.O_WRONLY|os.O_APPEND|syscall.O_NONBLOCK, 0)
 		if err != nil {
 			return fmt.Errorf("event_log.path: %w", err)
 		}

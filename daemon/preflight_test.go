@@ -7,6 +7,7 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"testing"
 	"time"
 
@@ -36,6 +37,10 @@ func TestPreflight(t *testing.T) {
 	badSigs := writeFile(t, dir, "sigs.yml", "bogus_field: 1\n")
 	notDir := writeFile(t, dir, "plainfile", "x")
 	existing := writeFile(t, dir, "events.jsonl", "{\"kept\":true}\n")
+	fifo := filepath.Join(dir, "events.fifo")
+	if err := syscall.Mkfifo(fifo, 0o600); err != nil {
+		t.Fatal(err)
+	}
 	var all []string
 	for _, p := range analyzers.Registered() {
 		all = append(all, p.Name())
@@ -62,6 +67,7 @@ func TestPreflight(t *testing.T) {
 		{"event log dir is a file", func(c *config.Config) { c.EventLog.Path = filepath.Join(notDir, "events.jsonl") }, "event_log.path: " + notDir + " is not a directory"},
 		{"event log is a directory", func(c *config.Config) { c.EventLog.Path = dir }, "event_log.path: " + dir + " is a directory"},
 		{"event log exists", func(c *config.Config) { c.EventLog.Path = existing }, ""},
+		{"event log is a FIFO", func(c *config.Config) { c.EventLog.Path = fifo }, "event_log.path: " + fifo + " is a named pipe (FIFO), not a regular file"},
 		{"extra_roots unreadable", func(c *config.Config) { c.TLS.ExtraRoots = []string{filepath.Join(dir, "nope.pem")} }, "tls.extra_roots: open"},
 		{"extra_roots valid", func(c *config.Config) { c.TLS.ExtraRoots = []string{"../testdata/ca/zoom-root.pem"} }, ""},
 		{"products_file invalid", func(c *config.Config) { c.TLS.ProductsFile = badProducts }, "tls.products_file: " + badProducts + ": products[0].kind"},

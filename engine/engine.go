@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net/netip"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -20,6 +21,7 @@ import (
 	"github.com/zoomprobe/zoomprobe/capture"
 	"github.com/zoomprobe/zoomprobe/config"
 	"github.com/zoomprobe/zoomprobe/decode"
+	"github.com/zoomprobe/zoomprobe/engine/ownflows"
 	"github.com/zoomprobe/zoomprobe/finding"
 	"github.com/zoomprobe/zoomprobe/flow"
 	"github.com/zoomprobe/zoomprobe/zoom"
@@ -36,6 +38,10 @@ type Options struct {
 	// OnFlowEnd, when set, sees every flow as it leaves a table (analyze uses it
 	// to list flows). It is called from worker goroutines.
 	OnFlowEnd func(*flow.Flow, flow.ExpireReason)
+	// OwnFlows, when set, holds the sockets of zoomprobe's own active checks:
+	// their packets are kept from the passive analyzers (the probes report
+	// what they found themselves).
+	OwnFlows *ownflows.Registry
 }
 
 // Input is one packet source. Open is called again after a live source fails.
@@ -51,7 +57,10 @@ type Engine struct {
 	log        *slog.Logger
 	workers    []*worker
 	names      *zoom.NameCache
+	queries    *queryTable // DNS queries waiting for their answer, shared by the readers
 	classifier *zoom.Classifier
+	own        *ownflows.Registry
+	ownPackets atomic.Uint64 // packets of own sockets kept from the analyzers
 	m          *metrics
 	opts       Options
 }
@@ -85,7 +94,8 @@ func New(o Options) (*Engine, error) {
 			ranges = r
 		}
 	}
-	e := &Engine{cfg: cfg, log: o.Logger, names: zoom.NewNameCache(cfg.Zoom.NameCacheSize), opts: o}
+	e := &Engine{cfg: cfg, log: o.Logger, names: zoom.NewNameCache(cfg.Zoom.NameCacheSize), opts: o,
+		queries: newQueryTable(cfg.Zoom.DNSQueryTableBytes, cfg.Zoom.DNSAnswerWindow), own: o.OwnFlows}
 	e.m = newMetrics(e)
 	if err := o.Registerer.Register(e.m); err != nil {
 		return nil, err
@@ -123,6 +133,11 @@ func New(o Options) (*Engine, error) {
 		e.workers = append(e.workers, newWorker(fc, as, classifier, e.names, o.OnFlowEnd))
 	}
 	return e, nil
+}
+
+// newSnooper makes a reader's DNS snooper.
+func (e *Engine) newSnooper() *snooper {
+	return &snooper{classifier: e.classifier, names: e.names, queries: e.queries}
 }
 
 // Names is the shared DNS name cache.
@@ -229,9 +244,10 @@ func (e *Engine) read(ctx context.Context, in Input, handle func(*decode.Packet)
 }
 
 func (e *Engine) readSource(ctx context.Context, src capture.Source, st *sourceStats, handle func(*decode.Packet), tick func(time.Time)) error {
-	dec := decode.NewDecoder(decode.Options{Decapsulate: e.cfg.Capture.Decapsulate, VXLANPorts: e.cfg.Capture.VXLANPorts})
+	dec := decode.NewDecoder(decode.Options{Decapsulate: e.cfg.Capture.Decapsulate, VXLANPorts: e.cfg.Capture.VXLANPorts,
+		GenevePorts: e.cfg.Capture.GenevePorts, GTPUPorts: e.cfg.Capture.GTPUPorts})
 	var p decode.Packet
-	sn := &snooper{classifier: e.classifier, names: e.names}
+	sn := e.newSnooper()
 	stop := context.AfterFunc(ctx, func() { src.Close() })
 	defer stop()
 	lastStats := time.Now()
@@ -253,12 +269,32 @@ func (e *Engine) readSource(ctx context.Context, src capture.Source, st *sourceS
 			e.m.decodeError(err)
 			continue
 		}
-		sn.observe(&p)
+		sn.observe(&p) // the probe's own DNS answers are real answers: names still learnt
+		if e.isOwn(&p) {
+			e.ownPackets.Add(1)
+			continue
+		}
 		handle(&p)
 		if st.packets.Load()&1023 == 0 {
 			e.pollStats(src, st, &lastStats, time.Now())
 		}
 	}
+}
+
+// isOwn reports whether p belongs to one of zoomprobe's own active-check
+// sockets, or is an ICMP error quoting one.
+func (e *Engine) isOwn(p *decode.Packet) bool {
+	if e.own == nil {
+		return false
+	}
+	switch {
+	case p.IsTCP() || p.IsUDP():
+		return e.own.Own(p.Proto, netip.AddrPortFrom(p.Src, p.SrcPort), netip.AddrPortFrom(p.Dst, p.DstPort))
+	case p.IsICMP() && p.ICMP.Quoted:
+		q := &p.ICMP
+		return e.own.Own(q.QProto, netip.AddrPortFrom(q.QSrc, q.QSrcPort), netip.AddrPortFrom(q.QDst, q.QDstPort))
+	}
+	return false
 }
 
 // pollStats copies the kernel's drop counters at most once a second (zero
