@@ -14,6 +14,10 @@ type CaptureConfig struct {
 	Interfaces []string `yaml:"interfaces"`
 	// Workers is how many analysis workers (each with its own flow table) run.
 	Workers int `yaml:"workers"`
+	// Readers per source: for an interface, sockets in one kernel fanout
+	// group, each read and decoded by its own goroutine; for a file, decoder
+	// goroutines. 0: one socket per interface, one decoder per worker for files.
+	Readers int `yaml:"readers"`
 	// BPF is an optional kernel filter in `tcpdump -ddd` form (a count line
 	// then "code jt jf k" lines); BPFFile reads the same from a file.
 	BPF     string `yaml:"bpf"`
@@ -42,6 +46,7 @@ func (c *CaptureConfig) setDefaults() {
 
 func (c *CaptureConfig) validate(v *Validator) {
 	v.Check(c.Workers >= 1 && c.Workers <= 64, "capture.workers", "must be between 1 and 64, got %d", c.Workers)
+	v.Check(c.Readers >= 0 && c.Readers <= 64, "capture.readers", "must be between 0 (automatic) and 64, got %d", c.Readers)
 	v.Check(c.SnapLen >= 128 && c.SnapLen <= 262144, "capture.snaplen", "must be between 128 and 262144 bytes, got %d", c.SnapLen)
 	v.Check(c.RingSizeMB >= 1 && c.RingSizeMB <= 1024, "capture.ring_size_mb", "must be between 1 and 1024, got %d", c.RingSizeMB)
 	v.Check(c.RetryInterval >= 100*time.Millisecond, "capture.retry_interval", "must be at least 100ms, got %s", c.RetryInterval)

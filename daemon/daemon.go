@@ -306,9 +306,14 @@ func (d *Daemon) inputs(cfg *config.Config) ([]engine.Input, error) {
 		return nil, err
 	}
 	var out []engine.Input
-	for _, name := range ifaces {
+	for i, name := range ifaces {
 		opts := LiveOptions(cfg, filter)
-		out = append(out, engine.Input{Label: name, Live: true, Open: func() (capture.Source, error) {
+		if cfg.Capture.Readers > 1 {
+			// One group per interface; the process id keeps two daemons on
+			// one host from sharing (and splitting) a group.
+			opts.Fanout = &capture.Fanout{ID: uint16(os.Getpid())<<4 ^ uint16(i), Mode: capture.FanoutHash}
+		}
+		out = append(out, engine.Input{Label: name, Live: true, Readers: cfg.Capture.Readers, Open: func() (capture.Source, error) {
 			return capture.OpenLive(name, opts)
 		}})
 	}

@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"runtime"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -43,6 +44,18 @@ type Input struct {
 	Label string // metric label: the interface name, or "file"
 	Open  func() (capture.Source, error)
 	Live  bool
+	// Readers is how many sockets a live input opens, each read by its own
+	// goroutine (Open is called once per reader and must join its sockets in
+	// one kernel fanout group); 0 means 1. Files have one reader and
+	// capture.readers decoders.
+	Readers int
+}
+
+func (in Input) readers() int {
+	if !in.Live {
+		return 1
+	}
+	return max(in.Readers, 1)
 }
 
 // Engine is one configured pipeline. Build a new one to apply a new config.
@@ -137,47 +150,63 @@ func (e *Engine) Run(ctx context.Context, inputs []Input) error {
 		return errors.New("engine: no packet source")
 	}
 	for _, in := range inputs {
-		e.m.source(in.Label)
+		e.m.source(in.Label).readers.Store(int64(in.readers()))
 	}
 	if len(e.workers) == 1 && len(inputs) == 1 && !inputs[0].Live {
 		// One file, one worker: no copies, no channels.
 		w := e.workers[0]
-		err := e.read(ctx, inputs[0], func(p *decode.Packet) { w.handle(p) }, func(time.Time) {})
+		err := e.read(ctx, inputs[0], &directSink{e: e, w: w})
 		w.flush(time.Time{})
 		return err
 	}
 
-	pool := newBatchPool(len(e.workers) * (len(inputs) + 1) * 4)
+	decoders := e.decoders()
+	readers := 0
+	for _, in := range inputs {
+		readers += in.readers()
+	}
+	size := poolSize(readers, decoders, len(e.workers))
+	pool := newBatchPool(size, len(e.workers))
 	var wg sync.WaitGroup
 	chans := make([]chan *batch, len(e.workers))
 	for i, w := range e.workers {
-		chans[i] = make(chan *batch, 8)
+		// Room for every batch there is: a dispatch never waits on one
+		// worker while another starves.
+		chans[i] = make(chan *batch, size)
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			for b := range chans[i] {
-				for j := range b.pkts {
-					w.handle(&b.pkts[j])
-				}
-				if !b.tick.IsZero() {
-					w.advance(b.tick)
-				}
-				pool.put(b)
-			}
+			workerLoop(w, i, chans[i])
 			w.flush(time.Time{})
 		}()
 	}
 
-	errs := make(chan error, len(inputs))
+	errs := make(chan error, readers)
 	var rg sync.WaitGroup
 	for _, in := range inputs {
-		rg.Add(1)
-		go func() {
-			defer rg.Done()
-			d := newDispatcher(chans, pool)
-			errs <- e.read(ctx, in, d.add, d.tick)
-			d.flushAll()
-		}()
+		if !in.Live && decoders > 1 {
+			rg.Add(1)
+			go func() {
+				defer rg.Done()
+				errs <- e.readFile(ctx, in, pool, chans, decoders)
+			}()
+			continue
+		}
+		sn := &snooper{classifier: e.classifier, names: e.names}
+		for range in.readers() {
+			rg.Add(1)
+			go func() {
+				defer rg.Done()
+				dec := e.newDecoder()
+				sink := newBatcher(pool, func(b *batch) {
+					e.decodeBatch(dec, b)
+					dispatch(b, sn, chans)
+				})
+				errs <- e.read(ctx, in, sink)
+				sink.end()
+			}()
+			sn = &snooper{classifier: e.classifier, names: e.names}
+		}
 	}
 	rg.Wait()
 	for _, c := range chans {
@@ -194,10 +223,177 @@ func (e *Engine) Run(ctx context.Context, inputs []Input) error {
 	return first
 }
 
+// decoders is how many goroutines decode one file: capture.readers, or one
+// per worker (at most GOMAXPROCS) when it is 0.
+func (e *Engine) decoders() int {
+	if n := e.cfg.Capture.Readers; n > 0 {
+		return n
+	}
+	return max(1, min(len(e.workers), runtime.GOMAXPROCS(0)))
+}
+
+func (e *Engine) newDecoder() *decode.Decoder {
+	return decode.NewDecoder(decode.Options{Decapsulate: e.cfg.Capture.Decapsulate, VXLANPorts: e.cfg.Capture.VXLANPorts})
+}
+
+// readFile reads one file input with several decoders: this goroutine only
+// copies frames into batches and numbers them; decoders decode batches in
+// parallel and then take turns, in batch order, to snoop DNS and hand each
+// batch to its workers. Every worker thus sees its packets, and every DNS
+// answer is recorded, in capture order.
+func (e *Engine) readFile(ctx context.Context, in Input, pool *batchPool, out []chan *batch, decoders int) error {
+	queue := make(chan *batch, decodeQueue)
+	turn := newTurns()
+	sn := &snooper{classifier: e.classifier, names: e.names}
+	var dg sync.WaitGroup
+	for range decoders {
+		dg.Add(1)
+		go func() {
+			defer dg.Done()
+			dec := e.newDecoder()
+			for b := range queue {
+				e.decodeBatch(dec, b)
+				turn.wait(b.seq)
+				dispatch(b, sn, out)
+				turn.done()
+			}
+		}()
+	}
+	var seq uint64
+	sink := newBatcher(pool, func(b *batch) {
+		b.seq = seq
+		seq++
+		queue <- b
+	})
+	err := e.read(ctx, in, sink)
+	sink.end()
+	close(queue)
+	dg.Wait()
+	return err
+}
+
+// turns lets goroutines take turns in sequence order.
+type turns struct {
+	mu   sync.Mutex
+	cond *sync.Cond
+	next uint64
+}
+
+func newTurns() *turns {
+	t := &turns{}
+	t.cond = sync.NewCond(&t.mu)
+	return t
+}
+
+func (t *turns) wait(seq uint64) {
+	t.mu.Lock()
+	for t.next != seq {
+		t.cond.Wait()
+	}
+	t.mu.Unlock()
+}
+
+func (t *turns) done() {
+	t.mu.Lock()
+	t.next++
+	t.mu.Unlock()
+	t.cond.Broadcast()
+}
+
+// frameSink takes the frames of one reader.
+type frameSink interface {
+	// frame sees each frame; data is valid only during the call.
+	frame(data []byte, ts time.Time, wireLen int, link decode.LinkType)
+	// idle is called with wall time while a live source is quiet.
+	idle(now time.Time)
+}
+
+// directSink decodes, snoops and analyses each frame at once: one file, one worker.
+type directSink struct {
+	e   *Engine
+	w   *worker
+	dec *decode.Decoder
+	sn  *snooper
+	p   decode.Packet
+}
+
+func (s *directSink) frame(data []byte, ts time.Time, wireLen int, link decode.LinkType) {
+	if s.dec == nil {
+		s.dec = s.e.newDecoder()
+		s.sn = &snooper{classifier: s.e.classifier, names: s.e.names}
+	}
+	if err := s.dec.Decode(data, link, ts, wireLen, &s.p); err != nil {
+		s.e.m.decodeError(err)
+		return
+	}
+	s.sn.observe(&s.p)
+	s.w.handle(&s.p)
+}
+
+func (s *directSink) idle(now time.Time) { s.w.advance(now) }
+
+// batcher copies frames into batches and ships each when full, when it has
+// waited batchAge of packet time, or on an idle tick. It keeps a spare batch
+// so that a frame is always copied before anything can block: data may
+// point into the capture ring.
+type batcher struct {
+	pool        *batchPool
+	open, spare *batch
+	ship        func(*batch)
+}
+
+func newBatcher(pool *batchPool, ship func(*batch)) *batcher {
+	return &batcher{pool: pool, ship: ship}
+}
+
+func (s *batcher) frame(data []byte, ts time.Time, wireLen int, link decode.LinkType) {
+	if s.open == nil {
+		s.open, s.spare = s.pool.get(), s.pool.get()
+	}
+	if !s.open.addFrame(data, ts, wireLen, link) {
+		s.spare.addFrame(data, ts, wireLen, link) // an empty batch takes any frame
+		s.rotate()
+		return
+	}
+	if len(s.open.frames) == batchFrames || ts.Sub(s.open.frames[0].ts) >= batchAge {
+		s.rotate()
+	}
+}
+
+// rotate ships the open batch; the spare becomes the open one.
+func (s *batcher) rotate() {
+	b := s.open
+	s.open, s.spare = s.spare, nil
+	s.ship(b)
+	s.spare = s.pool.get()
+}
+
+func (s *batcher) idle(now time.Time) {
+	if s.open == nil {
+		s.open, s.spare = s.pool.get(), s.pool.get()
+	}
+	s.open.tick = now
+	s.rotate()
+}
+
+// end ships what is open and returns the spare.
+func (s *batcher) end() {
+	if s.open == nil {
+		return
+	}
+	if len(s.open.frames) > 0 {
+		s.ship(s.open)
+	} else {
+		s.pool.put(s.open)
+	}
+	s.pool.put(s.spare)
+	s.open, s.spare = nil, nil
+}
+
 // read pulls packets from one input until it ends; live inputs are reopened
 // after failures. handle sees each decoded packet; tick is called with wall
 // time while a live source is idle, so timeouts fire without traffic.
-func (e *Engine) read(ctx context.Context, in Input, handle func(*decode.Packet), tick func(time.Time)) error {
+func (e *Engine) read(ctx context.Context, in Input, sink frameSink) error {
 	st := e.m.source(in.Label)
 	for {
 		src, err := in.Open()
@@ -207,11 +403,10 @@ func (e *Engine) read(ctx context.Context, in Input, handle func(*decode.Packet)
 			}
 			e.log.Error("cannot open capture; retrying", "input", in.Label, "err", err, "retry_in", e.cfg.Capture.RetryInterval)
 		} else {
-			st.up.Store(1)
-			err = e.readSource(ctx, src, st, handle, tick)
-			st.up.Store(0)
+			st.up.Add(1)
+			err = e.readSource(ctx, src, st, sink)
+			st.up.Add(-1)
 			src.Close()
-			st.droppedBase = st.dropped.Load() // a reopened socket counts from zero
 			if !in.Live || ctx.Err() != nil {
 				if errors.Is(err, io.EOF) || ctx.Err() != nil {
 					return nil
@@ -228,56 +423,56 @@ func (e *Engine) read(ctx context.Context, in Input, handle func(*decode.Packet)
 	}
 }
 
-func (e *Engine) readSource(ctx context.Context, src capture.Source, st *sourceStats, handle func(*decode.Packet), tick func(time.Time)) error {
-	dec := decode.NewDecoder(decode.Options{Decapsulate: e.cfg.Capture.Decapsulate, VXLANPorts: e.cfg.Capture.VXLANPorts})
-	var p decode.Packet
-	sn := &snooper{classifier: e.classifier, names: e.names}
+func (e *Engine) readSource(ctx context.Context, src capture.Source, st *sourceStats, sink frameSink) error {
 	stop := context.AfterFunc(ctx, func() { src.Close() })
 	defer stop()
-	lastStats := time.Now()
+	ps := pollState{last: time.Now()}
+	var n uint64
 	for {
 		data, ts, wireLen, link, err := src.ReadPacket()
 		if err != nil {
 			if errors.Is(err, capture.ErrTimeout) {
 				now := time.Now()
-				tick(now)
-				e.pollStats(src, st, &lastStats, now)
+				sink.idle(now)
+				ps.poll(src, st, now)
 				continue
 			}
-			e.pollStats(src, st, &lastStats, time.Time{})
+			ps.poll(src, st, time.Time{})
 			return err
 		}
 		st.packets.Add(1)
 		st.lastPacket.Store(ts.UnixNano())
-		if err := dec.Decode(data, link, ts, wireLen, &p); err != nil {
-			e.m.decodeError(err)
-			continue
-		}
-		sn.observe(&p)
-		handle(&p)
-		if st.packets.Load()&1023 == 0 {
-			e.pollStats(src, st, &lastStats, time.Now())
+		sink.frame(data, ts, wireLen, link)
+		if n++; n&1023 == 0 {
+			ps.poll(src, st, time.Now())
 		}
 	}
 }
 
-// pollStats copies the kernel's drop counters at most once a second (zero
-// time: now, unconditionally).
-func (e *Engine) pollStats(src capture.Source, st *sourceStats, last *time.Time, now time.Time) {
-	if !now.IsZero() && now.Sub(*last) < time.Second {
+// pollState is one reader's view of its socket's kernel counters.
+type pollState struct {
+	last    time.Time
+	dropped uint64 // this socket's drops already added to the source's count
+}
+
+// poll adds the socket's new kernel drops to the source's counter, at most
+// once a second (zero time: now, unconditionally). Several readers (fanout
+// sockets) add to one counter; a reopened socket counts from zero.
+func (ps *pollState) poll(src capture.Source, st *sourceStats, now time.Time) {
+	if !now.IsZero() && now.Sub(ps.last) < time.Second {
 		return
 	}
-	*last = time.Now()
-	if s, err := src.Stats(); err == nil {
-		st.dropped.Store(st.droppedBase + s.Dropped)
+	ps.last = time.Now()
+	if s, err := src.Stats(); err == nil && s.Dropped >= ps.dropped {
+		st.dropped.Add(s.Dropped - ps.dropped)
+		ps.dropped = s.Dropped
 	}
 }
 
 type sourceStats struct {
 	packets    atomic.Uint64
-	dropped    atomic.Uint64 // cumulative for the current socket, plus earlier sockets
-	up         atomic.Int64
+	dropped    atomic.Uint64 // cumulative over every socket this source opened
+	up         atomic.Int64  // sockets open now
+	readers    atomic.Int64  // sockets the source should have open
 	lastPacket atomic.Int64
-
-	droppedBase uint64 // drops of closed sockets; reader goroutine only
 }

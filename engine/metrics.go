@@ -92,7 +92,11 @@ func (m *metrics) Collect(ch chan<- prometheus.Metric) {
 		s := m.sources[l]
 		ch <- prometheus.MustNewConstMetric(m.packets, prometheus.CounterValue, float64(s.packets.Load()), l)
 		ch <- prometheus.MustNewConstMetric(m.dropped, prometheus.CounterValue, float64(s.dropped.Load()), l)
-		ch <- prometheus.MustNewConstMetric(m.up, prometheus.GaugeValue, float64(s.up.Load()), l)
+		up := 0.0
+		if n := s.up.Load(); n > 0 && n >= s.readers.Load() {
+			up = 1 // every socket of the source is open
+		}
+		ch <- prometheus.MustNewConstMetric(m.up, prometheus.GaugeValue, up, l)
 		if ts := s.lastPacket.Load(); ts != 0 {
 			ch <- prometheus.MustNewConstMetric(m.lastPacket, prometheus.GaugeValue, float64(ts)/1e9, l)
 		}
