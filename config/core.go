@@ -14,9 +14,8 @@ type CaptureConfig struct {
 	Interfaces []string `yaml:"interfaces"`
 	// Workers is how many analysis workers (each with its own flow table) run.
 	Workers int `yaml:"workers"`
-	// Readers per source: for an interface, sockets in one kernel fanout
-	// group, each read and decoded by its own goroutine; for a file, decoder
-	// goroutines. 0: one socket per interface, one decoder per worker for files.
+	// Readers is how many goroutines decode one capture file when there are
+	// several workers; 0: one per worker, at most the CPUs Go may use.
 	Readers int `yaml:"readers"`
 	// BPF is an optional kernel filter in `tcpdump -ddd` form (a count line
 	// then "code jt jf k" lines); BPFFile reads the same from a file.
@@ -28,10 +27,19 @@ type CaptureConfig struct {
 	RingSizeMB    int           `yaml:"ring_size_mb"`
 	Promiscuous   bool          `yaml:"promiscuous"`
 	RetryInterval time.Duration `yaml:"retry_interval"` // reopen a failed live source after this
-	// Decapsulate mirror-port wrapping (VLAN, GRE, ERSPAN, VXLAN).
+	// WaitForInterfaces starts (or reloads) even when a listed interface
+	// does not exist yet, and captures once it appears; off, a missing
+	// interface is refused, so a typo cannot leave the probe blind.
+	WaitForInterfaces bool `yaml:"wait_for_interfaces"`
+	// Decapsulate mirror-port and provider tunnels (GRE, ERSPAN, VXLAN, Geneve,
+	// GTP-U). VLAN tags, MPLS labels and PPPoE sessions are always peeled.
 	Decapsulate bool `yaml:"decapsulate"`
 	// VXLANPorts are the UDP ports decoded as VXLAN.
 	VXLANPorts []uint16 `yaml:"vxlan_ports"`
+	// GenevePorts are the UDP ports decoded as Geneve.
+	GenevePorts []uint16 `yaml:"geneve_ports"`
+	// GTPUPorts are the UDP ports decoded as GTP-U (mobile backhaul).
+	GTPUPorts []uint16 `yaml:"gtpu_ports"`
 }
 
 func (c *CaptureConfig) setDefaults() {
@@ -42,6 +50,8 @@ func (c *CaptureConfig) setDefaults() {
 	c.RetryInterval = 5 * time.Second
 	c.Decapsulate = true
 	c.VXLANPorts = []uint16{4789}
+	c.GenevePorts = []uint16{6081}
+	c.GTPUPorts = []uint16{2152}
 }
 
 func (c *CaptureConfig) validate(v *Validator) {
@@ -107,6 +117,11 @@ type ZoomConfig struct {
 	RangesFile string `yaml:"ranges_file"`
 	// NameCacheSize bounds the DNS-snooped address→name cache.
 	NameCacheSize int `yaml:"name_cache_size"`
+	// DNSAnswerWindow: a snooped DNS answer is trusted only if it matches a
+	// query seen at most this long before it (client, ports, ID, question).
+	DNSAnswerWindow time.Duration `yaml:"dns_answer_window"`
+	// DNSQueryTableBytes bounds the table of queries waiting for their answer.
+	DNSQueryTableBytes int `yaml:"dns_query_table_bytes"`
 	// Watch adds non-Zoom traffic to the analyzers.
 	Watch WatchConfig `yaml:"watch"`
 }
@@ -122,10 +137,16 @@ type WatchConfig struct {
 	Prefixes []netip.Prefix `yaml:"-"` // parsed Networks
 }
 
-func (c *ZoomConfig) setDefaults() { c.NameCacheSize = 16384 }
+func (c *ZoomConfig) setDefaults() {
+	c.NameCacheSize = 16384
+	c.DNSAnswerWindow = 5 * time.Second
+	c.DNSQueryTableBytes = 1 << 20
+}
 
 func (c *ZoomConfig) validate(v *Validator) {
 	v.Check(c.NameCacheSize >= 16 && c.NameCacheSize <= 10_000_000, "zoom.name_cache_size", "must be between 16 and 10000000, got %d", c.NameCacheSize)
+	v.Check(c.DNSAnswerWindow >= 100*time.Millisecond && c.DNSAnswerWindow <= time.Minute, "zoom.dns_answer_window", "must be between 100ms and 1m, got %s", c.DNSAnswerWindow)
+	v.Check(c.DNSQueryTableBytes >= 4096 && c.DNSQueryTableBytes <= 1<<30, "zoom.dns_query_table_bytes", "must be between 4096 and 1073741824, got %d", c.DNSQueryTableBytes)
 	c.Watch.Prefixes = c.Watch.Prefixes[:0]
 	for i, n := range c.Watch.Networks {
 		p, err := netip.ParsePrefix(strings.TrimSpace(n))

@@ -84,7 +84,7 @@ func wrapped(frames []testgen.Packet, i int) ([]byte, time.Time) {
 // working size, as they do within seconds of a live start.
 func benchLoop(b *testing.B, e *Engine, frames []testgen.Packet, next func(*decode.Packet)) {
 	dec := e.newDecoder()
-	sn := &snooper{classifier: e.classifier, names: e.names}
+	sn := e.newSnooper()
 	var p decode.Packet
 	run := func(i int) {
 		data, ts := wrapped(frames, i)
@@ -140,40 +140,29 @@ func BenchmarkFile(b *testing.B) {
 	}
 }
 
-// BenchmarkDispatchPath is the path live capture takes with two workers:
-// copy each frame into a batch, decode and snoop it in the reader, hand the
-// batch to the worker goroutines that own its packets. One op is one packet.
+// BenchmarkDispatchPath is the path live capture and multi-worker analysis
+// take: decode and snoop in the reader, copy into a batch, hand it to a worker
+// goroutine over a channel, analysis there. One op is one packet.
 func BenchmarkDispatchPath(b *testing.B) {
 	e, frames := benchSetup(b, config.Default(), 2)
-	size := poolSize(1, 1, len(e.workers))
-	pool := newBatchPool(size, len(e.workers))
+	pool := newBatchPool(len(e.workers) * 8)
 	chans := make([]chan *batch, len(e.workers))
 	done := make(chan struct{})
 	for i, w := range e.workers {
-		chans[i] = make(chan *batch, size)
+		chans[i] = make(chan *batch, 8)
 		go func() {
-			workerLoop(w, i, chans[i])
+			for bt := range chans[i] {
+				for j := range bt.pkts {
+					w.handle(&bt.pkts[j])
+				}
+				pool.put(bt)
+			}
 			done <- struct{}{}
 		}()
 	}
-	dec := e.newDecoder()
-	sn := &snooper{classifier: e.classifier, names: e.names}
-	sink := newBatcher(pool, func(bt *batch) {
-		e.decodeBatch(dec, bt)
-		dispatch(bt, sn, chans)
-	})
-	i := 0
-	for ; i < len(frames); i++ {
-		data, ts := wrapped(frames, i)
-		sink.frame(data, ts, len(data), decode.LinkEthernet)
-	}
-	b.ReportAllocs()
-	b.ResetTimer()
-	for ; b.Loop(); i++ {
-		data, ts := wrapped(frames, i)
-		sink.frame(data, ts, len(data), decode.LinkEthernet)
-	}
-	sink.end()
+	d := newDispatcher(chans, pool)
+	benchLoop(b, e, frames, d.add)
+	d.flushAll()
 	b.StopTimer()
 	for _, c := range chans {
 		close(c)

@@ -1,18 +1,14 @@
 package engine
 
 import (
-	"sync/atomic"
 	"time"
 
 	"github.com/zoomprobe/zoomprobe/decode"
 )
 
 const (
-	batchFrames = 256
-	// batchBytes holds the frames of one batch; a frame larger than what is
-	// left starts the next batch, and one larger than a whole batch (beyond
-	// the largest snaplen) gets a buffer of its own size.
-	batchBytes = 512 << 10
+	batchPackets = 256
+	batchBytes   = 1 << 20 // larger than any snaplen, so one payload always fits
 	// batchAge bounds how long (packet time) a packet may wait in a reader's
 	// open batch: with several inputs (one TAP port per direction), a SYN-ACK
 	// held back on a quiet input must not let the other input's packets run
@@ -20,163 +16,104 @@ const (
 	batchAge = 20 * time.Millisecond
 )
 
-// rawFrame is one captured frame inside a batch's raw buffer.
-type rawFrame struct {
-	off, n  int32
-	wireLen int32
-	link    decode.LinkType
-	ts      time.Time
-}
-
-// batch carries up to batchFrames frames from a reader to the workers. The
-// reader copies each frame out of the capture source once (the source reuses
-// its buffer); decoding then happens in place (payloads point into raw), and
-// one batch goes to every worker that owns a packet of it: own[w] lists
-// worker w's packets in capture order. Nothing is copied per worker. The
-// last worker done returns the batch to its pool.
+// batch carries decoded packets, their payloads copied into one buffer, from
+// a reader to a worker. Batches are recycled: steady state allocates nothing.
 type batch struct {
-	frames []rawFrame
-	raw    []byte
-	pkts   []decode.Packet
-	own    [][]uint16 // by worker: indexes into pkts
-	dns    []uint16   // indexes of DNS answers, for the in-order snooper
-	tick   time.Time  // after the packets: advance the workers' clocks to this wall time
-	seq    uint64     // order of the batch in its source (files with several decoders)
-	refs   atomic.Int32
-	pool   *batchPool
+	pkts []decode.Packet
+	buf  []byte
+	tick time.Time // after the packets: advance the worker's clock to this wall time
+	// swap, when set, carries no packets: the worker takes new analyzers.
+	swap *analyzerSwap
 }
 
-// batchPool holds a fixed number of batches, all made up front. A reader
-// that finds none free waits for a worker to release one: that wait is the
-// pipeline's back-pressure, and the pool never allocates again.
-type batchPool struct {
-	free chan *batch
-}
+type batchPool struct{ free chan *batch }
 
-func newBatchPool(size, workers int) *batchPool {
-	p := &batchPool{free: make(chan *batch, size)}
-	for range size {
-		b := &batch{
-			frames: make([]rawFrame, 0, batchFrames),
-			raw:    make([]byte, 0, batchBytes),
-			pkts:   make([]decode.Packet, batchFrames),
-			own:    make([][]uint16, workers),
-			dns:    make([]uint16, 0, batchFrames),
-			pool:   p,
-		}
-		for w := range b.own {
-			b.own[w] = make([]uint16, 0, batchFrames)
-		}
-		p.free <- b
+func newBatchPool(n int) *batchPool { return &batchPool{free: make(chan *batch, n)} }
+
+func (p *batchPool) get() *batch {
+	select {
+	case b := <-p.free:
+		return b
+	default:
+		return &batch{pkts: make([]decode.Packet, 0, batchPackets), buf: make([]byte, 0, batchBytes)}
 	}
-	return p
 }
-
-// poolSize is how many batches a pipeline needs so that no stage waits for
-// want of one in the steady state: per reader one being filled and a spare,
-// one per decoder, and a queue ahead of the decoders and the workers.
-func poolSize(readers, decoders, workers int) int {
-	return readers*(2+decoders) + decodeQueue + workers + 2
-}
-
-// decodeQueue is the depth of the queue between a file reader and its decoders.
-const decodeQueue = 4
-
-func (p *batchPool) get() *batch { return <-p.free }
 
 func (p *batchPool) put(b *batch) {
-	b.frames, b.raw, b.dns, b.tick = b.frames[:0], b.raw[:0], b.dns[:0], time.Time{}
-	for w := range b.own {
-		b.own[w] = b.own[w][:0]
-	}
-	p.free <- b // never blocks: only cap(free) batches exist
-}
-
-// release is called by each worker done with the batch.
-func (b *batch) release() {
-	if b.refs.Add(-1) == 0 {
-		b.pool.put(b)
+	b.pkts, b.buf, b.tick = b.pkts[:0], b.buf[:0], time.Time{}
+	select {
+	case p.free <- b:
+	default: // pool full: let the GC have it
 	}
 }
 
-// addFrame copies a frame into the batch; false when it does not fit (send
-// the batch and add the frame to the next).
-func (b *batch) addFrame(data []byte, ts time.Time, wireLen int, link decode.LinkType) bool {
-	if len(b.frames) == batchFrames {
-		return false
-	}
-	if cap(b.raw)-len(b.raw) < len(data) {
-		if len(b.frames) > 0 {
-			return false
-		}
-		b.raw = make([]byte, 0, len(data)) // a frame beyond any snaplen: rare, and its buffer is kept
-	}
-	off := len(b.raw)
-	b.raw = append(b.raw, data...)
-	b.frames = append(b.frames, rawFrame{off: int32(off), n: int32(len(data)), wireLen: int32(wireLen), link: link, ts: ts})
-	return true
+// dispatcher belongs to one reader; it fills one open batch per worker.
+type dispatcher struct {
+	out       []chan *batch
+	open      []*batch
+	pool      *batchPool
+	lastFlush time.Time // packet time of the last flush of every open batch
 }
 
-// decodeBatch decodes every rawFrame of b in place and sorts the packets by
-// owning worker. It touches nothing shared but the decode-error counters, so
-// several decoders run at once.
-func (e *Engine) decodeBatch(dec *decode.Decoder, b *batch) {
-	n := 0
-	for i := range b.frames {
-		fr := &b.frames[i]
-		data := b.raw[fr.off : fr.off+fr.n : fr.off+fr.n]
-		p := &b.pkts[n]
-		if err := dec.Decode(data, fr.link, fr.ts, int(fr.wireLen), p); err != nil {
-			e.m.decodeError(err)
-			continue
-		}
-		w := shard(p, len(b.own))
-		b.own[w] = append(b.own[w], uint16(n))
-		if p.Proto == decode.ProtoUDP && p.SrcPort == 53 && !p.Fragment {
-			b.dns = append(b.dns, uint16(n))
-		}
-		n++
+func newDispatcher(out []chan *batch, pool *batchPool) *dispatcher {
+	return &dispatcher{out: out, open: make([]*batch, len(out)), pool: pool}
+}
+
+// add copies p (and its payload) into the batch of the worker its address
+// pair belongs to. The copy comes before any send that may block: p points
+// into the capture ring, which must not be read after the reader stalls.
+func (d *dispatcher) add(p *decode.Packet) {
+	i := shard(p, len(d.out))
+	full := d.open[i]
+	if full != nil && (len(full.pkts) == cap(full.pkts) || cap(full.buf)-len(full.buf) < len(p.Payload)) {
+		d.open[i] = nil
+	} else {
+		full = nil
+	}
+	b := d.open[i]
+	if b == nil {
+		b = d.pool.get()
+		d.open[i] = b
+	}
+	b.pkts = append(b.pkts, *p)
+	q := &b.pkts[len(b.pkts)-1]
+	off := len(b.buf)
+	b.buf = append(b.buf, p.Payload...)
+	q.Payload = b.buf[off:len(b.buf):len(b.buf)]
+	if full != nil {
+		d.out[i] <- full
+	}
+	if d.lastFlush.IsZero() {
+		d.lastFlush = p.Time
+	} else if p.Time.Sub(d.lastFlush) >= batchAge {
+		d.lastFlush = p.Time
+		d.flushAll()
 	}
 }
 
-// dispatch runs in packet order (one source's batches one after the other):
-// it snoops the DNS answers of b, then hands b to every worker that owns a
-// packet of it (every worker for a tick). A flow that starts after an answer
-// is in this batch or a later one, which no worker sees before the answer is
-// recorded.
-func dispatch(b *batch, sn *snooper, out []chan *batch) {
-	for _, i := range b.dns {
-		sn.observe(&b.pkts[i])
-	}
-	n := int32(0)
-	for w := range out {
-		if len(b.own[w]) > 0 || !b.tick.IsZero() {
-			n++
+// tick sends every open batch with the idle wall time, so workers expire
+// flows while the link is quiet.
+func (d *dispatcher) tick(now time.Time) {
+	for i := range d.out {
+		if d.open[i] == nil {
+			d.open[i] = d.pool.get()
 		}
+		d.open[i].tick = now
+		d.send(i)
 	}
-	if n == 0 {
-		b.pool.put(b)
-		return
-	}
-	b.refs.Store(n)
-	for w := range out {
-		if len(b.own[w]) > 0 || !b.tick.IsZero() {
-			out[w] <- b
+}
+
+func (d *dispatcher) flushAll() {
+	for i := range d.out {
+		if d.open[i] != nil && len(d.open[i].pkts) > 0 {
+			d.send(i)
 		}
 	}
 }
 
-// workerLoop runs worker wi over the batches sent to it.
-func workerLoop(w *worker, wi int, in <-chan *batch) {
-	for b := range in {
-		for _, i := range b.own[wi] {
-			w.handle(&b.pkts[i])
-		}
-		if !b.tick.IsZero() {
-			w.advance(b.tick)
-		}
-		b.release()
-	}
+func (d *dispatcher) send(i int) {
+	d.out[i] <- d.open[i]
+	d.open[i] = nil
 }
 
 // shard picks a worker by the unordered address pair, so both directions of a

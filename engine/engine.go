@@ -10,7 +10,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"runtime"
+	"net/netip"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -21,6 +21,7 @@ import (
 	"github.com/zoomprobe/zoomprobe/capture"
 	"github.com/zoomprobe/zoomprobe/config"
 	"github.com/zoomprobe/zoomprobe/decode"
+	"github.com/zoomprobe/zoomprobe/engine/ownflows"
 	"github.com/zoomprobe/zoomprobe/finding"
 	"github.com/zoomprobe/zoomprobe/flow"
 	"github.com/zoomprobe/zoomprobe/zoom"
@@ -37,6 +38,10 @@ type Options struct {
 	// OnFlowEnd, when set, sees every flow as it leaves a table (analyze uses it
 	// to list flows). It is called from worker goroutines.
 	OnFlowEnd func(*flow.Flow, flow.ExpireReason)
+	// OwnFlows, when set, holds the sockets of zoomprobe's own active checks:
+	// their packets are kept from the passive analyzers (the probes report
+	// what they found themselves).
+	OwnFlows *ownflows.Registry
 }
 
 // Input is one packet source. Open is called again after a live source fails.
@@ -44,18 +49,6 @@ type Input struct {
 	Label string // metric label: the interface name, or "file"
 	Open  func() (capture.Source, error)
 	Live  bool
-	// Readers is how many sockets a live input opens, each read by its own
-	// goroutine (Open is called once per reader and must join its sockets in
-	// one kernel fanout group); 0 means 1. Files have one reader and
-	// capture.readers decoders.
-	Readers int
-}
-
-func (in Input) readers() int {
-	if !in.Live {
-		return 1
-	}
-	return max(in.Readers, 1)
 }
 
 // Engine is one configured pipeline. Build a new one to apply a new config.
@@ -64,9 +57,15 @@ type Engine struct {
 	log        *slog.Logger
 	workers    []*worker
 	names      *zoom.NameCache
+	queries    *queryTable // DNS queries waiting for their answer, shared by the readers
 	classifier *zoom.Classifier
+	own        *ownflows.Registry
+	ownPackets atomic.Uint64 // packets of own sockets kept from the analyzers
 	m          *metrics
 	opts       Options
+
+	analyzerSet *analyzerSet // the analyzers running now; guarded by live.mu once live
+	live        *liveState   // set by Start (the daemon's mode)
 }
 
 // New initialises every enabled analyzer and the workers.
@@ -98,7 +97,9 @@ func New(o Options) (*Engine, error) {
 			ranges = r
 		}
 	}
-	e := &Engine{cfg: cfg, log: o.Logger, names: zoom.NewNameCache(cfg.Zoom.NameCacheSize), opts: o}
+	e := &Engine{cfg: cfg, log: o.Logger, names: zoom.NewNameCache(cfg.Zoom.NameCacheSize), opts: o,
+		queries: newQueryTable(cfg.Zoom.DNSQueryTableBytes, cfg.Zoom.DNSAnswerWindow), own: o.OwnFlows}
+	e.opts.Config = cfg
 	e.m = newMetrics(e)
 	if err := o.Registerer.Register(e.m); err != nil {
 		return nil, err
@@ -106,21 +107,15 @@ func New(o Options) (*Engine, error) {
 	classifier := zoom.NewClassifier(ranges, cfg.Zoom.Watch)
 	e.classifier = classifier
 
-	var ctors []func() analyzers.Analyzer
-	for _, p := range analyzers.Registered() {
-		if !cfg.Analyzers.Enabled(p.Name()) {
-			continue
-		}
-		ctor, err := p.Init(analyzers.Env{
-			Config: cfg, Registerer: o.Registerer, Sink: o.Sink, Names: e.names, Clock: o.Clock,
-			Logger: o.Logger.With("analyzer", p.Name()), Slot: len(ctors),
-		})
-		if err != nil {
-			return nil, fmt.Errorf("analyzer %s: %w", p.Name(), err)
-		}
-		ctors = append(ctors, ctor)
-		e.m.analyzers = append(e.m.analyzers, p.Name())
+	set, err := e.initAnalyzers(cfg)
+	if err != nil {
+		return nil, err
 	}
+	if err := set.collectors.registerOn(o.Registerer); err != nil {
+		return nil, err
+	}
+	e.analyzerSet = set
+	e.m.analyzers = set.names
 	fc := flow.Config{
 		MaxFlows:         cfg.Flows.MaxFlows,
 		EmbryonicTimeout: cfg.Flows.EmbryonicTimeout,
@@ -129,13 +124,55 @@ func New(o Options) (*Engine, error) {
 		ClosedTimeout:    cfg.Flows.ClosedTimeout,
 	}
 	for range cfg.Capture.Workers {
-		as := make([]analyzers.Analyzer, len(ctors))
-		for i, c := range ctors {
-			as[i] = c()
-		}
-		e.workers = append(e.workers, newWorker(fc, as, classifier, e.names, o.OnFlowEnd))
+		e.workers = append(e.workers, newWorker(fc, set.instances(), classifier, e.names, o.OnFlowEnd))
 	}
 	return e, nil
+}
+
+// newSnooper makes a reader's DNS snooper.
+func (e *Engine) newSnooper() *snooper {
+	return &snooper{classifier: e.classifier, names: e.names, queries: e.queries}
+}
+
+// analyzerSet is one configuration's analyzers: their constructors, names
+// and the metrics their Init registered.
+type analyzerSet struct {
+	ctors      []func() analyzers.Analyzer
+	names      []string
+	collectors *collectorList
+}
+
+// initAnalyzers runs Init of every enabled analyzer for cfg. The metrics they
+// register are recorded, not registered, so a second set can be prepared
+// while the first one runs. An analyzer's slot is its index among all
+// registered analyzers, so it stays the same when others are disabled or
+// enabled by a reload: flows in the table keep their per-analyzer state.
+func (e *Engine) initAnalyzers(cfg *config.Config) (*analyzerSet, error) {
+	set := &analyzerSet{collectors: &collectorList{}}
+	for slot, p := range analyzers.Registered() {
+		if !cfg.Analyzers.Enabled(p.Name()) {
+			continue
+		}
+		ctor, err := p.Init(analyzers.Env{
+			Config: cfg, Registerer: set.collectors, Sink: e.opts.Sink, Names: e.names, Clock: e.opts.Clock,
+			Logger: e.opts.Logger.With("analyzer", p.Name()), Slot: slot,
+		})
+		if err != nil {
+			return nil, fmt.Errorf("analyzer %s: %w", p.Name(), err)
+		}
+		set.ctors = append(set.ctors, ctor)
+		set.names = append(set.names, p.Name())
+	}
+	return set, nil
+}
+
+// instances builds one worker's analyzers.
+func (s *analyzerSet) instances() []analyzers.Analyzer {
+	as := make([]analyzers.Analyzer, len(s.ctors))
+	for i, c := range s.ctors {
+		as[i] = c()
+	}
+	return as
 }
 
 // Names is the shared DNS name cache.
@@ -150,63 +187,37 @@ func (e *Engine) Run(ctx context.Context, inputs []Input) error {
 		return errors.New("engine: no packet source")
 	}
 	for _, in := range inputs {
-		e.m.source(in.Label).readers.Store(int64(in.readers()))
+		e.m.source(in.Label)
 	}
 	if len(e.workers) == 1 && len(inputs) == 1 && !inputs[0].Live {
 		// One file, one worker: no copies, no channels.
 		w := e.workers[0]
-		err := e.read(ctx, inputs[0], &directSink{e: e, w: w})
+		err := e.read(ctx, inputs[0], nil, func(p *decode.Packet) { w.handle(p) }, func(time.Time) {})
 		w.flush(time.Time{})
 		return err
 	}
 
-	decoders := e.decoders()
-	readers := 0
-	for _, in := range inputs {
-		readers += in.readers()
-	}
-	size := poolSize(readers, decoders, len(e.workers))
-	pool := newBatchPool(size, len(e.workers))
-	var wg sync.WaitGroup
-	chans := make([]chan *batch, len(e.workers))
-	for i, w := range e.workers {
-		// Room for every batch there is: a dispatch never waits on one
-		// worker while another starves.
-		chans[i] = make(chan *batch, size)
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			workerLoop(w, i, chans[i])
-			w.flush(time.Time{})
-		}()
+	if len(inputs) == 1 && !inputs[0].Live {
+		return e.runFile(ctx, inputs[0])
 	}
 
-	errs := make(chan error, readers)
+	// In flight at most: per worker a full channel, one being handled and
+	// one open per input; the pool holds them all, so none is allocated
+	// twice (it held 16 while up to 20 were in flight).
+	pool := newBatchPool(len(e.workers) * (workerQueue + 1 + len(inputs)))
+	var wg sync.WaitGroup
+	chans := e.startWorkers(pool, &wg)
+
+	errs := make(chan error, len(inputs))
 	var rg sync.WaitGroup
 	for _, in := range inputs {
-		if !in.Live && decoders > 1 {
-			rg.Add(1)
-			go func() {
-				defer rg.Done()
-				errs <- e.readFile(ctx, in, pool, chans, decoders)
-			}()
-			continue
-		}
-		sn := &snooper{classifier: e.classifier, names: e.names}
-		for range in.readers() {
-			rg.Add(1)
-			go func() {
-				defer rg.Done()
-				dec := e.newDecoder()
-				sink := newBatcher(pool, func(b *batch) {
-					e.decodeBatch(dec, b)
-					dispatch(b, sn, chans)
-				})
-				errs <- e.read(ctx, in, sink)
-				sink.end()
-			}()
-			sn = &snooper{classifier: e.classifier, names: e.names}
-		}
+		rg.Add(1)
+		go func() {
+			defer rg.Done()
+			d := newDispatcher(chans, pool)
+			errs <- e.read(ctx, in, nil, d.add, d.tick)
+			d.flushAll()
+		}()
 	}
 	rg.Wait()
 	for _, c := range chans {
@@ -223,256 +234,197 @@ func (e *Engine) Run(ctx context.Context, inputs []Input) error {
 	return first
 }
 
-// decoders is how many goroutines decode one file: capture.readers, or one
-// per worker (at most GOMAXPROCS) when it is 0.
-func (e *Engine) decoders() int {
-	if n := e.cfg.Capture.Readers; n > 0 {
-		return n
-	}
-	return max(1, min(len(e.workers), runtime.GOMAXPROCS(0)))
-}
+// workerQueue is the depth of each worker's channel.
+const workerQueue = 8
 
-func (e *Engine) newDecoder() *decode.Decoder {
-	return decode.NewDecoder(decode.Options{Decapsulate: e.cfg.Capture.Decapsulate, VXLANPorts: e.cfg.Capture.VXLANPorts})
-}
-
-// readFile reads one file input with several decoders: this goroutine only
-// copies frames into batches and numbers them; decoders decode batches in
-// parallel and then take turns, in batch order, to snoop DNS and hand each
-// batch to its workers. Every worker thus sees its packets, and every DNS
-// answer is recorded, in capture order.
-func (e *Engine) readFile(ctx context.Context, in Input, pool *batchPool, out []chan *batch, decoders int) error {
-	queue := make(chan *batch, decodeQueue)
-	turn := newTurns()
-	sn := &snooper{classifier: e.classifier, names: e.names}
-	var dg sync.WaitGroup
-	for range decoders {
-		dg.Add(1)
+// startWorkers starts one goroutine per worker, each draining its channel
+// until it is closed, then flushing its flows.
+func (e *Engine) startWorkers(pool *batchPool, wg *sync.WaitGroup) []chan *batch {
+	chans := make([]chan *batch, len(e.workers))
+	for i, w := range e.workers {
+		chans[i] = make(chan *batch, workerQueue)
+		wg.Add(1)
 		go func() {
-			defer dg.Done()
-			dec := e.newDecoder()
-			for b := range queue {
-				e.decodeBatch(dec, b)
-				turn.wait(b.seq)
-				dispatch(b, sn, out)
-				turn.done()
+			defer wg.Done()
+			for b := range chans[i] {
+				if b.swap != nil {
+					// Between two batches: no packet is in flight in this worker.
+					w.analyzers = b.swap.perWorker[i]
+					b.swap.applied.Done()
+					continue
+				}
+				for j := range b.pkts {
+					w.handle(&b.pkts[j])
+				}
+				if !b.tick.IsZero() {
+					w.advance(b.tick)
+				}
+				pool.put(b)
 			}
+			w.flush(time.Time{})
 		}()
 	}
-	var seq uint64
-	sink := newBatcher(pool, func(b *batch) {
-		b.seq = seq
-		seq++
-		queue <- b
-	})
-	err := e.read(ctx, in, sink)
-	sink.end()
-	close(queue)
-	dg.Wait()
-	return err
-}
-
-// turns lets goroutines take turns in sequence order.
-type turns struct {
-	mu   sync.Mutex
-	cond *sync.Cond
-	next uint64
-}
-
-func newTurns() *turns {
-	t := &turns{}
-	t.cond = sync.NewCond(&t.mu)
-	return t
-}
-
-func (t *turns) wait(seq uint64) {
-	t.mu.Lock()
-	for t.next != seq {
-		t.cond.Wait()
-	}
-	t.mu.Unlock()
-}
-
-func (t *turns) done() {
-	t.mu.Lock()
-	t.next++
-	t.mu.Unlock()
-	t.cond.Broadcast()
-}
-
-// frameSink takes the frames of one reader.
-type frameSink interface {
-	// frame sees each frame; data is valid only during the call.
-	frame(data []byte, ts time.Time, wireLen int, link decode.LinkType)
-	// idle is called with wall time while a live source is quiet.
-	idle(now time.Time)
-}
-
-// directSink decodes, snoops and analyses each frame at once: one file, one worker.
-type directSink struct {
-	e   *Engine
-	w   *worker
-	dec *decode.Decoder
-	sn  *snooper
-	p   decode.Packet
-}
-
-func (s *directSink) frame(data []byte, ts time.Time, wireLen int, link decode.LinkType) {
-	if s.dec == nil {
-		s.dec = s.e.newDecoder()
-		s.sn = &snooper{classifier: s.e.classifier, names: s.e.names}
-	}
-	if err := s.dec.Decode(data, link, ts, wireLen, &s.p); err != nil {
-		s.e.m.decodeError(err)
-		return
-	}
-	s.sn.observe(&s.p)
-	s.w.handle(&s.p)
-}
-
-func (s *directSink) idle(now time.Time) { s.w.advance(now) }
-
-// batcher copies frames into batches and ships each when full, when it has
-// waited batchAge of packet time, or on an idle tick. It keeps a spare batch
-// so that a frame is always copied before anything can block: data may
-// point into the capture ring.
-type batcher struct {
-	pool        *batchPool
-	open, spare *batch
-	ship        func(*batch)
-}
-
-func newBatcher(pool *batchPool, ship func(*batch)) *batcher {
-	return &batcher{pool: pool, ship: ship}
-}
-
-func (s *batcher) frame(data []byte, ts time.Time, wireLen int, link decode.LinkType) {
-	if s.open == nil {
-		s.open, s.spare = s.pool.get(), s.pool.get()
-	}
-	if !s.open.addFrame(data, ts, wireLen, link) {
-		s.spare.addFrame(data, ts, wireLen, link) // an empty batch takes any frame
-		s.rotate()
-		return
-	}
-	if len(s.open.frames) == batchFrames || ts.Sub(s.open.frames[0].ts) >= batchAge {
-		s.rotate()
-	}
-}
-
-// rotate ships the open batch; the spare becomes the open one.
-func (s *batcher) rotate() {
-	b := s.open
-	s.open, s.spare = s.spare, nil
-	s.ship(b)
-	s.spare = s.pool.get()
-}
-
-func (s *batcher) idle(now time.Time) {
-	if s.open == nil {
-		s.open, s.spare = s.pool.get(), s.pool.get()
-	}
-	s.open.tick = now
-	s.rotate()
-}
-
-// end ships what is open and returns the spare.
-func (s *batcher) end() {
-	if s.open == nil {
-		return
-	}
-	if len(s.open.frames) > 0 {
-		s.ship(s.open)
-	} else {
-		s.pool.put(s.open)
-	}
-	s.pool.put(s.spare)
-	s.open, s.spare = nil, nil
+	return chans
 }
 
 // read pulls packets from one input until it ends; live inputs are reopened
 // after failures. handle sees each decoded packet; tick is called with wall
-// time while a live source is idle, so timeouts fire without traffic.
-func (e *Engine) read(ctx context.Context, in Input, sink frameSink) error {
+// time while a live source is idle, so timeouts fire without traffic. ctl,
+// when set (live mode), may hold a source opened ahead and tells the reader
+// when to hand over to another one.
+func (e *Engine) read(ctx context.Context, in Input, ctl *readerCtl, handle func(*decode.Packet), tick func(time.Time)) error {
 	st := e.m.source(in.Label)
 	for {
-		src, err := in.Open()
+		var src capture.Source
+		var err error
+		if ctl != nil && ctl.first != nil {
+			src, ctl.first = ctl.first, nil
+		} else {
+			src, err = in.Open()
+		}
 		if err != nil {
+			st.setErr(err)
 			if !in.Live {
 				return err
 			}
 			e.log.Error("cannot open capture; retrying", "input", in.Label, "err", err, "retry_in", e.cfg.Capture.RetryInterval)
 		} else {
-			st.up.Add(1)
-			err = e.readSource(ctx, src, st, sink)
-			st.up.Add(-1)
+			st.setErr(nil)
+			st.up.Store(1)
+			err = e.readSource(ctx, src, st, ctl, handle, tick)
+			st.up.Store(0)
 			src.Close()
+			st.droppedBase = st.dropped.Load() // a reopened socket counts from zero
+			if errors.Is(err, errHandedOver) {
+				return nil
+			}
 			if !in.Live || ctx.Err() != nil {
 				if errors.Is(err, io.EOF) || ctx.Err() != nil {
 					return nil
 				}
+				st.setErr(err)
 				return err
 			}
+			st.setErr(err)
 			e.log.Error("capture failed; reopening", "input", in.Label, "err", err, "retry_in", e.cfg.Capture.RetryInterval)
+		}
+		if ctl != nil && ctl.handingOver() {
+			return nil // nothing open: nothing to hand over
+		}
+		var handover <-chan struct{}
+		if ctl != nil {
+			handover = ctl.handover
 		}
 		select {
 		case <-ctx.Done():
+			return nil
+		case <-handover:
 			return nil
 		case <-time.After(e.cfg.Capture.RetryInterval):
 		}
 	}
 }
 
-func (e *Engine) readSource(ctx context.Context, src capture.Source, st *sourceStats, sink frameSink) error {
+func (e *Engine) readSource(ctx context.Context, src capture.Source, st *sourceStats, ctl *readerCtl, handle func(*decode.Packet), tick func(time.Time)) error {
+	dec := decode.NewDecoder(decode.Options{Decapsulate: e.cfg.Capture.Decapsulate, VXLANPorts: e.cfg.Capture.VXLANPorts,
+		GenevePorts: e.cfg.Capture.GenevePorts, GTPUPorts: e.cfg.Capture.GTPUPorts})
+	var p decode.Packet
+	sn := e.newSnooper()
 	stop := context.AfterFunc(ctx, func() { src.Close() })
 	defer stop()
-	ps := pollState{last: time.Now()}
-	var n uint64
+	lastStats := time.Now()
 	for {
 		data, ts, wireLen, link, err := src.ReadPacket()
 		if err != nil {
 			if errors.Is(err, capture.ErrTimeout) {
+				if ctl != nil && ctl.handingOver() {
+					// The ring stayed empty for a whole poll timeout: every
+					// packet from before the handover time has been read.
+					return errHandedOver
+				}
 				now := time.Now()
-				sink.idle(now)
-				ps.poll(src, st, now)
+				tick(now)
+				e.pollStats(src, st, &lastStats, now)
 				continue
 			}
-			ps.poll(src, st, time.Time{})
+			e.pollStats(src, st, &lastStats, time.Time{})
 			return err
+		}
+		if ctl != nil {
+			if !ctl.skipThrough.IsZero() {
+				if !ts.After(ctl.skipThrough) {
+					continue // the source this one replaced read it already
+				}
+				ctl.skipThrough = time.Time{}
+			}
+			if until := ctl.until.Load(); until != 0 && ts.UnixNano() >= until {
+				// The source that replaces this one has this packet too.
+				return errHandedOver
+			}
+			ctl.last = ts
 		}
 		st.packets.Add(1)
 		st.lastPacket.Store(ts.UnixNano())
-		sink.frame(data, ts, wireLen, link)
-		if n++; n&1023 == 0 {
-			ps.poll(src, st, time.Now())
+		if err := dec.Decode(data, link, ts, wireLen, &p); err != nil {
+			e.m.decodeError(err)
+			continue
+		}
+		sn.observe(&p) // the probe's own DNS answers are real answers: names still learnt
+		if e.isOwn(&p) {
+			e.ownPackets.Add(1)
+			continue
+		}
+		handle(&p)
+		if st.packets.Load()&1023 == 0 {
+			e.pollStats(src, st, &lastStats, time.Now())
 		}
 	}
 }
 
-// pollState is one reader's view of its socket's kernel counters.
-type pollState struct {
-	last    time.Time
-	dropped uint64 // this socket's drops already added to the source's count
+// isOwn reports whether p belongs to one of zoomprobe's own active-check
+// sockets, or is an ICMP error quoting one.
+func (e *Engine) isOwn(p *decode.Packet) bool {
+	if e.own == nil {
+		return false
+	}
+	switch {
+	case p.IsTCP() || p.IsUDP():
+		return e.own.Own(p.Proto, netip.AddrPortFrom(p.Src, p.SrcPort), netip.AddrPortFrom(p.Dst, p.DstPort))
+	case p.IsICMP() && p.ICMP.Quoted:
+		q := &p.ICMP
+		return e.own.Own(q.QProto, netip.AddrPortFrom(q.QSrc, q.QSrcPort), netip.AddrPortFrom(q.QDst, q.QDstPort))
+	}
+	return false
 }
 
-// poll adds the socket's new kernel drops to the source's counter, at most
-// once a second (zero time: now, unconditionally). Several readers (fanout
-// sockets) add to one counter; a reopened socket counts from zero.
-func (ps *pollState) poll(src capture.Source, st *sourceStats, now time.Time) {
-	if !now.IsZero() && now.Sub(ps.last) < time.Second {
+// pollStats copies the kernel's drop counters at most once a second (zero
+// time: now, unconditionally).
+func (e *Engine) pollStats(src capture.Source, st *sourceStats, last *time.Time, now time.Time) {
+	if !now.IsZero() && now.Sub(*last) < time.Second {
 		return
 	}
-	ps.last = time.Now()
-	if s, err := src.Stats(); err == nil && s.Dropped >= ps.dropped {
-		st.dropped.Add(s.Dropped - ps.dropped)
-		ps.dropped = s.Dropped
+	*last = time.Now()
+	if s, err := src.Stats(); err == nil {
+		st.dropped.Store(st.droppedBase + s.Dropped)
 	}
 }
 
 type sourceStats struct {
 	packets    atomic.Uint64
-	dropped    atomic.Uint64 // cumulative over every socket this source opened
-	up         atomic.Int64  // sockets open now
-	readers    atomic.Int64  // sockets the source should have open
+	dropped    atomic.Uint64 // cumulative for the current socket, plus earlier sockets
+	up         atomic.Int64
 	lastPacket atomic.Int64
+
+	droppedBase uint64 // drops of closed sockets; reader goroutine only
+
+	lastErr atomic.Pointer[string] // why the source is not capturing; nil while it is
+}
+
+func (s *sourceStats) setErr(err error) {
+	if err == nil {
+		s.lastErr.Store(nil)
+		return
+	}
+	msg := err.Error()
+	s.lastErr.Store(&msg)
 }

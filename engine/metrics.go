@@ -23,6 +23,8 @@ type metrics struct {
 	packets, dropped, up, lastPacket   *prometheus.Desc
 	flows, active, evictions, zoomPkts *prometheus.Desc
 	analyzerUp                         *prometheus.Desc
+	dnsUnmatched, dnsEvictions         *prometheus.Desc
+	ownPackets, ownRefused             *prometheus.Desc
 }
 
 func newMetrics(e *Engine) *metrics {
@@ -41,6 +43,14 @@ func newMetrics(e *Engine) *metrics {
 		evictions:  prometheus.NewDesc("zoomprobe_flow_evictions_total", "Flows evicted because a flow table was full (flows.max_flows).", nil, nil),
 		zoomPkts:   prometheus.NewDesc("zoomprobe_zoom_packets_total", "Packets of Zoom (or watched) flows, by service.", []string{"service"}, nil),
 		analyzerUp: prometheus.NewDesc("zoomprobe_analyzer_up", "1 for each analyzer that initialised and runs.", []string{"analyzer"}, nil),
+		dnsUnmatched: prometheus.NewDesc("zoomprobe_dns_unmatched_answers_total",
+			"DNS answers for Zoom or watched names ignored because they matched no query seen (client, ports, ID, question, zoom.dns_answer_window), by why.", []string{"reason"}, nil),
+		ownPackets: prometheus.NewDesc("zoomprobe_probe_own_packets_total",
+			"Packets of zoomprobe's own active checks (or ICMP errors quoting them) kept from the passive analyzers.", nil, nil),
+		ownRefused: prometheus.NewDesc("zoomprobe_probe_sockets_unregistered_total",
+			"Active-check sockets the own-flows registry could not hold (probes.max_own_sockets): their packets reached the passive analyzers.", nil, nil),
+		dnsEvictions: prometheus.NewDesc("zoomprobe_dns_pending_query_evictions_total",
+			"DNS queries dropped from the pending-query table before their answer because it was full (zoom.dns_query_table_bytes).", nil, nil),
 	}
 	for _, l := range decode.ErrorLayers {
 		m.decodeErr.WithLabelValues(l)
@@ -59,6 +69,12 @@ func (m *metrics) source(label string) *sourceStats {
 	return s
 }
 
+func (m *metrics) setAnalyzers(names []string) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.analyzers = names
+}
+
 func (m *metrics) decodeError(err error) {
 	var de *decode.Error
 	switch {
@@ -73,7 +89,7 @@ func (m *metrics) decodeError(err error) {
 
 func (m *metrics) Describe(ch chan<- *prometheus.Desc) {
 	m.decodeErr.Describe(ch)
-	for _, d := range []*prometheus.Desc{m.packets, m.dropped, m.up, m.lastPacket, m.flows, m.active, m.evictions, m.zoomPkts, m.analyzerUp} {
+	for _, d := range []*prometheus.Desc{m.packets, m.dropped, m.up, m.lastPacket, m.flows, m.active, m.evictions, m.zoomPkts, m.analyzerUp, m.dnsUnmatched, m.dnsEvictions, m.ownPackets, m.ownRefused} {
 		ch <- d
 	}
 }
@@ -92,11 +108,7 @@ func (m *metrics) Collect(ch chan<- prometheus.Metric) {
 		s := m.sources[l]
 		ch <- prometheus.MustNewConstMetric(m.packets, prometheus.CounterValue, float64(s.packets.Load()), l)
 		ch <- prometheus.MustNewConstMetric(m.dropped, prometheus.CounterValue, float64(s.dropped.Load()), l)
-		up := 0.0
-		if n := s.up.Load(); n > 0 && n >= s.readers.Load() {
-			up = 1 // every socket of the source is open
-		}
-		ch <- prometheus.MustNewConstMetric(m.up, prometheus.GaugeValue, up, l)
+		ch <- prometheus.MustNewConstMetric(m.up, prometheus.GaugeValue, float64(s.up.Load()), l)
 		if ts := s.lastPacket.Load(); ts != 0 {
 			ch <- prometheus.MustNewConstMetric(m.lastPacket, prometheus.GaugeValue, float64(ts)/1e9, l)
 		}
@@ -126,7 +138,21 @@ func (m *metrics) Collect(ch chan<- prometheus.Metric) {
 		}
 	}
 	ch <- prometheus.MustNewConstMetric(m.evictions, prometheus.CounterValue, ev)
-	for _, a := range m.analyzers {
+	m.mu.Lock()
+	names := m.analyzers
+	m.mu.Unlock()
+	for _, a := range names {
 		ch <- prometheus.MustNewConstMetric(m.analyzerUp, prometheus.GaugeValue, 1, a)
 	}
+	q := m.e.queries
+	for r, name := range unmatchedReasonNames {
+		ch <- prometheus.MustNewConstMetric(m.dnsUnmatched, prometheus.CounterValue, float64(q.unmatched[r].Load()), name)
+	}
+	ch <- prometheus.MustNewConstMetric(m.dnsEvictions, prometheus.CounterValue, float64(q.evictions.Load()))
+	ch <- prometheus.MustNewConstMetric(m.ownPackets, prometheus.CounterValue, float64(m.e.ownPackets.Load()))
+	var refused uint64
+	if m.e.own != nil {
+		refused = m.e.own.Refused()
+	}
+	ch <- prometheus.MustNewConstMetric(m.ownRefused, prometheus.CounterValue, float64(refused))
 }

@@ -16,6 +16,7 @@ const (
 	ReasonNotYetValid        Reason = "ssl_not_yet_valid"        // (5)
 	ReasonUnknownAuthority   Reason = "ssl_unknown_authority"    // (6)
 	ReasonUnexpectedIssuer   Reason = "ssl_unexpected_issuer"    // (6) chain valid, but not to Zoom's expected roots
+	ReasonIncompleteChain    Reason = "ssl_incomplete_chain"     // (6) the server omits its intermediate: misconfiguration
 	ReasonSelfSigned         Reason = "ssl_self_signed"          // (6)
 	ReasonInvalidPurpose     Reason = "ssl_invalid_purpose"      // (7)
 	ReasonInvalidCertificate Reason = "ssl_invalid_certificate"  // (100)
@@ -47,6 +48,7 @@ const (
 	ReasonDNSNXDomain       Reason = "dns_nxdomain"
 	ReasonDNSRefused        Reason = "dns_refused"
 	ReasonDNSServFail       Reason = "dns_servfail"
+	ReasonDNSTimeout        Reason = "dns_timeout"  // the resolver did not answer
 	ReasonDNSSinkhole       Reason = "dns_sinkhole" // 0.0.0.0, :: or a configured sinkhole
 	ReasonDNSLoopback       Reason = "dns_loopback"
 	ReasonDNSPrivate        Reason = "dns_private_address"
@@ -65,7 +67,7 @@ const (
 // AllReasons lists the vocabulary; metrics pre-create label values from it.
 var AllReasons = []Reason{
 	ReasonOK, ReasonInvalidHostname, ReasonRevoked, ReasonOCSPError, ReasonCTInvalid,
-	ReasonExpired, ReasonNotYetValid, ReasonUnknownAuthority, ReasonUnexpectedIssuer,
+	ReasonExpired, ReasonNotYetValid, ReasonUnknownAuthority, ReasonUnexpectedIssuer, ReasonIncompleteChain,
 	ReasonSelfSigned, ReasonInvalidPurpose, ReasonInvalidCertificate, ReasonCertNotObservable,
 	ReasonFingerprintDrift, ReasonClientRejectedCert, ReasonSSLFailedHandshake,
 	ReasonTimeout, ReasonConnectionRefused, ReasonConnectionReset, ReasonICMPAdminProhibited,
@@ -73,7 +75,7 @@ var AllReasons = []Reason{
 	ReasonICMPUnreachable, ReasonUDPNoAnswer, ReasonUDPFallback, ReasonSNIFiltering,
 	ReasonProxyDenied, ReasonProxyAuthRequired, ReasonProxyBadGateway, ReasonProxyClosed,
 	ReasonCaptivePortal, ReasonBlockPage, ReasonDNSNXDomain, ReasonDNSRefused, ReasonDNSServFail,
-	ReasonDNSSinkhole, ReasonDNSLoopback, ReasonDNSPrivate, ReasonDNSInconsistent,
+	ReasonDNSTimeout, ReasonDNSSinkhole, ReasonDNSLoopback, ReasonDNSPrivate, ReasonDNSInconsistent,
 	ReasonClockSkewWarning, ReasonClockSkewCritical, ReasonNTPUnreachable, ReasonDNSLookupError,
 	ReasonHostUnreachable, ReasonNetworkUnreachable, ReasonUnknown,
 }
