@@ -182,7 +182,7 @@ func Run(ctx context.Context, o Options) (*report.Report, error) {
 		r.Notes = append(r.Notes, fmt.Sprintf("TLS certificates were judged at this host's time corrected by the NTP offset (%s).", fmtOffset(off)))
 	}
 	if pc.Proxy.Parsed != nil {
-		r.Notes = append(r.Notes, "TLS checks went through the proxy "+pc.Proxy.Parsed.Redacted()+bypassNote(pc.Proxy.Bypass)+"; TCP and UDP checks went direct, as Zoom's media does.")
+		r.Notes = append(r.Notes, "TLS checks went through the proxy "+pc.Proxy.Parsed.Scheme+"://"+pc.Proxy.Parsed.Host+bypassNote(pc.Proxy.Bypass)+"; TCP and UDP checks went direct, as Zoom's media does.")
 	}
 	if dropped > 0 {
 		r.Notes = append(r.Notes, fmt.Sprintf("%d findings were not kept (more than %d).", dropped, o.MaxFindings))

@@ -63,6 +63,9 @@ type Engine struct {
 	ownPackets atomic.Uint64 // packets of own sockets kept from the analyzers
 	m          *metrics
 	opts       Options
+
+	analyzerSet *analyzerSet // the analyzers running now; guarded by live.mu once live
+	live        *liveState   // set by Start (the daemon's mode)
 }
 
 // New initialises every enabled analyzer and the workers.
@@ -96,6 +99,7 @@ func New(o Options) (*Engine, error) {
 	}
 	e := &Engine{cfg: cfg, log: o.Logger, names: zoom.NewNameCache(cfg.Zoom.NameCacheSize), opts: o,
 		queries: newQueryTable(cfg.Zoom.DNSQueryTableBytes, cfg.Zoom.DNSAnswerWindow), own: o.OwnFlows}
+	e.opts.Config = cfg
 	e.m = newMetrics(e)
 	if err := o.Registerer.Register(e.m); err != nil {
 		return nil, err
@@ -103,21 +107,15 @@ func New(o Options) (*Engine, error) {
 	classifier := zoom.NewClassifier(ranges, cfg.Zoom.Watch)
 	e.classifier = classifier
 
-	var ctors []func() analyzers.Analyzer
-	for _, p := range analyzers.Registered() {
-		if !cfg.Analyzers.Enabled(p.Name()) {
-			continue
-		}
-		ctor, err := p.Init(analyzers.Env{
-			Config: cfg, Registerer: o.Registerer, Sink: o.Sink, Names: e.names, Clock: o.Clock,
-			Logger: o.Logger.With("analyzer", p.Name()), Slot: len(ctors),
-		})
-		if err != nil {
-			return nil, fmt.Errorf("analyzer %s: %w", p.Name(), err)
-		}
-		ctors = append(ctors, ctor)
-		e.m.analyzers = append(e.m.analyzers, p.Name())
+	set, err := e.initAnalyzers(cfg)
+	if err != nil {
+		return nil, err
 	}
+	if err := set.collectors.registerOn(o.Registerer); err != nil {
+		return nil, err
+	}
+	e.analyzerSet = set
+	e.m.analyzers = set.names
 	fc := flow.Config{
 		MaxFlows:         cfg.Flows.MaxFlows,
 		EmbryonicTimeout: cfg.Flows.EmbryonicTimeout,
@@ -126,11 +124,7 @@ func New(o Options) (*Engine, error) {
 		ClosedTimeout:    cfg.Flows.ClosedTimeout,
 	}
 	for range cfg.Capture.Workers {
-		as := make([]analyzers.Analyzer, len(ctors))
-		for i, c := range ctors {
-			as[i] = c()
-		}
-		e.workers = append(e.workers, newWorker(fc, as, classifier, e.names, o.OnFlowEnd))
+		e.workers = append(e.workers, newWorker(fc, set.instances(), classifier, e.names, o.OnFlowEnd))
 	}
 	return e, nil
 }
@@ -138,6 +132,47 @@ func New(o Options) (*Engine, error) {
 // newSnooper makes a reader's DNS snooper.
 func (e *Engine) newSnooper() *snooper {
 	return &snooper{classifier: e.classifier, names: e.names, queries: e.queries}
+}
+
+// analyzerSet is one configuration's analyzers: their constructors, names
+// and the metrics their Init registered.
+type analyzerSet struct {
+	ctors      []func() analyzers.Analyzer
+	names      []string
+	collectors *collectorList
+}
+
+// initAnalyzers runs Init of every enabled analyzer for cfg. The metrics they
+// register are recorded, not registered, so a second set can be prepared
+// while the first one runs. An analyzer's slot is its index among all
+// registered analyzers, so it stays the same when others are disabled or
+// enabled by a reload: flows in the table keep their per-analyzer state.
+func (e *Engine) initAnalyzers(cfg *config.Config) (*analyzerSet, error) {
+	set := &analyzerSet{collectors: &collectorList{}}
+	for slot, p := range analyzers.Registered() {
+		if !cfg.Analyzers.Enabled(p.Name()) {
+			continue
+		}
+		ctor, err := p.Init(analyzers.Env{
+			Config: cfg, Registerer: set.collectors, Sink: e.opts.Sink, Names: e.names, Clock: e.opts.Clock,
+			Logger: e.opts.Logger.With("analyzer", p.Name()), Slot: slot,
+		})
+		if err != nil {
+			return nil, fmt.Errorf("analyzer %s: %w", p.Name(), err)
+		}
+		set.ctors = append(set.ctors, ctor)
+		set.names = append(set.names, p.Name())
+	}
+	return set, nil
+}
+
+// instances builds one worker's analyzers.
+func (s *analyzerSet) instances() []analyzers.Analyzer {
+	as := make([]analyzers.Analyzer, len(s.ctors))
+	for i, c := range s.ctors {
+		as[i] = c()
+	}
+	return as
 }
 
 // Names is the shared DNS name cache.
@@ -157,31 +192,21 @@ func (e *Engine) Run(ctx context.Context, inputs []Input) error {
 	if len(e.workers) == 1 && len(inputs) == 1 && !inputs[0].Live {
 		// One file, one worker: no copies, no channels.
 		w := e.workers[0]
-		err := e.read(ctx, inputs[0], func(p *decode.Packet) { w.handle(p) }, func(time.Time) {})
+		err := e.read(ctx, inputs[0], nil, func(p *decode.Packet) { w.handle(p) }, func(time.Time) {})
 		w.flush(time.Time{})
 		return err
 	}
 
-	pool := newBatchPool(len(e.workers) * (len(inputs) + 1) * 4)
-	var wg sync.WaitGroup
-	chans := make([]chan *batch, len(e.workers))
-	for i, w := range e.workers {
-		chans[i] = make(chan *batch, 8)
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for b := range chans[i] {
-				for j := range b.pkts {
-					w.handle(&b.pkts[j])
-				}
-				if !b.tick.IsZero() {
-					w.advance(b.tick)
-				}
-				pool.put(b)
-			}
-			w.flush(time.Time{})
-		}()
+	if len(inputs) == 1 && !inputs[0].Live {
+		return e.runFile(ctx, inputs[0])
 	}
+
+	// In flight at most: per worker a full channel, one being handled and
+	// one open per input; the pool holds them all, so none is allocated
+	// twice (it held 16 while up to 20 were in flight).
+	pool := newBatchPool(len(e.workers) * (workerQueue + 1 + len(inputs)))
+	var wg sync.WaitGroup
+	chans := e.startWorkers(pool, &wg)
 
 	errs := make(chan error, len(inputs))
 	var rg sync.WaitGroup
@@ -190,7 +215,7 @@ func (e *Engine) Run(ctx context.Context, inputs []Input) error {
 		go func() {
 			defer rg.Done()
 			d := newDispatcher(chans, pool)
-			errs <- e.read(ctx, in, d.add, d.tick)
+			errs <- e.read(ctx, in, nil, d.add, d.tick)
 			d.flushAll()
 		}()
 	}
@@ -209,41 +234,98 @@ func (e *Engine) Run(ctx context.Context, inputs []Input) error {
 	return first
 }
 
+// workerQueue is the depth of each worker's channel.
+const workerQueue = 8
+
+// startWorkers starts one goroutine per worker, each draining its channel
+// until it is closed, then flushing its flows.
+func (e *Engine) startWorkers(pool *batchPool, wg *sync.WaitGroup) []chan *batch {
+	chans := make([]chan *batch, len(e.workers))
+	for i, w := range e.workers {
+		chans[i] = make(chan *batch, workerQueue)
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for b := range chans[i] {
+				if b.swap != nil {
+					// Between two batches: no packet is in flight in this worker.
+					w.analyzers = b.swap.perWorker[i]
+					b.swap.applied.Done()
+					continue
+				}
+				for j := range b.pkts {
+					w.handle(&b.pkts[j])
+				}
+				if !b.tick.IsZero() {
+					w.advance(b.tick)
+				}
+				pool.put(b)
+			}
+			w.flush(time.Time{})
+		}()
+	}
+	return chans
+}
+
 // read pulls packets from one input until it ends; live inputs are reopened
 // after failures. handle sees each decoded packet; tick is called with wall
-// time while a live source is idle, so timeouts fire without traffic.
-func (e *Engine) read(ctx context.Context, in Input, handle func(*decode.Packet), tick func(time.Time)) error {
+// time while a live source is idle, so timeouts fire without traffic. ctl,
+// when set (live mode), may hold a source opened ahead and tells the reader
+// when to hand over to another one.
+func (e *Engine) read(ctx context.Context, in Input, ctl *readerCtl, handle func(*decode.Packet), tick func(time.Time)) error {
 	st := e.m.source(in.Label)
 	for {
-		src, err := in.Open()
+		var src capture.Source
+		var err error
+		if ctl != nil && ctl.first != nil {
+			src, ctl.first = ctl.first, nil
+		} else {
+			src, err = in.Open()
+		}
 		if err != nil {
+			st.setErr(err)
 			if !in.Live {
 				return err
 			}
 			e.log.Error("cannot open capture; retrying", "input", in.Label, "err", err, "retry_in", e.cfg.Capture.RetryInterval)
 		} else {
+			st.setErr(nil)
 			st.up.Store(1)
-			err = e.readSource(ctx, src, st, handle, tick)
+			err = e.readSource(ctx, src, st, ctl, handle, tick)
 			st.up.Store(0)
 			src.Close()
 			st.droppedBase = st.dropped.Load() // a reopened socket counts from zero
+			if errors.Is(err, errHandedOver) {
+				return nil
+			}
 			if !in.Live || ctx.Err() != nil {
 				if errors.Is(err, io.EOF) || ctx.Err() != nil {
 					return nil
 				}
+				st.setErr(err)
 				return err
 			}
+			st.setErr(err)
 			e.log.Error("capture failed; reopening", "input", in.Label, "err", err, "retry_in", e.cfg.Capture.RetryInterval)
+		}
+		if ctl != nil && ctl.handingOver() {
+			return nil // nothing open: nothing to hand over
+		}
+		var handover <-chan struct{}
+		if ctl != nil {
+			handover = ctl.handover
 		}
 		select {
 		case <-ctx.Done():
+			return nil
+		case <-handover:
 			return nil
 		case <-time.After(e.cfg.Capture.RetryInterval):
 		}
 	}
 }
 
-func (e *Engine) readSource(ctx context.Context, src capture.Source, st *sourceStats, handle func(*decode.Packet), tick func(time.Time)) error {
+func (e *Engine) readSource(ctx context.Context, src capture.Source, st *sourceStats, ctl *readerCtl, handle func(*decode.Packet), tick func(time.Time)) error {
 	dec := decode.NewDecoder(decode.Options{Decapsulate: e.cfg.Capture.Decapsulate, VXLANPorts: e.cfg.Capture.VXLANPorts,
 		GenevePorts: e.cfg.Capture.GenevePorts, GTPUPorts: e.cfg.Capture.GTPUPorts})
 	var p decode.Packet
@@ -255,6 +337,11 @@ func (e *Engine) readSource(ctx context.Context, src capture.Source, st *sourceS
 		data, ts, wireLen, link, err := src.ReadPacket()
 		if err != nil {
 			if errors.Is(err, capture.ErrTimeout) {
+				if ctl != nil && ctl.handingOver() {
+					// The ring stayed empty for a whole poll timeout: every
+					// packet from before the handover time has been read.
+					return errHandedOver
+				}
 				now := time.Now()
 				tick(now)
 				e.pollStats(src, st, &lastStats, now)
@@ -262,6 +349,19 @@ func (e *Engine) readSource(ctx context.Context, src capture.Source, st *sourceS
 			}
 			e.pollStats(src, st, &lastStats, time.Time{})
 			return err
+		}
+		if ctl != nil {
+			if !ctl.skipThrough.IsZero() {
+				if !ts.After(ctl.skipThrough) {
+					continue // the source this one replaced read it already
+				}
+				ctl.skipThrough = time.Time{}
+			}
+			if until := ctl.until.Load(); until != 0 && ts.UnixNano() >= until {
+				// The source that replaces this one has this packet too.
+				return errHandedOver
+			}
+			ctl.last = ts
 		}
 		st.packets.Add(1)
 		st.lastPacket.Store(ts.UnixNano())
@@ -316,4 +416,15 @@ type sourceStats struct {
 	lastPacket atomic.Int64
 
 	droppedBase uint64 // drops of closed sockets; reader goroutine only
+
+	lastErr atomic.Pointer[string] // why the source is not capturing; nil while it is
+}
+
+func (s *sourceStats) setErr(err error) {
+	if err == nil {
+		s.lastErr.Store(nil)
+		return
+	}
+	msg := err.Error()
+	s.lastErr.Store(&msg)
 }

@@ -69,6 +69,12 @@ func (m *metrics) source(label string) *sourceStats {
 	return s
 }
 
+func (m *metrics) setAnalyzers(names []string) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.analyzers = names
+}
+
 func (m *metrics) decodeError(err error) {
 	var de *decode.Error
 	switch {
@@ -132,7 +138,10 @@ func (m *metrics) Collect(ch chan<- prometheus.Metric) {
 		}
 	}
 	ch <- prometheus.MustNewConstMetric(m.evictions, prometheus.CounterValue, ev)
-	for _, a := range m.analyzers {
+	m.mu.Lock()
+	names := m.analyzers
+	m.mu.Unlock()
+	for _, a := range names {
 		ch <- prometheus.MustNewConstMetric(m.analyzerUp, prometheus.GaugeValue, 1, a)
 	}
 	q := m.e.queries

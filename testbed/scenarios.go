@@ -245,6 +245,27 @@ func Scenarios() ([]Scenario, error) {
 			},
 		},
 		{
+			Name:   "injected-rst-race",
+			Desc:   "on-path injector resets the client (TTL 64) after each ClientHello and lets the hello through: the server's genuine ServerHello (TTL 63) arrives after the forged reset",
+			Router: []Behaviour{InjectRSTRace(64)},
+			Expect: Expectation{
+				Client: steps(map[Step]finding.Reason{StepWeb: finding.ReasonConnectionReset, StepZoneCtrl: finding.ReasonConnectionReset}),
+				Media:  StepMediaUDP,
+				Traffic: []TrafficCheck{
+					AtLeast(1, "forged RST as the web server with TTL 64", rstFrom(web443, 64)),
+					AtLeast(1, "server's genuine answer after the ClientHello, TTL 63", Match{Proto: ProtoTCP, Src: WebAddr, SrcPort: 443, HasPayload: true, TTL: 63}),
+				},
+				Findings: []ExpectedFinding{
+					{Kind: finding.KindConnectionReset, Reason: finding.ReasonSNIFiltering, Service: "web", Transport: "tcp", Server: WebAddr, ServerPort: 443, SNI: WebName},
+					{Kind: finding.KindConnectionReset, Reason: finding.ReasonSNIFiltering, Service: "zone_controller", Transport: "tcp", Server: ZoneCtrlAddr, ServerPort: 443, SNI: ZoneCtrlName},
+				},
+				Metrics: []ExpectedMetric{
+					{Name: "zoomprobe_connection_resets_total", Labels: map[string]string{"phase": "after_client_hello", "origin": "middlebox"}, Value: 2},
+				},
+				Analyzers: []string{AnalyzerReach},
+			},
+		},
+		{
 			Name:   "intercept-known-product",
 			Desc:   "transparent TLS inspection by a box whose CA is named like FortiGate's; the managed client trusts it, so everything works",
 			Router: []Behaviour{Intercept(KnownInspectCN, KnownInspectOrg)},
@@ -404,6 +425,29 @@ func Scenarios() ([]Scenario, error) {
 					{Name: "zoomprobe_findings_total", Value: 0},
 				},
 				Analyzers: []string{AnalyzerReach, AnalyzerTLS, AnalyzerHTTP, AnalyzerDNS},
+			},
+		},
+		{
+			Name:   "sni-alert",
+			Desc:   "firewall answers TLS whose ClientHello names zoom.us with a fatal handshake_failure alert and closes, instead of a reset",
+			Router: []Behaviour{SNIAlert("zoom.us", 40)},
+			Expect: Expectation{
+				Client: steps(map[Step]finding.Reason{StepWeb: finding.ReasonSSLFailedHandshake, StepZoneCtrl: finding.ReasonSSLFailedHandshake}),
+				Media:  StepMediaUDP,
+				Traffic: []TrafficCheck{
+					clientHello(web443), clientHello(zc443),
+					AtLeast(1, "the filter's alert as the web server", Match{Proto: ProtoTCP, Src: WebAddr, SrcPort: 443, PayloadPrefix: []byte{21, 3, 3, 0, 2, 2, 40}}),
+					AtLeast(1, "the filter's alert as the zone controller", Match{Proto: ProtoTCP, Src: ZoneCtrlAddr, SrcPort: 443, PayloadPrefix: []byte{21, 3, 3, 0, 2, 2, 40}}),
+				},
+				Findings: []ExpectedFinding{
+					{Kind: finding.KindBlockedConnection, Reason: finding.ReasonSNIFiltering, Service: "web", Transport: "tcp", Server: WebAddr, ServerPort: 443, SNI: WebName},
+					{Kind: finding.KindBlockedConnection, Reason: finding.ReasonSNIFiltering, Service: "zone_controller", Transport: "tcp", Server: ZoneCtrlAddr, ServerPort: 443, SNI: ZoneCtrlName},
+				},
+				Metrics: []ExpectedMetric{
+					{Name: "zoomprobe_findings_total", Labels: map[string]string{"kind": "blocked_connection", "reason": "sni_filtering"}, Value: 2},
+					{Name: "zoomprobe_tls_server_alerts_total", Labels: map[string]string{"alert": "handshake_failure"}, Value: 2},
+				},
+				Analyzers: []string{AnalyzerTLS},
 			},
 		},
 	}, nil

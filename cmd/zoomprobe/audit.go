@@ -26,6 +26,7 @@ import (
 	"github.com/zoomprobe/zoomprobe/engine/ownflows"
 	"github.com/zoomprobe/zoomprobe/exporters/report"
 	"github.com/zoomprobe/zoomprobe/finding"
+	"github.com/zoomprobe/zoomprobe/internal/safetext"
 	"github.com/zoomprobe/zoomprobe/offline"
 	"github.com/zoomprobe/zoomprobe/probes"
 )
@@ -116,7 +117,7 @@ func runAudit(g *globals, a auditArgs) int {
 		return fail("writing the report: %v", err)
 	}
 	if !a.quiet {
-		fmt.Fprintf(os.Stderr, "zoomprobe audit: %s\n", rep.Headline)
+		fmt.Fprintf(os.Stderr, "zoomprobe audit: %s\n", safetext.Escape(rep.Headline))
 	}
 	return rep.ExitCode()
 }

@@ -15,7 +15,7 @@ import (
 // what it will contact and where its findings go: an operator must know that
 // the default configuration sends packets to Zoom, NTP and DNS servers.
 // Each entry is a message and its attributes, logged at info level.
-func startupLines(cfg *config.Config, passive bool, listen []string) []logLine {
+func startupLines(cfg *config.Config, passive bool, listen []string, endpoints string) []logLine {
 	var out []logLine
 	ifaces := strings.Join(cfg.Capture.Interfaces, ",")
 	if ifaces == "" {
@@ -58,7 +58,7 @@ func startupLines(cfg *config.Config, passive bool, listen []string) []logLine {
 		dest += " (JSON lines); counted in zoomprobe_findings_total"
 	}
 	out = append(out, logLine{"findings", []any{"to", dest}})
-	out = append(out, logLine{"listening", []any{"address", strings.Join(listen, ","), "endpoints", "/metrics /-/healthy /-/ready /-/reload"}})
+	out = append(out, logLine{"listening", []any{"address", strings.Join(listen, ","), "endpoints", endpoints}})
 	return out
 }
 
@@ -131,8 +131,8 @@ func orDirect(via string) string {
 	return via
 }
 
-func logStartup(log *slog.Logger, cfg *config.Config, passive bool, listen []string) {
-	for _, l := range startupLines(cfg, passive, listen) {
+func logStartup(log *slog.Logger, cfg *config.Config, passive bool, listen []string, endpoints string) {
+	for _, l := range startupLines(cfg, passive, listen, endpoints) {
 		log.Info(l.msg, l.attrs...)
 	}
 }

@@ -15,7 +15,7 @@ func startupText(t *testing.T, yml string, passive bool) string {
 		t.Fatal(err)
 	}
 	var b strings.Builder
-	for _, l := range startupLines(cfg, passive, []string{":18801"}) {
+	for _, l := range startupLines(cfg, passive, []string{":18801"}, "/metrics") {
 		fmt.Fprintln(&b, l.msg, l.attrs)
 	}
 	return b.String()
