@@ -38,10 +38,16 @@ func networkFacts(results []probes.Result, pc *config.ProbesConfig) []report.Fac
 func egressFact(results []probes.Result) (report.Fact, bool) {
 	seenBy := map[netip.Addr][]string{}
 	var addrs []netip.Addr
-	stun := 0
+	stun, untested := 0, 0
 	for _, r := range results {
 		if r.Check != probes.CheckSTUN {
 			continue
+		}
+		if r.Status == probes.StatusNotTested {
+			untested++
+		}
+		if r.Status == probes.StatusNotTested {
+			continue // its name did not resolve: the DNS row says why
 		}
 		stun++
 		s, _ := r.Evidence["mapped_address"].(string)
@@ -57,10 +63,14 @@ func egressFact(results []probes.Result) (report.Fact, bool) {
 			seenBy[a] = append(seenBy[a], r.Target)
 		}
 	}
-	if stun == 0 {
+	if stun+untested == 0 {
 		return report.Fact{}, false
 	}
 	f := report.Fact{ID: "egress_address", Title: "Egress address seen by Zoom's STUN servers"}
+	if stun == 0 {
+		f.Value = "not learnt: no STUN check was tested (see the DNS row)"
+		return f, true
+	}
 	if len(addrs) == 0 {
 		f.Value = "unknown: no STUN server answered with the address it saw"
 		return f, true
@@ -103,11 +113,14 @@ func resolverFact(results []probes.Result) (report.Fact, bool) {
 			for _, l := range labels {
 				m, _ := per[l].(map[string]any)
 				reason, _ := m["reason"].(string)
-				note(l, reason)
+				note(canonicalResolver(l), reason)
 			}
 		case r.Status == probes.StatusNotTested && r.Cause != "":
-			if s, ok := r.Evidence["resolver"].(string); ok && s != "" {
-				note(s, string(r.Reason))
+			s, _ := r.Evidence["resolver"].(string) // the servers asked: "10.0.0.53:53, 10.0.0.54:53"
+			for _, server := range strings.Split(s, ", ") {
+				if server != "" {
+					note(canonicalResolver(server), string(r.Reason))
+				}
 			}
 		}
 	}
@@ -129,6 +142,15 @@ func resolverFact(results []probes.Result) (report.Fact, bool) {
 		parts = append(parts, name)
 	}
 	return report.Fact{ID: "resolvers", Title: "Resolvers used", Value: strings.Join(parts, "; ")}, true
+}
+
+// canonicalResolver writes a resolver as its address alone when it uses
+// port 53, so a configured "10.0.0.53" and a lookup's "10.0.0.53:53" match.
+func canonicalResolver(s string) string {
+	if ap, err := netip.ParseAddrPort(s); err == nil && ap.Port() == 53 {
+		return ap.Addr().String()
+	}
+	return s
 }
 
 // systemNameservers reads the nameserver lines of resolv.conf (none when it
