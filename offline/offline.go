@@ -53,6 +53,11 @@ type Flow struct {
 	Bytes      [2]uint64  `json:"bytes"`
 	TCPState   string     `json:"tcp_state,omitempty"`
 
+	// Source is how the flow's identity was learnt (sni, dns, range,
+	// zoom_udp, stun, watch), once flows carry it (flow/identity); empty
+	// until then.
+	Source string `json:"source,omitempty"`
+
 	// Joined from the findings on this flow (by 5-tuple): the flow table
 	// does not keep TLS details past the handshake.
 	SNI        string   `json:"sni,omitempty"`

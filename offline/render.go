@@ -154,15 +154,16 @@ func writeFindingDetails(w io.Writer, f *finding.Finding, repeated bool) {
 // maxCell bounds a table cell of network text (an issuer's whole DN).
 const maxCell = 48
 
-// WriteFlows writes the watched flows as a table, one a line, with what the
-// analyzers said of each: ok, or the kind/reason of its findings.
+// WriteFlows writes the watched flows as a table, one a line, with how each
+// was identified (ID), what the analyzers said of it (ok, or the kind/reason
+// of its findings), and its packets and bytes each way.
 func (r *Result) WriteFlows(w io.Writer) error {
 	fmt.Fprintf(w, "%s:\n", plural(len(r.Flows), "watched flow"))
 	if len(r.Flows) == 0 {
 		return nil
 	}
 	tw := tabwriter.NewWriter(w, 2, 8, 2, ' ', 0)
-	fmt.Fprintln(tw, "  FIRST (UTC)\tPROTO\tCLIENT\tSERVER\tSERVICE\tNAME\tTLS\tISSUER\tVERDICT\tPKTS C→S/S→C\tBYTES C→S/S→C")
+	fmt.Fprintln(tw, "  FIRST (UTC)\tPROTO\tCLIENT\tSERVER\tSERVICE\tID\tNAME\tTLS\tISSUER\tVERDICT\tPKTS C→S/S→C\tBYTES C→S/S→C")
 	for i := range r.Flows {
 		fl := &r.Flows[i]
 		name := fl.Name
@@ -173,10 +174,10 @@ func (r *Result) WriteFlows(w io.Writer) error {
 		if len(fl.Verdicts) > 0 {
 			verdict = strings.Join(fl.Verdicts, ",")
 		}
-		fmt.Fprintf(tw, "  %s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%d/%d\t%d/%d\n",
+		fmt.Fprintf(tw, "  %s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%d/%d\t%d/%d\n",
 			fl.First.UTC().Format("2006-01-02 15:04:05.000"), fl.Transport,
 			netip.AddrPortFrom(fl.Client, fl.ClientPort), netip.AddrPortFrom(fl.Server, fl.ServerPort),
-			cell(fl.Service), cell(name), cell(fl.TLSVersion), cell(fl.Issuer), safetext.Escape(verdict),
+			cell(fl.Service), cell(fl.Source), cell(name), cell(fl.TLSVersion), cell(fl.Issuer), safetext.Escape(verdict),
 			fl.Packets[0], fl.Packets[1], fl.Bytes[0], fl.Bytes[1])
 	}
 	if err := tw.Flush(); err != nil {
