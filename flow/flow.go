@@ -198,8 +198,3 @@ func (f *Flow) update(p *decode.Packet, d Dir) {
 		f.TCP = TCPEstablished // picked up mid-stream
 	}
 }
-
-// reset clears a recycled flow, keeping nothing from its previous life.
-func (f *Flow) reset() {
-	*f = Flow{}
-}

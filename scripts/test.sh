@@ -10,6 +10,8 @@ scripts/deps.sh
 
 echo "== go vet" >&2
 go vet ./...
+echo "== staticcheck (honnef.co/go/tools, pinned)" >&2
+go run honnef.co/go/tools/cmd/staticcheck@v0.8.2 ./...
 echo "== static build (CGO_ENABLED=0)" >&2
 CGO_ENABLED=0 go build -o /dev/null ./cmd/zoomprobe
 if [ -x scripts/check-deploy.sh ]; then

@@ -120,7 +120,10 @@ func runAudit(g *globals, a auditArgs) int {
 	}
 	color := a.format == "text" && a.file == "-" && isTerminal(os.Stdout) && os.Getenv("NO_COLOR") == ""
 	bw := bufio.NewWriter(out)
-	if err := report.Render(bw, a.format, rep, color); err == nil {
+	// One err for render, flush and close: a failed render must not be
+	// hidden by a flush that succeeds.
+	err = report.Render(bw, a.format, rep, color)
+	if err == nil {
 		err = bw.Flush()
 	}
 	if cerr := closeOut(); err == nil {

@@ -10,7 +10,6 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"runtime"
 	"strings"
 	"sync"
 	"syscall"
@@ -141,7 +140,11 @@ func (l *frameLog) seen() []string {
 func buildDaemon(t *testing.T) string {
 	t.Helper()
 	bin := filepath.Join(t.TempDir(), "zoomprobe")
-	goCmd := filepath.Join(runtime.GOROOT(), "bin", "go")
+	// The go command running this test: the one the toolchain script chose.
+	goCmd, err := exec.LookPath("go")
+	if err != nil {
+		t.Skipf("no go command on PATH: %v", err)
+	}
 	out, err := exec.Command(goCmd, "build", "-o", bin, ".").CombinedOutput()
 	if err != nil {
 		t.Fatalf("go build: %v\n%s", err, out)

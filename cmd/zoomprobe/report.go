@@ -45,7 +45,8 @@ func runReport(format, file string, files []string) int {
 	}
 	color := format == "text" && file == "-" && isTerminal(os.Stdout) && os.Getenv("NO_COLOR") == ""
 	bw := bufio.NewWriter(out)
-	if err := report.RenderFleet(bw, format, fleet, color); err == nil {
+	err = report.RenderFleet(bw, format, fleet, color)
+	if err == nil {
 		err = bw.Flush()
 	}
 	if cerr := closeOut(); err == nil {
