@@ -102,6 +102,9 @@ type ZoomConfig struct {
 	RangesFile string `yaml:"ranges_file"`
 	// NameCacheSize bounds the DNS-snooped address→name cache.
 	NameCacheSize int `yaml:"name_cache_size"`
+	// MaxClientHelloBytes bounds the client bytes the identity stage holds
+	// per flow while a ClientHello arrives over several segments.
+	MaxClientHelloBytes int `yaml:"max_client_hello_bytes"`
 	// Watch adds non-Zoom traffic to the analyzers.
 	Watch WatchConfig `yaml:"watch"`
 }
@@ -117,10 +120,14 @@ type WatchConfig struct {
 	Prefixes []netip.Prefix `yaml:"-"` // parsed Networks
 }
 
-func (c *ZoomConfig) setDefaults() { c.NameCacheSize = 16384 }
+func (c *ZoomConfig) setDefaults() {
+	c.NameCacheSize = 16384
+	c.MaxClientHelloBytes = 8192
+}
 
 func (c *ZoomConfig) validate(v *Validator) {
 	v.Check(c.NameCacheSize >= 16 && c.NameCacheSize <= 10_000_000, "zoom.name_cache_size", "must be between 16 and 10000000, got %d", c.NameCacheSize)
+	v.Check(c.MaxClientHelloBytes >= 1024 && c.MaxClientHelloBytes <= 65536, "zoom.max_client_hello_bytes", "must be between 1024 and 65536, got %d", c.MaxClientHelloBytes)
 	c.Watch.Prefixes = c.Watch.Prefixes[:0]
 	for i, n := range c.Watch.Networks {
 		p, err := netip.ParsePrefix(strings.TrimSpace(n))

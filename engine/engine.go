@@ -22,6 +22,7 @@ import (
 	"github.com/zoomprobe/zoomprobe/decode"
 	"github.com/zoomprobe/zoomprobe/finding"
 	"github.com/zoomprobe/zoomprobe/flow"
+	"github.com/zoomprobe/zoomprobe/flow/identity"
 	"github.com/zoomprobe/zoomprobe/zoom"
 )
 
@@ -92,9 +93,13 @@ func New(o Options) (*Engine, error) {
 	}
 	classifier := zoom.NewClassifier(ranges, cfg.Zoom.Watch)
 	e.classifier = classifier
+	idMetrics := identity.NewMetrics()
+	if err := o.Registerer.Register(idMetrics); err != nil {
+		return nil, err
+	}
 
 	var ctors []func() analyzers.Analyzer
-	for _, p := range analyzers.Registered() {
+	for _, p := range analyzers.Registered() { // in analyzers.Order
 		if !cfg.Analyzers.Enabled(p.Name()) {
 			continue
 		}
@@ -106,7 +111,7 @@ func New(o Options) (*Engine, error) {
 			return nil, fmt.Errorf("analyzer %s: %w", p.Name(), err)
 		}
 		ctors = append(ctors, ctor)
-		e.m.analyzers = append(e.m.analyzers, p.Name())
+		e.m.analyzers = append(e.m.analyzers, &analyzerHealth{name: p.Name()})
 	}
 	fc := flow.Config{
 		MaxFlows:         cfg.Flows.MaxFlows,
@@ -120,7 +125,8 @@ func New(o Options) (*Engine, error) {
 		for i, c := range ctors {
 			as[i] = c()
 		}
-		e.workers = append(e.workers, newWorker(fc, as, classifier, e.names, o.OnFlowEnd))
+		id := identity.New(identity.Config{Classifier: classifier, Names: e.names, MaxHelloBytes: cfg.Zoom.MaxClientHelloBytes, Metrics: idMetrics})
+		e.workers = append(e.workers, newWorker(fc, id, as, e.m.analyzers, o.Logger, o.OnFlowEnd))
 	}
 	return e, nil
 }

@@ -18,11 +18,11 @@ type metrics struct {
 	mu        sync.Mutex
 	sources   map[string]*sourceStats
 	decodeErr *prometheus.CounterVec
-	analyzers []string
+	analyzers []*analyzerHealth // in analyzers.Order, shared with the workers
 
 	packets, dropped, up, lastPacket   *prometheus.Desc
 	flows, active, evictions, zoomPkts *prometheus.Desc
-	analyzerUp                         *prometheus.Desc
+	analyzerUp, analyzerPanics         *prometheus.Desc
 }
 
 func newMetrics(e *Engine) *metrics {
@@ -40,7 +40,10 @@ func newMetrics(e *Engine) *metrics {
 		active:     prometheus.NewDesc("zoomprobe_active_flows", "Flows held in the flow tables.", []string{"service", "transport"}, nil),
 		evictions:  prometheus.NewDesc("zoomprobe_flow_evictions_total", "Flows evicted because a flow table was full (flows.max_flows).", nil, nil),
 		zoomPkts:   prometheus.NewDesc("zoomprobe_zoom_packets_total", "Packets of Zoom (or watched) flows, by service.", []string{"service"}, nil),
-		analyzerUp: prometheus.NewDesc("zoomprobe_analyzer_up", "1 for each analyzer that initialised and runs.", []string{"analyzer"}, nil),
+		analyzerUp: prometheus.NewDesc("zoomprobe_analyzer_up",
+			"1 for each analyzer that initialised and runs without fault; 0 once it panicked (it still sees the other flows).", []string{"analyzer"}, nil),
+		analyzerPanics: prometheus.NewDesc("zoomprobe_analyzer_panics_total",
+			"Panics recovered at the analyzer boundary; each drops the flow from that analyzer.", []string{"analyzer"}, nil),
 	}
 	for _, l := range decode.ErrorLayers {
 		m.decodeErr.WithLabelValues(l)
@@ -73,7 +76,7 @@ func (m *metrics) decodeError(err error) {
 
 func (m *metrics) Describe(ch chan<- *prometheus.Desc) {
 	m.decodeErr.Describe(ch)
-	for _, d := range []*prometheus.Desc{m.packets, m.dropped, m.up, m.lastPacket, m.flows, m.active, m.evictions, m.zoomPkts, m.analyzerUp} {
+	for _, d := range []*prometheus.Desc{m.packets, m.dropped, m.up, m.lastPacket, m.flows, m.active, m.evictions, m.zoomPkts, m.analyzerUp, m.analyzerPanics} {
 		ch <- d
 	}
 }
@@ -123,6 +126,12 @@ func (m *metrics) Collect(ch chan<- prometheus.Metric) {
 	}
 	ch <- prometheus.MustNewConstMetric(m.evictions, prometheus.CounterValue, ev)
 	for _, a := range m.analyzers {
-		ch <- prometheus.MustNewConstMetric(m.analyzerUp, prometheus.GaugeValue, 1, a)
+		panics := a.panics.Load()
+		up := 1.0
+		if panics > 0 {
+			up = 0
+		}
+		ch <- prometheus.MustNewConstMetric(m.analyzerUp, prometheus.GaugeValue, up, a.name)
+		ch <- prometheus.MustNewConstMetric(m.analyzerPanics, prometheus.CounterValue, float64(panics), a.name)
 	}
 }

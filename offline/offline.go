@@ -46,12 +46,17 @@ type Flow struct {
 	Server     netip.Addr `json:"server"`
 	ServerPort uint16     `json:"server_port"`
 	Service    string     `json:"service"`
-	Name       string     `json:"name,omitempty"`
-	First      time.Time  `json:"first"`
-	Last       time.Time  `json:"last"`
-	Packets    [2]uint64  `json:"packets"` // to server, to client
-	Bytes      [2]uint64  `json:"bytes"`
-	TCPState   string     `json:"tcp_state,omitempty"`
+	// Source is the evidence that decided Service: sni, dns, range,
+	// zoom_udp, stun or watch (flow/identity).
+	Source string `json:"source"`
+	Name   string `json:"name,omitempty"`
+	// NameSource tells where Name came from: sni or dns.
+	NameSource string    `json:"name_source,omitempty"`
+	First      time.Time `json:"first"`
+	Last       time.Time `json:"last"`
+	Packets    [2]uint64 `json:"packets"` // to server, to client
+	Bytes      [2]uint64 `json:"bytes"`
+	TCPState   string    `json:"tcp_state,omitempty"`
 }
 
 // Result is what an analysis found.
@@ -89,7 +94,7 @@ func Analyze(ctx context.Context, cfg *config.Config, files []string, o Options)
 	onEnd := func(f *flow.Flow, _ flow.ExpireReason) {
 		mu.Lock()
 		defer mu.Unlock()
-		svc, tr := f.Service.String(), f.Transport()
+		svc, tr := f.Service().String(), f.Transport()
 		if res.FlowsByService[svc] == nil {
 			res.FlowsByService[svc] = map[string]int{}
 		}
@@ -101,9 +106,15 @@ func Analyze(ctx context.Context, cfg *config.Config, files []string, o Options)
 			res.UnlistedFlows++
 			return
 		}
+		id := f.Identity()
+		var nameSource string
+		if id.Name != "" {
+			nameSource = id.NameSource.String()
+		}
 		res.Flows = append(res.Flows, Flow{
 			Transport: tr, Client: f.Client.Addr(), ClientPort: f.Client.Port(),
-			Server: f.Server.Addr(), ServerPort: f.Server.Port(), Service: svc, Name: f.Name,
+			Server: f.Server.Addr(), ServerPort: f.Server.Port(), Service: svc,
+			Source: id.Source.String(), Name: id.Name, NameSource: nameSource,
 			First: f.First, Last: f.Last, Packets: f.Packets, Bytes: f.Bytes, TCPState: tcpState(f),
 		})
 	}

@@ -80,7 +80,6 @@ type state struct {
 	tlsFlow           bool
 	appData           bool
 	serverPayload     bool
-	sni               string // parsed here only when f.Name is empty
 	srvTTLMin         uint8
 	srvTTLMax         uint8
 	srvIPIDLast       uint16
@@ -202,18 +201,13 @@ func (a *Analyzer) tcpPacket(f *flow.Flow, s *state, p *decode.Packet, d flow.Di
 	}
 }
 
-// clientData looks at client payload: the ClientHello (and its SNI when no
-// other analyzer named the flow) and the first application data.
+// clientData looks at client payload: the ClientHello (its name is the
+// identity stage's) and the first application data.
 func (a *Analyzer) clientData(f *flow.Flow, s *state, b []byte, ack uint32) {
 	if !s.clientPayload {
 		s.clientPayload = true
 		if isClientHello(b) {
 			s.tlsFlow, s.clientHello, s.helloAck = true, true, ack
-			if f.Name == "" {
-				if sni := parseSNI(b); len(sni) > 0 && zoom.IsZoomNameBytes(sni) {
-					s.sni = string(sni) // once per flow, only for a Zoom name
-				}
-			}
 		} else if s.serverPayload {
 			s.appData = true
 		}
@@ -234,8 +228,8 @@ func (a *Analyzer) tcpAnswered(f *flow.Flow, s *state) {
 	}
 	s.openMarked = true
 	t := s.answerTime
-	a.m.matrix.set(f.Service, f.Proto, f.Server.Port(), StatusOpen, t)
-	fb := a.sh.tcpAnswered(f.Client.Addr(), f.Server.Addr(), f.Service, f.Server.Port(), s.synFirst, t, s.synAckTTL, analyzers.FindingFlow(f), a.cfg.FallbackWindow)
+	a.m.matrix.set(f.Service(), f.Proto, f.Server.Port(), StatusOpen, t)
+	fb := a.sh.tcpAnswered(f.Client.Addr(), f.Server.Addr(), f.Service(), f.Server.Port(), s.synFirst, t, s.synAckTTL, analyzers.FindingFlow(f), a.cfg.FallbackWindow)
 	if fb != nil {
 		a.emitFallback(fb)
 	}
@@ -367,11 +361,10 @@ func (a *Analyzer) tcpExpire(f *flow.Flow, s *state, now time.Time) {
 	if !s.openMarked && s.answered {
 		a.tcpAnswered(f, s) // identity learnt after the last server packet
 	}
-	sni := f.Name
-	if sni == "" {
-		sni = s.sni
-	}
-	svc := serviceOf(f, sni)
+	// The identity stage read the ClientHello's name, even one cut off
+	// by the reset after its first segment.
+	sni := f.Name()
+	svc := f.Service()
 	if svc == zoom.ServiceNone {
 		return
 	}
@@ -466,4 +459,9 @@ func icmpEvidence(r *icmpRecord, count int) map[string]any {
 		"icmp_sender": addrString(r.sender), "icmp_type": int(r.typ), "icmp_code": int(r.code),
 		"ttl": int(r.ttl), "icmp_count": count,
 	}
+}
+
+// isClientHello reports whether b starts a TLS handshake record holding a ClientHello.
+func isClientHello(b []byte) bool {
+	return len(b) >= 6 && b[0] == 0x16 && b[1] == 0x03 && b[5] == 0x01
 }

@@ -44,7 +44,7 @@ func (a *Analyzer) udpAnswered(f *flow.Flow, s *state) {
 		return
 	}
 	s.openMarked = true
-	a.m.matrix.set(f.Service, f.Proto, f.Server.Port(), StatusOpen, s.answerTime)
+	a.m.matrix.set(f.Service(), f.Proto, f.Server.Port(), StatusOpen, s.answerTime)
 	// Only an answer on the media ports proves UDP media works: a site can
 	// let STUN (3478/3479) through and still block 8801-8810.
 	if port := f.Server.Port(); port >= 8801 && port <= 8810 {
@@ -80,9 +80,9 @@ func (a *Analyzer) udpJudge(f *flow.Flow, s *state, now time.Time) {
 		ev = icmpEvidence(&s.icmp, s.icmpCount)
 		ev["datagrams"] = s.datagrams
 	}
-	fb, servers := a.sh.udpFailed(f.Client.Addr(), f.Server.Addr(), f.Service, f.Server.Port(), s.first, reason, a.cfg.FallbackWindow)
+	fb, servers := a.sh.udpFailed(f.Client.Addr(), f.Server.Addr(), f.Service(), f.Server.Port(), s.first, reason, a.cfg.FallbackWindow)
 	ev["failed_udp_servers"] = servers
-	a.blocked(f, f.Service, reason, s.first, ev, f.Name)
+	a.blocked(f, f.Service(), reason, s.first, ev, f.Name())
 	if fb != nil {
 		a.emitFallback(fb)
 	}

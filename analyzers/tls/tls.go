@@ -1,6 +1,5 @@
 // Package tls is the passive TLS analyzer: it reassembles each TCP flow's
-// handshake (bounded per direction), learns the flow's identity from the
-// ClientHello's SNI, judges TLS 1.2-and-below certificate chains through
+// handshake (bounded per direction), judges TLS 1.2-and-below certificate chains through
 // certcheck (interception, product, Zoom Rooms code), reports clients that
 // refuse a certificate, and for TLS 1.3 (certificate encrypted) learns
 // server fingerprints and hop counts to report drift as suspected
@@ -169,7 +168,7 @@ func (a *Analyzer) Packet(f *flow.Flow, p *decode.Packet, d flow.Dir) {
 		return
 	}
 	if s == nil {
-		if f.Identity == flow.IdentityDecided && !f.Watched() {
+		if f.IdentityFinal() && !f.Watched() {
 			return
 		}
 		s = a.get(f)
@@ -254,7 +253,7 @@ func (a *Analyzer) Handshake(typ uint8, body []byte) {
 		}
 		return
 	}
-	if !s.helloSeen && f.Identity == flow.IdentityPending {
+	if !s.helloSeen && !f.IdentityFinal() {
 		return // server talking first: wait for the client's ClientHello
 	}
 	switch typ {
@@ -292,7 +291,7 @@ func (a *Analyzer) Alert(level, desc uint8) {
 	if d != flow.ToServer || !s.helloSeen || !f.Watched() {
 		return
 	}
-	a.sh.m.alerts.WithLabelValues(f.Service.String(), ptls.AlertName(desc)).Inc()
+	a.sh.m.alerts.WithLabelValues(f.Service().String(), ptls.AlertName(desc)).Inc()
 	if !ptls.IsCertificateAlert(desc) || !s.certSeen {
 		return
 	}
@@ -316,7 +315,7 @@ func (a *Analyzer) ChangeCipherSpec() {
 	}
 	if s.version != ptls.VersionTLS13 && f.Watched() {
 		// TLS 1.2 resumption: no certificate on the wire.
-		a.sh.m.handshake(f.Service, s.version, finding.ReasonCertNotObservable)
+		a.sh.m.handshake(f.Service(), s.version, finding.ReasonCertNotObservable)
 	}
 }
 
@@ -345,28 +344,8 @@ func (a *Analyzer) clientHello(f *flow.Flow, s *state, body []byte) {
 		sni = nil
 	}
 	s.sniLen = uint8(copy(s.sni[:], sni))
-	if f.Identity == flow.IdentityPending {
-		f.Identity = flow.IdentityDecided
-		if sni != nil {
-			svc := zoom.ServiceForNameBytes(sni)
-			if svc == zoom.ServiceNone && a.sh.watchNames && a.sh.classifier.IsWatchedName(string(sni)) {
-				svc = zoom.ServiceWatched
-			}
-			if svc != zoom.ServiceNone {
-				f.Service = svc
-				f.Name = string(sni)
-			}
-		}
-	} else if sni != nil && f.Service.IsZoom() {
-		// A Zoom name is more precise than the address range (zone
-		// controller vs media router share the Meetings ranges).
-		if svc := zoom.ServiceForNameBytes(sni); svc != zoom.ServiceNone && svc != f.Service {
-			f.Service = svc
-		}
-		if f.Name == "" || !strings.EqualFold(f.Name, string(sni)) {
-			f.Name = string(sni)
-		}
-	}
+	// The identity stage has read this ClientHello before us: the flow's
+	// service already reflects its SNI.
 	if !f.Watched() {
 		s.dec[0].Stop()
 		s.dec[1].Stop()
@@ -404,7 +383,7 @@ func (a *Analyzer) serverHello(f *flow.Flow, s *state, body []byte) {
 	// TLS 1.3: the rest is encrypted, certificate included.
 	s.dec[0].Stop()
 	s.dec[1].Stop()
-	a.sh.m.handshake(f.Service, s.version, finding.ReasonCertNotObservable)
+	a.sh.m.handshake(f.Service(), s.version, finding.ReasonCertNotObservable)
 	a.tls13(f, s)
 }
 
@@ -412,7 +391,7 @@ func (a *Analyzer) serverHello(f *flow.Flow, s *state, body []byte) {
 // compares the ServerHello's hop count with the SYN-ACK's.
 func (a *Analyzer) tls13(f *flow.Flow, s *state) {
 	t := a.cur.p.Time
-	drift, known := a.sh.learn.observe(f.Service, s.ja4, s.sfp, a.sh.baseline)
+	drift, known := a.sh.learn.observe(f.Service(), s.ja4, s.sfp, a.sh.baseline)
 	if drift {
 		ev := a.baseEvidence(f, s)
 		ev["learned_fingerprints"] = known
@@ -458,12 +437,12 @@ func (a *Analyzer) judge(f *flow.Flow, s *state, t time.Time) {
 	}
 	at := a.sh.clock.Correct(t)
 	v := certcheck.Judge(certcheck.Input{
-		DER: s.certs, Host: a.sniString(s), At: at, OCSP: s.ocsp, SCTs: s.scts, Zoom: f.Service.IsZoom(),
+		DER: s.certs, Host: a.sniString(s), At: at, OCSP: s.ocsp, SCTs: s.scts, Zoom: f.Service().IsZoom(),
 	}, a.sh.opts)
 	s.v = v
-	a.sh.m.handshake(f.Service, s.version, v.Reason)
+	a.sh.m.handshake(f.Service(), s.version, v.Reason)
 	if !v.NotAfter.IsZero() {
-		a.sh.notAfter(f.Service, v.NotAfter)
+		a.sh.notAfter(f.Service(), v.NotAfter)
 	}
 	if v.Reason == finding.ReasonOK {
 		return
@@ -471,7 +450,7 @@ func (a *Analyzer) judge(f *flow.Flow, s *state, t time.Time) {
 	kind := finding.KindCertificateProblem
 	if isInterception(v) {
 		kind = finding.KindTLSInterception
-		a.sh.m.interceptions.WithLabelValues(f.Service.String(), string(v.Reason), a.sh.productLabel(v.Product)).Inc()
+		a.sh.m.interceptions.WithLabelValues(f.Service().String(), string(v.Reason), a.sh.productLabel(v.Product)).Inc()
 	}
 	if !a.sh.dedup.First(dedupKey{server: f.Server.Addr(), leaf: v.LeafSHA256, kind: kind}, t, a.sh.window) {
 		a.sh.m.suppressed.Inc()
@@ -481,7 +460,7 @@ func (a *Analyzer) judge(f *flow.Flow, s *state, t time.Time) {
 	certEvidence(ev, v, at, t)
 	us, rem := certTexts(v)
 	a.sink.Emit(finding.Finding{
-		Time: t, Kind: kind, Reason: v.Reason, Source: Name, Service: f.Service.String(),
+		Time: t, Kind: kind, Reason: v.Reason, Source: Name, Service: f.Service().String(),
 		Flow: analyzers.FindingFlow(f), SNI: a.sniString(s), ZoomRoomsCode: v.ZoomRoomsCode,
 		Product: v.Product, Confidence: "high", UserSees: us, Remediation: rem, Evidence: ev,
 	})
@@ -521,7 +500,7 @@ func (a *Analyzer) rejected(f *flow.Flow, s *state, level, desc uint8) {
 		code = zoom.RoomsCodeForReason(alertReason(desc))
 	}
 	a.sink.Emit(finding.Finding{
-		Time: t, Kind: finding.KindCertRejected, Reason: reason, Source: Name, Service: f.Service.String(),
+		Time: t, Kind: finding.KindCertRejected, Reason: reason, Source: Name, Service: f.Service().String(),
 		Flow: analyzers.FindingFlow(f), SNI: a.sniString(s), ZoomRoomsCode: code, Product: s.v.Product,
 		Confidence:  "high",
 		UserSees:    fmt.Sprintf(`The Zoom client refused the server certificate (TLS alert %s): the user sees "Your connection is not private… This server could not prove that it is Zoom" and cannot connect; a Zoom Room shows an untrusted-certificate code.`, alert),
@@ -547,7 +526,7 @@ func alertReason(desc uint8) finding.Reason {
 }
 
 func (a *Analyzer) suspected(f *flow.Flow, s *state, t time.Time, what string, ev map[string]any) {
-	a.sh.m.interceptions.WithLabelValues(f.Service.String(), string(finding.ReasonFingerprintDrift), "unknown").Inc()
+	a.sh.m.interceptions.WithLabelValues(f.Service().String(), string(finding.ReasonFingerprintDrift), "unknown").Inc()
 	key := dedupKey{server: f.Server.Addr(), leaf: string(s.sfp[:]) + what, kind: finding.KindTLSSuspected}
 	if !a.sh.dedup.First(key, t, a.sh.window) {
 		a.sh.m.suppressed.Inc()
@@ -556,7 +535,7 @@ func (a *Analyzer) suspected(f *flow.Flow, s *state, t time.Time, what string, e
 	ev["drift"] = what
 	a.sink.Emit(finding.Finding{
 		Time: t, Kind: finding.KindTLSSuspected, Reason: finding.ReasonFingerprintDrift, Source: Name,
-		Service: f.Service.String(), Flow: analyzers.FindingFlow(f), SNI: a.sniString(s), Confidence: "low",
+		Service: f.Service().String(), Flow: analyzers.FindingFlow(f), SNI: a.sniString(s), Confidence: "low",
 		UserSees:    "Possibly nothing yet; if a TLS-inspecting device took over this Zoom server's connections, Zoom shows an untrusted-certificate warning (Zoom Rooms code 6).",
 		Remediation: "TLS 1.3 hides the certificate: confirm with zoomprobe's active TLS probe from this network; if it reports interception, exempt Zoom's names and ranges from SSL inspection.",
 		Evidence:    ev,
