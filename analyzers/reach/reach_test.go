@@ -564,7 +564,7 @@ func TestUDP(t *testing.T) {
 			e.h.Feed(tc.build()...)
 			e.h.Flush()
 			equal(t, summary(e.sink.All(), tc.keys...), tc.want)
-			want := fmt.Sprintf(`zoomprobe_udp_fallbacks_total{service="media_router"} %v`, tc.fb)
+			want := fmt.Sprintf(`zoomprobe_udp_fallbacks_total{service="media"} %v`, tc.fb)
 			if got := gather(t, e.reg, "zoomprobe_udp_fallbacks_total"); !strings.Contains(got, want) {
 				t.Fatalf("want %s in\n%s", want, got)
 			}
