@@ -98,10 +98,10 @@ func craftHello(sni string, pad int) []byte {
 		ext = append(ext, sni...)
 	}
 	body := []byte{0x03, 0x03}
-	body = append(body, make([]byte, 32)...)   // random
-	body = append(body, 0)                     // session id
-	body = append(body, 0, 2, 0x13, 0x01)      // one cipher suite
-	body = append(body, 1, 0)                  // null compression
+	body = append(body, make([]byte, 32)...) // random
+	body = append(body, 0)                   // session id
+	body = append(body, 0, 2, 0x13, 0x01)    // one cipher suite
+	body = append(body, 1, 0)                // null compression
 	body = binary.BigEndian.AppendUint16(body, uint16(len(ext)))
 	body = append(body, ext...)
 	hs := append([]byte{1, 0, byte(len(body) >> 8), byte(len(body))}, body...)
@@ -133,6 +133,8 @@ func segments(c *reachtest.Conn, b []byte, cuts ...int) []decode.Packet {
 	}
 	return out
 }
+
+func newConn(server string) *reachtest.Conn { return reachtest.NewTCP(client+":40001", server) }
 
 func open(c *reachtest.Conn) []decode.Packet {
 	return []decode.Packet{c.SYN(t0), c.SYNACK(t0.Add(time.Millisecond)), c.ACK(t0.Add(2*time.Millisecond), true)}
