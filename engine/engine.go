@@ -37,6 +37,9 @@ type Options struct {
 	// OnFlowEnd, when set, sees every flow as it leaves a table (analyze uses it
 	// to list flows). It is called from worker goroutines.
 	OnFlowEnd func(*flow.Flow, flow.ExpireReason)
+	// Plugins are the analyzers to run, in this order; nil: every registered
+	// analyzer in analyzers.Order. analyzers.disabled applies to both.
+	Plugins []analyzers.Plugin
 }
 
 // Input is one packet source. Open is called again after a live source fails.
@@ -98,8 +101,15 @@ func New(o Options) (*Engine, error) {
 		return nil, err
 	}
 
+	plugins := o.Plugins
+	if plugins == nil {
+		plugins = analyzers.Registered() // in analyzers.Order
+	}
+	if len(plugins) > flow.MaxExt {
+		return nil, fmt.Errorf("engine: %d analyzers, at most flow.MaxExt (%d)", len(plugins), flow.MaxExt)
+	}
 	var ctors []func() analyzers.Analyzer
-	for _, p := range analyzers.Registered() { // in analyzers.Order
+	for _, p := range plugins {
 		if !cfg.Analyzers.Enabled(p.Name()) {
 			continue
 		}
