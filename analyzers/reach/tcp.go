@@ -437,7 +437,7 @@ func (a *Analyzer) judgeReset(f *flow.Flow, s *state, svc zoom.Service, sni stri
 // blocked gives a blocked_connection finding, counts it and updates the port matrix.
 func (a *Analyzer) blocked(f *flow.Flow, svc zoom.Service, reason finding.Reason, t time.Time, ev map[string]any, sni string) {
 	port := f.Server.Port()
-	a.m.blocked.WithLabelValues(svc.String(), f.Transport(), portLabel(f.Proto, port), string(reason)).Inc()
+	a.m.blocked.WithLabelValues(svc.String(), f.Transport(), zoom.PortLabel(f.Proto, port), string(reason)).Inc()
 	a.m.matrix.set(svc, f.Proto, port, statusOf(reason), t)
 	us, rem := texts(reason)
 	conf := "high"
