@@ -81,7 +81,9 @@ func (w *worker) handle(p *decode.Packet) {
 	switch {
 	case p.IsTCP() || p.IsUDP():
 		f, d, created := w.table.Packet(p)
-		w.identity.Packet(f, p, d, created)
+		if created || !f.IdentityFinal() { // most packets: one branch
+			w.identity.Packet(f, p, d, created)
+		}
 		if created {
 			w.stats.active[f.Counted][transportIndex(f.Proto)].Add(1)
 		}

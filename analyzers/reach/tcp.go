@@ -224,7 +224,7 @@ func (a *Analyzer) clientData(f *flow.Flow, s *state, b []byte, ack uint32) {
 // resets on later flows.
 func (a *Analyzer) tcpAnswered(f *flow.Flow, s *state) {
 	if !f.Watched() || !s.synSeen {
-		return // identity may come later (TLS analyzer); tried again on the next server packet
+		return // identity may come later (the SNI); tried again on the next server packet
 	}
 	s.openMarked = true
 	t := s.answerTime
