@@ -112,7 +112,11 @@ func (s *Stage) Packet(f *flow.Flow, p *decode.Packet, d flow.Dir, created bool)
 			c.ClientISN, c.ISNKnown = p.Seq, true
 		}
 		if len(p.Payload) > 0 {
-			s.clientData(f, c, p)
+			seq := p.Seq
+			if p.TCPFlags&decode.TCPSyn != 0 {
+				seq++ // TCP Fast Open: the SYN itself takes a sequence number
+			}
+			s.clientData(f, c, seq, p.Payload)
 		}
 	case decode.ProtoUDP:
 		if d == flow.ToServer && len(p.Payload) > 0 {
@@ -169,11 +173,11 @@ func (s *Stage) firstDatagram(c *flow.IdentityCell, b []byte) {
 // clientData reads client bytes until the ClientHello's name is known or the
 // bytes are not a ClientHello. The first segment is read in place; a
 // ClientHello that needs more (or a segment ahead of a hole) is buffered.
-func (s *Stage) clientData(f *flow.Flow, c *flow.IdentityCell, p *decode.Packet) {
+func (s *Stage) clientData(f *flow.Flow, c *flow.IdentityCell, seq uint32, payload []byte) {
 	h, _ := c.Stage.(*hello)
 	if h == nil {
-		if !c.ISNKnown || p.Seq == c.ClientISN+1 {
-			if name, res := scanHello(p.Payload, s.scratch); res != scanNeedMore {
+		if !c.ISNKnown || seq == c.ClientISN+1 {
+			if name, res := scanHello(payload, s.scratch); res != scanNeedMore {
 				s.settle(f, c, name, res)
 				return
 			}
@@ -185,7 +189,7 @@ func (s *Stage) clientData(f *flow.Flow, c *flow.IdentityCell, p *decode.Packet)
 		}
 	}
 	before := h.stream.Len()
-	h.stream.Segment(p.Seq, p.Payload)
+	h.stream.Segment(seq, payload)
 	h.segments++
 	if h.stream.Len() > before {
 		if name, res := scanHello(h.stream.Bytes(), s.scratch); res != scanNeedMore {

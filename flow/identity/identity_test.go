@@ -220,6 +220,19 @@ func TestSNIAcrossRecords(t *testing.T) {
 	}
 }
 
+// TCP Fast Open: the ClientHello starts in the SYN, whose data begins one
+// after its sequence number.
+func TestSNIInSYN(t *testing.T) {
+	r := newRig(config.WatchConfig{}, 0)
+	c := newConn(cloud + ":443")
+	pq := goHello(t, zcName, true)
+	syn := c.SYN(t0)
+	syn.Payload = pq[:100]
+	rest := c.Data(t0.Add(time.Millisecond), true, pq[100:])
+	rest.Seq = syn.Seq + 1 + 100
+	wantIdentity(t, r.feed(syn, rest), zcBySNI)
+}
+
 // Picked up mid-stream (no SYN seen): the first client bytes fix the start.
 func TestSNIWithoutSYN(t *testing.T) {
 	r := newRig(config.WatchConfig{}, 0)
