@@ -152,7 +152,7 @@ func Run(ctx context.Context, o Options) (*report.Report, error) {
 	if host == "" {
 		host, _ = os.Hostname()
 	}
-	r := &report.Report{Title: "Zoom readiness report", Generated: start, Host: host, Version: o.Version}
+	r := &report.Report{Title: "Zoom readiness report", Generated: start, Site: o.Config.Site, Host: host, Version: o.Version}
 	b := builder{cfg: &pc, results: results, clock: clock, selected: o.Checks}
 	r.Requirements = b.requirements()
 	if o.Passive != nil {

@@ -166,7 +166,9 @@ func collect(t *testing.T, src Source, done func(*seen) bool) *seen {
 		case p.IsUDP():
 			p.Payload = append([]byte(nil), p.Payload...)
 			s.udp[string(p.Payload)] = p
-		case p.IsICMP():
+		case p.IsICMP() && p.IPVersion == 4:
+			// IPv6 brings its own ICMP (MLD reports, router solicitations)
+			// when the veth comes up: only the IPv4 answers are the test's.
 			s.icmp = append(s.icmp, p)
 		}
 	}
@@ -207,8 +209,11 @@ func TestLiveCaptureUDP(t *testing.T) {
 	if q.ICMP.Type != 3 || q.ICMP.Code != 3 || !q.ICMP.Quoted || q.ICMP.QDstPort != 9999 || int(q.ICMP.QSrcPort) != localPort || q.Src.String() != "192.0.2.2" {
 		t.Errorf("ICMP decoded as %+v from %v", q.ICMP, q.Src)
 	}
+	// The kernel may count a frame that reached the ring before the socket
+	// was bound to the veth (or not count one from then): compare with the
+	// datagrams this test sent, not with every frame read.
 	st, err := src.Stats()
-	if err != nil || st.Received < uint64(s.ops) || st.Dropped != 0 {
+	if err != nil || st.Received < n || st.Dropped != 0 {
 		t.Errorf("stats %+v (%v), read %d frames", st, err, s.ops)
 	}
 }

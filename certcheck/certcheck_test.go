@@ -17,7 +17,7 @@ type testCAs struct {
 	zoomRoot, zoomInter, forti, unknown, public, goDaddy *tlstest.CA
 }
 
-func newCAs(t *testing.T) *testCAs {
+func newCAs(t testing.TB) *testCAs {
 	c := &testCAs{}
 	c.zoomRoot = tlstest.NewRoot(t, pkix.Name{CommonName: "Test Zoom Root", Organization: []string{"DigiCert Inc"}})
 	c.zoomInter = c.zoomRoot.Intermediate(t, pkix.Name{CommonName: "Test Zoom TLS CA1", Organization: []string{"DigiCert Inc"}})
@@ -36,7 +36,7 @@ func pool(cas ...*tlstest.CA) *x509.CertPool {
 	return p
 }
 
-func chainOf(t *testing.T, ca *tlstest.CA, spec tlstest.LeafSpec, extra ...*tlstest.CA) []*x509.Certificate {
+func chainOf(t testing.TB, ca *tlstest.CA, spec tlstest.LeafSpec, extra ...*tlstest.CA) []*x509.Certificate {
 	cert := ca.Leaf(t, spec, extra...)
 	out := []*x509.Certificate{cert.Leaf}
 	for _, e := range extra {
@@ -50,7 +50,9 @@ func TestJudge(t *testing.T) {
 	at := time.Date(2026, 3, 1, 10, 0, 0, 0, time.UTC)
 	zoomName := "zoomfrn99mmr.zoom.us"
 	zoomLeaf := tlstest.LeafSpec{Names: []string{zoomName}, Org: "Zoom Video Communications, Inc.", EmbedSCT: true}
-	zoomChain := chainOf(t, c.zoomInter, zoomLeaf, c.zoomInter)
+	ctLog := newTestLog(t, "Test CT log")
+	logged, _ := loggedLeaf(t, c.zoomInter, leafOpts{names: []string{zoomName}, logs: []*testLog{ctLog}})
+	zoomChain := []*x509.Certificate{logged, c.zoomInter.Cert}
 	trusted := pool(c.zoomRoot, c.public, c.goDaddy)
 	siteInstalled := pool(c.zoomRoot, c.public, c.forti)
 	expected := []Issuer{IssuerFromCert(c.zoomRoot.Cert)}
@@ -114,8 +116,8 @@ func TestJudge(t *testing.T) {
 			finding.ReasonCTInvalid, 4, "", false, "none"},
 		{"no SCTs, policy does not require", Input{Chain: chainOf(t, c.zoomInter, tlstest.LeafSpec{Names: []string{zoomName}}, c.zoomInter), Host: zoomName, Zoom: true}, trusted, expected, false,
 			finding.ReasonOK, 0, "", false, "none"},
-		{"SCTs from the TLS extension", Input{Chain: chainOf(t, c.zoomInter, tlstest.LeafSpec{Names: []string{zoomName}}, c.zoomInter), Host: zoomName, Zoom: true, SCTs: [][]byte{tlstest.FakeSCT()}}, trusted, expected, true,
-			finding.ReasonOK, 0, "", false, "none"},
+		{"an unsigned SCT from no known log, policy requires", Input{Chain: chainOf(t, c.zoomInter, tlstest.LeafSpec{Names: []string{zoomName}}, c.zoomInter), Host: zoomName, Zoom: true, SCTs: [][]byte{tlstest.FakeSCT()}}, trusted, expected, true,
+			finding.ReasonCTInvalid, 4, "", false, "none"},
 		{"Go Daddy in 2020", Input{Chain: chainOf(t, c.goDaddy, tlstest.LeafSpec{Names: []string{"*.zoom.us"}, NotBefore: time.Date(2019, 1, 1, 0, 0, 0, 0, time.UTC), NotAfter: time.Date(2021, 1, 1, 0, 0, 0, 0, time.UTC)}), Host: "zoom.us.", Zoom: false, At: time.Date(2020, 5, 1, 0, 0, 0, 0, time.UTC)}, trusted, withGoDaddy, false,
 			finding.ReasonInvalidHostname, 1, "", false, "none"},
 		{"Go Daddy expected in 2020", Input{Chain: chainOf(t, c.goDaddy, tlstest.LeafSpec{Names: []string{"*.zoom.us"}, NotBefore: time.Date(2019, 1, 1, 0, 0, 0, 0, time.UTC), NotAfter: time.Date(2030, 1, 1, 0, 0, 0, 0, time.UTC)}), Host: "www.zoom.us", Zoom: true, At: time.Date(2020, 5, 1, 0, 0, 0, 0, time.UTC)}, trusted, withGoDaddy, false,
@@ -134,7 +136,7 @@ func TestJudge(t *testing.T) {
 			if in.At.IsZero() {
 				in.At = at
 			}
-			v := Judge(in, Options{Roots: tt.roots, Expected: tt.expected, Products: products, RequireSCT: tt.requireSCT})
+			v := Judge(in, Options{Roots: tt.roots, Expected: tt.expected, Products: products, RequireSCT: tt.requireSCT, CTLogs: logsOf(ctLog)})
 			if v.Reason != tt.reason || v.ZoomRoomsCode != tt.code || v.Product != tt.product || v.Intercepted != tt.intercepted || v.OCSP != tt.ocsp {
 				t.Errorf("got reason %s code %d product %q intercepted %v ocsp %s (%s; problems %v), want %s %d %q %v %s",
 					v.Reason, v.ZoomRoomsCode, v.Product, v.Intercepted, v.OCSP, v.Detail, v.Problems, tt.reason, tt.code, tt.product, tt.intercepted, tt.ocsp)

@@ -80,6 +80,12 @@ func ParseProducts(b []byte, name string) (*Products, error) {
 		if len(p.IssuerCN)+len(p.IssuerO)+len(p.IssuerOU)+len(p.SubjectCN)+len(p.SPKISHA256) == 0 {
 			errs = append(errs, at+": needs at least one of issuer_cn, issuer_o, issuer_ou, subject_cn, spki_sha256")
 		}
+		// Lowercased once here: matching folds the names, not the patterns.
+		for _, l := range [][]string{p.IssuerCN, p.IssuerO, p.IssuerOU, p.SubjectCN} {
+			for j := range l {
+				l[j] = strings.ToLower(l[j])
+			}
+		}
 		for j, h := range p.SPKISHA256 {
 			sum, err := parseSPKI(h)
 			if err != nil {
@@ -185,19 +191,40 @@ func anyGlobs(patterns, values []string) bool {
 	return false
 }
 
+// anyGlob matches v, case-insensitively, against lowercased patterns.
 func anyGlob(patterns []string, v string) bool {
-	if v == "" {
+	if v == "" || len(patterns) == 0 {
 		return false
 	}
+	if !isASCII(v) {
+		v = strings.ToLower(v) // rare: Unicode folding allocates
+	}
 	for _, p := range patterns {
-		if glob(strings.ToLower(p), strings.ToLower(v)) {
+		if glob(p, v) {
 			return true
 		}
 	}
 	return false
 }
 
-// glob matches s against p where '*' stands for any run of characters.
+func isASCII(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if s[i] >= 0x80 {
+			return false
+		}
+	}
+	return true
+}
+
+func lowerASCII(c byte) byte {
+	if 'A' <= c && c <= 'Z' {
+		return c + 'a' - 'A'
+	}
+	return c
+}
+
+// glob matches s against the lowercase pattern p where '*' stands for any
+// run of characters; ASCII letters of s are folded to lower case.
 func glob(p, s string) bool {
 	star, back := -1, 0
 	i, j := 0, 0
@@ -206,7 +233,7 @@ func glob(p, s string) bool {
 		case i < len(p) && p[i] == '*':
 			star, back = i, j
 			i++
-		case i < len(p) && p[i] == s[j]:
+		case i < len(p) && p[i] == lowerASCII(s[j]):
 			i++
 			j++
 		case star >= 0:

@@ -18,6 +18,10 @@ import (
 
 // Config is the whole configuration. Each section lives in its own file.
 type Config struct {
+	// Site names the office or network this probe watches (the --site flag
+	// overrides it). It goes into zoomprobe_site_info, the event log and the
+	// audit; Prometheus adds it to every series as an external label.
+	Site      string          `yaml:"site"`
 	Capture   CaptureConfig   `yaml:"capture"`
 	Flows     FlowsConfig     `yaml:"flows"`
 	Zoom      ZoomConfig      `yaml:"zoom"`
@@ -63,6 +67,27 @@ func LoadFile(path string) (*Config, error) {
 	return c, nil
 }
 
+// Load reads the config file at path, or the built-in default when path is
+// empty, and applies a site name given on the command line (--site).
+func Load(path, site string) (*Config, error) {
+	if err := ValidateSite(site); err != nil {
+		return nil, fmt.Errorf("--site: %w", err)
+	}
+	var c *Config
+	var err error
+	if path == "" {
+		if c, err = Parse(DefaultYAML()); err != nil {
+			return nil, fmt.Errorf("built-in default config: %w", err)
+		}
+	} else if c, err = LoadFile(path); err != nil {
+		return nil, err
+	}
+	if site != "" {
+		c.Site = site
+	}
+	return c, nil
+}
+
 // Parse decodes YAML onto the defaults, rejecting unknown fields, and validates.
 func Parse(b []byte) (*Config, error) {
 	c := Default()
@@ -84,6 +109,9 @@ func Parse(b []byte) (*Config, error) {
 }
 
 func (c *Config) validate(v *Validator) {
+	if err := ValidateSite(c.Site); err != nil {
+		v.Fail("site", "%v", err)
+	}
 	c.Capture.validate(v)
 	c.Flows.validate(v)
 	c.Zoom.validate(v)
@@ -196,6 +224,25 @@ func child(n *yaml.Node, part string) *yaml.Node {
 			c := *n.Content[i+1]
 			c.Line = n.Content[i].Line
 			return &c
+		}
+	}
+	return nil
+}
+
+// ValidateSite checks a site name: empty (unnamed), or 1-63 letters, digits,
+// '.', '_' or '-', starting with a letter or digit, so it is a safe label value
+// and file name everywhere it goes.
+func ValidateSite(s string) error {
+	if s == "" {
+		return nil
+	}
+	if len(s) > 63 {
+		return fmt.Errorf("%q is longer than 63 characters", s)
+	}
+	for i, r := range s {
+		ok := r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || i > 0 && (r == '.' || r == '_' || r == '-')
+		if !ok {
+			return fmt.Errorf("%q: use letters, digits, '.', '_' and '-', starting with a letter or digit", s)
 		}
 	}
 	return nil

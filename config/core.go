@@ -24,10 +24,15 @@ type CaptureConfig struct {
 	RingSizeMB    int           `yaml:"ring_size_mb"`
 	Promiscuous   bool          `yaml:"promiscuous"`
 	RetryInterval time.Duration `yaml:"retry_interval"` // reopen a failed live source after this
-	// Decapsulate mirror-port wrapping (VLAN, GRE, ERSPAN, VXLAN).
+	// Decapsulate mirror-port and provider tunnels (GRE, ERSPAN, VXLAN, Geneve,
+	// GTP-U). VLAN tags, MPLS labels and PPPoE sessions are always peeled.
 	Decapsulate bool `yaml:"decapsulate"`
 	// VXLANPorts are the UDP ports decoded as VXLAN.
 	VXLANPorts []uint16 `yaml:"vxlan_ports"`
+	// GenevePorts are the UDP ports decoded as Geneve.
+	GenevePorts []uint16 `yaml:"geneve_ports"`
+	// GTPUPorts are the UDP ports decoded as GTP-U (mobile backhaul).
+	GTPUPorts []uint16 `yaml:"gtpu_ports"`
 }
 
 func (c *CaptureConfig) setDefaults() {
@@ -38,6 +43,8 @@ func (c *CaptureConfig) setDefaults() {
 	c.RetryInterval = 5 * time.Second
 	c.Decapsulate = true
 	c.VXLANPorts = []uint16{4789}
+	c.GenevePorts = []uint16{6081}
+	c.GTPUPorts = []uint16{2152}
 }
 
 func (c *CaptureConfig) validate(v *Validator) {

@@ -25,10 +25,16 @@ type TLSConfig struct {
 	// ProductsFile maps issuer names and key hashes to interception products;
 	// empty uses the built-in copy of configs/interception-products.yml.
 	ProductsFile string `yaml:"products_file"`
-	// RequireSCT reports certificates with no signed certificate timestamp
-	// (embedded, TLS extension or stapled OCSP) as ssl_ct_invalid. Off by
-	// default: SCTs are counted, not verified against log keys.
+	// RequireSCT reports certificates with no valid signed certificate
+	// timestamp from a known CT log (embedded, TLS extension or stapled
+	// OCSP) as ssl_ct_invalid. Off by default: keep CTLogsFile fresh first.
 	RequireSCT bool `yaml:"require_sct"`
+	// CTLogsFile replaces the built-in list of known CT logs: Google's
+	// log_list.json (v3 format) as downloaded. Checked on load and reload.
+	CTLogsFile string `yaml:"ct_logs_file"`
+	// VerdictCacheBytes bounds each worker's cache of certificate verdicts
+	// (a chain already judged is not verified again); 0 turns it off.
+	VerdictCacheBytes int `yaml:"verdict_cache_bytes"`
 	// DedupWindow: the same (server, leaf fingerprint) gives one finding per window.
 	DedupWindow time.Duration `yaml:"dedup_window"`
 	// MaxDedupEntries bounds the deduplication memory (oldest dropped first).
@@ -74,6 +80,7 @@ func (c *TLSConfig) setDefaults() {
 	c.MaxDedupEntries = 4096
 	c.MaxLearnedFingerprints = 4096
 	c.FingerprintBaseline = 20
+	c.VerdictCacheBytes = 4 << 20
 }
 
 func (c *TLSConfig) validate(v *Validator) {
@@ -98,6 +105,12 @@ func (c *TLSConfig) validate(v *Validator) {
 			v.Fail("tls.products_file", "cannot read %q: %v (leave empty for the built-in signatures)", c.ProductsFile, err)
 		}
 	}
+	if c.CTLogsFile != "" {
+		if _, err := os.Stat(c.CTLogsFile); err != nil {
+			v.Fail("tls.ct_logs_file", "cannot read %q: %v (leave empty for the built-in list)", c.CTLogsFile, err)
+		}
+	}
+	v.Check(c.VerdictCacheBytes == 0 || c.VerdictCacheBytes >= 64<<10 && c.VerdictCacheBytes <= 1<<30, "tls.verdict_cache_bytes", "must be 0 (off) or between 65536 and 1073741824, got %d", c.VerdictCacheBytes)
 	for i := range c.ExpectedIssuers {
 		e := &c.ExpectedIssuers[i]
 		path := idx("tls.expected_issuers", i)

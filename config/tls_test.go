@@ -75,6 +75,8 @@ func TestTLSBad(t *testing.T) {
 		{"tls:\n  expected_issuers:\n    - cn: X\n      until: soon\n", `line 4: tls.expected_issuers[0].until: "soon" is not a date like 2022-01-01`},
 		{"tls:\n  max_dedup_entries: 1\n", "line 2: tls.max_dedup_entries: must be between 16 and 1000000, got 1"},
 		{"tls:\n  fingerprint_baseline: 0\n", "line 2: tls.fingerprint_baseline: must be between 1 and 100000, got 0"},
+		{"tls:\n  ct_logs_file: /nonexistent.json\n", `line 2: tls.ct_logs_file: cannot read "/nonexistent.json"`},
+		{"tls:\n  verdict_cache_bytes: 1000\n", "line 2: tls.verdict_cache_bytes: must be 0 (off) or between 65536 and 1073741824, got 1000"},
 	}
 	for _, tt := range tests {
 		_, err := Parse([]byte(tt.yaml))

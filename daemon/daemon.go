@@ -46,6 +46,8 @@ type Options struct {
 	// Inputs overrides the capture inputs derived from the config (tests use it
 	// to capture inside a network namespace).
 	Inputs func(cfg *config.Config) ([]engine.Input, error)
+	// Site overrides the config's site: (the --site flag), on every load.
+	Site string
 }
 
 // Daemon is a running zoomprobe.
@@ -74,7 +76,7 @@ func New(o Options) (*Daemon, error) {
 	if o.MetricsPath == "" {
 		o.MetricsPath = "/metrics"
 	}
-	cfg, err := loadConfig(o.ConfigFile)
+	cfg, err := config.Load(o.ConfigFile, o.Site)
 	if err != nil {
 		return nil, err
 	}
@@ -86,6 +88,7 @@ func New(o Options) (*Daemon, error) {
 	d.reloadTS = prometheus.NewGauge(prometheus.GaugeOpts{Name: "zoomprobe_config_last_reload_success_timestamp_seconds", Help: "Time of the last successful configuration load."})
 	d.base.MustRegister(d.reloadOK, d.reloadTS,
 		versioncollector.NewCollector("zoomprobe"),
+		siteCollector{d},
 		collectors.NewGoCollector(),
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	if d.counter, err = exporters.NewCounter(d.base); err != nil {
@@ -94,17 +97,6 @@ func New(o Options) (*Daemon, error) {
 	d.reloadOK.Set(1)
 	d.reloadTS.SetToCurrentTime()
 	return d, nil
-}
-
-func loadConfig(path string) (*config.Config, error) {
-	if path == "" {
-		c, err := config.Parse(config.DefaultYAML())
-		if err != nil {
-			return nil, fmt.Errorf("built-in default config: %w", err)
-		}
-		return c, nil
-	}
-	return config.LoadFile(path)
 }
 
 // configError names the config file, as config.LoadFile's errors do.
@@ -187,7 +179,7 @@ func (d *Daemon) Reload(ctx context.Context) error {
 }
 
 func (d *Daemon) reload() error {
-	cfg, err := loadConfig(d.opts.ConfigFile)
+	cfg, err := config.Load(d.opts.ConfigFile, d.opts.Site)
 	if err != nil {
 		d.reloadOK.Set(0)
 		return err
@@ -258,7 +250,7 @@ func (d *Daemon) start(cfg *config.Config) (*pipeline, error) {
 	if elog != nil {
 		elogSink = elog
 	}
-	sink := exporters.Tee(d.counter, elogSink)
+	sink := exporters.Tee(d.counter, stampSite(cfg.Site, elogSink))
 	reg := prometheus.NewRegistry()
 	eng, err := engine.New(engine.Options{Config: cfg, Registerer: reg, Sink: sink, Clock: d.clock, Logger: d.log.With("component", "engine")})
 	if err != nil {

@@ -58,7 +58,7 @@ func (l LinkType) Supported() bool {
 const (
 	// MaxVLANTags is the most 802.1Q/802.1ad tags peeled from one Ethernet header.
 	MaxVLANTags = 8
-	// MaxEncapDepth is the most tunnels (GRE, ERSPAN, VXLAN) peeled from one frame.
+	// MaxEncapDepth is the most tunnels (GRE, ERSPAN, VXLAN, Geneve, GTP-U, MPLS) peeled from one frame.
 	MaxEncapDepth = 4
 	// MaxIPv6ExtHeaders is the most IPv6 extension headers walked before L4.
 	MaxIPv6ExtHeaders = 8
@@ -66,51 +66,69 @@ const (
 
 // Options configure a Decoder.
 type Options struct {
-	// Decapsulate peels GRE (IP or transparent Ethernet bridging), ERSPAN
-	// type I/II/III and VXLAN to report the innermost packet. Without it a
-	// tunnel packet is reported as itself (Proto 47 for GRE, UDP for VXLAN).
-	// 802.1Q/QinQ tags are always peeled: they are part of Ethernet framing.
+	// Decapsulate peels GRE (IP, transparent Ethernet bridging or MPLS),
+	// ERSPAN type I/II/III, VXLAN, Geneve and GTP-U to report the innermost
+	// packet. Without it a tunnel packet is reported as itself (Proto 47 for
+	// GRE, UDP for the others). 802.1Q/QinQ tags, MPLS label stacks and PPPoE
+	// sessions are always peeled: they are link framing.
 	Decapsulate bool
 	// VXLANPorts are the UDP destination ports decoded as VXLAN (4789 is IANA's).
 	VXLANPorts []uint16
+	// GenevePorts are the UDP destination ports decoded as Geneve (6081 is IANA's).
+	GenevePorts []uint16
+	// GTPUPorts are the UDP destination ports decoded as GTP-U (2152 is 3GPP's).
+	GTPUPorts []uint16
 }
 
 // Decoder decodes frames into Packets. It holds no per-packet state and
 // allocates nothing per packet; use one per goroutine.
 type Decoder struct {
-	decap bool
-	vxlan [8]uint16 // a small fixed set beats a map on the hot path
-	nvx   int
-	more  map[uint16]bool // only when more than len(vxlan) ports are configured
+	decap                              bool
+	vxlanPorts, genevePorts, gtpuPorts portSet
 }
 
-// NewDecoder returns a Decoder for the given options.
-func NewDecoder(opts Options) *Decoder {
-	d := &Decoder{decap: opts.Decapsulate}
-	for _, port := range opts.VXLANPorts {
-		if d.isVXLAN(port) {
-			continue
+// portSet is a small set of UDP ports: a fixed array beats a map on the hot path.
+type portSet struct {
+	fixed [8]uint16
+	n     int
+	more  map[uint16]bool // only when more than len(fixed) ports are configured
+}
+
+func newPortSet(ports []uint16) portSet {
+	var s portSet
+	for _, port := range ports {
+		switch {
+		case s.has(port):
+		case s.n < len(s.fixed):
+			s.fixed[s.n] = port
+			s.n++
+		default:
+			if s.more == nil {
+				s.more = map[uint16]bool{}
+			}
+			s.more[port] = true
 		}
-		if d.nvx < len(d.vxlan) {
-			d.vxlan[d.nvx] = port
-			d.nvx++
-			continue
-		}
-		if d.more == nil {
-			d.more = map[uint16]bool{}
-		}
-		d.more[port] = true
 	}
-	return d
+	return s
 }
 
-func (d *Decoder) isVXLAN(port uint16) bool {
-	for _, p := range d.vxlan[:d.nvx] {
+func (s *portSet) has(port uint16) bool {
+	for _, p := range s.fixed[:s.n] {
 		if p == port {
 			return true
 		}
 	}
-	return d.more != nil && d.more[port]
+	return s.more != nil && s.more[port]
+}
+
+// NewDecoder returns a Decoder for the given options.
+func NewDecoder(opts Options) *Decoder {
+	return &Decoder{
+		decap:       opts.Decapsulate,
+		vxlanPorts:  newPortSet(opts.VXLANPorts),
+		genevePorts: newPortSet(opts.GenevePorts),
+		gtpuPorts:   newPortSet(opts.GTPUPorts),
+	}
 }
 
 // Layer names for Error.Layer: a fixed set, safe as a metric label.
@@ -121,6 +139,10 @@ const (
 	LayerGRE         = "gre"
 	LayerERSPAN      = "erspan"
 	LayerVXLAN       = "vxlan"
+	LayerGeneve      = "geneve"
+	LayerGTPU        = "gtpu"
+	LayerMPLS        = "mpls"
+	LayerPPPoE       = "pppoe"
 	LayerIPv4        = "ipv4"
 	LayerIPv6        = "ipv6"
 	LayerTCP         = "tcp"
@@ -131,7 +153,7 @@ const (
 
 // ErrorLayers lists every value Error.Layer takes, for pre-creating metric labels.
 var ErrorLayers = []string{
-	LayerLink, LayerEthernet, LayerVLAN, LayerGRE, LayerERSPAN, LayerVXLAN,
+	LayerLink, LayerEthernet, LayerVLAN, LayerGRE, LayerERSPAN, LayerVXLAN, LayerGeneve, LayerGTPU, LayerMPLS, LayerPPPoE,
 	LayerIPv4, LayerIPv6, LayerTCP, LayerUDP, LayerICMP, LayerUnsupported,
 }
 
@@ -282,6 +304,10 @@ func (d *Decoder) etherType(et uint16, b []byte, p *Packet, depth int) error {
 			return d.ipv4(b, p, depth)
 		case etherIPv6:
 			return d.ipv6(b, p, depth)
+		case etherMPLS, etherMPLSMulti:
+			return d.mpls(b, p, depth)
+		case etherPPPoESess:
+			return d.pppoeSession(b, p, depth)
 		default:
 			return ErrNotIP
 		}
@@ -440,8 +466,15 @@ func (d *Decoder) transport(b []byte, p *Packet, depth int) error {
 			payload = payload[:ulen-8]
 		}
 		p.Payload = payload
-		if d.decap && d.isVXLAN(p.DstPort) {
-			return d.vxlanLayer(payload, p, depth)
+		if d.decap {
+			switch {
+			case d.vxlanPorts.has(p.DstPort):
+				return d.vxlanLayer(payload, p, depth)
+			case d.genevePorts.has(p.DstPort):
+				return d.geneve(payload, p, depth)
+			case d.gtpuPorts.has(p.DstPort):
+				return d.gtpu(payload, p, depth)
+			}
 		}
 	case ProtoICMP, ProtoICMPv6:
 		return icmp(b, p)
@@ -468,7 +501,7 @@ func (d *Decoder) vxlanLayer(b []byte, p *Packet, depth int) error {
 }
 
 // gre peels a GRE header (RFC 2784/2890). A GRE packet whose payload we do
-// not decapsulate (PPTP's version 1, MPLS, ...) stays reported as itself.
+// not decapsulate (PPTP's version 1, ...) stays reported as itself.
 func (d *Decoder) gre(b []byte, p *Packet, depth int) error {
 	if len(b) < 4 {
 		return errGRETrunc
@@ -494,7 +527,7 @@ func (d *Decoder) gre(b []byte, p *Packet, depth int) error {
 	}
 	inner := b[hl:]
 	switch proto {
-	case etherIPv4, etherIPv6, etherTEB, etherERSPAN, etherERSPN3:
+	case etherIPv4, etherIPv6, etherTEB, etherERSPAN, etherERSPN3, etherMPLS:
 	default:
 		return nil
 	}
@@ -509,6 +542,8 @@ func (d *Decoder) gre(b []byte, p *Packet, depth int) error {
 		return d.ipv6(inner, p, depth+1)
 	case etherTEB:
 		return d.ethernet(inner, p, depth+1)
+	case etherMPLS:
+		return d.mpls(inner, p, depth+1)
 	case etherERSPAN:
 		p.Encap |= EncapERSPAN
 		if !seq { // type I: no ERSPAN header, the mirrored frame follows GRE

@@ -25,7 +25,7 @@ var (
 )
 
 // want4TCP is the decode of innerTCP with the given encapsulation.
-func want4TCP(encap uint8, vlan uint16) Packet {
+func want4TCP(encap uint16, vlan uint16) Packet {
 	return Packet{Encap: encap, VLAN: vlan, IPVersion: 4, Src: aCli4, Dst: aSrv4, TTL: 61, IPID: 0x1234,
 		Proto: ProtoTCP, SrcPort: 50123, DstPort: 443, TCPFlags: TCPSyn, Seq: 1000, Window: 64240}
 }
@@ -102,10 +102,28 @@ func TestDecode(t *testing.T) {
 	badVXLAN := frameVXLAN(t, 4789, inner)
 	badVXLAN[14+20+8] = 0 // clear the I flag
 
-	w6 := Packet{IPVersion: 6, Src: aCli6, Dst: aSrv6, TTL: 57, Proto: ProtoUDP, SrcPort: 50000, DstPort: 8801}
-	tagged := func(p Packet, encap uint8, vlan uint16) Packet { p.Encap, p.VLAN = encap, vlan; return p }
+	// Carrier and provider tunnels.
+	inner6 := frameIPv6UDP(t)
+	pwCW := append([]byte{0, 0, 0, 0}, inner...) // Ethernet pseudowire: control word, then the frame
+	mplsGRE := serialize(t, eth(layers.EthernetTypeIPv4), ip4(tunA4, tunB4, layers.IPProtocolGRE),
+		&layers.GRE{Protocol: layers.EthernetTypeMPLSUnicast}, &layers.MPLS{Label: 16, TTL: 64, StackBottom: true}, gopacket.Payload(innerIPv4))
+	pppoeCompressed := serialize(t, eth(layers.EthernetTypePPPoESession),
+		&layers.PPPoE{Version: 1, Type: 1, Code: layers.PPPoECodeSession, SessionId: 7}, gopacket.Payload(append([]byte{0x21}, innerIPv4...)))
+	pppoeBadVersion := framePPPoE(t, layers.PPPTypeIPv4, innerIPv4)
+	pppoeBadVersion[14] = 0x21
+	gtpPlain := &layers.GTPv1U{Version: 1, ProtocolType: 1, MessageType: 0xff, TEID: 0x1001}
+	gtpExt := &layers.GTPv1U{Version: 1, ProtocolType: 1, MessageType: 0xff, TEID: 0x1002, SequenceNumberFlag: true, SequenceNumber: 9,
+		GTPExtensionHeaders: []layers.GTPExtensionHeader{{Type: 0x85, Content: []byte{0x10, 0x09}}, {Type: 0x40, Content: []byte{1, 2, 3, 4, 5, 6}}}}
+	gtpEcho := &layers.GTPv1U{Version: 1, ProtocolType: 1, MessageType: 1, TEID: 0}
+	gtpExtCut := frameGTPU(t, 2152, gtpExt, innerIPv4)[:14+20+8+12+2]
+	geneveOpts := []*layers.GeneveOption{{Class: 0x0102, Type: 0x80, Data: []byte{1, 2, 3, 4, 5, 6, 7, 8}}}
+	geneveBadVersion := frameGeneve(t, layers.EthernetTypeTransparentEthernetBridging, nil, inner)
+	geneveBadVersion[14+20+8] |= 0x40
 
-	decap := Options{Decapsulate: true, VXLANPorts: []uint16{4789, 8472}}
+	w6 := Packet{IPVersion: 6, Src: aCli6, Dst: aSrv6, TTL: 57, Proto: ProtoUDP, SrcPort: 50000, DstPort: 8801}
+	tagged := func(p Packet, encap uint16, vlan uint16) Packet { p.Encap, p.VLAN = encap, vlan; return p }
+
+	decap := Options{Decapsulate: true, VXLANPorts: []uint16{4789, 8472}, GenevePorts: []uint16{6081}, GTPUPorts: []uint16{2152}}
 	cases := []struct {
 		name    string
 		opts    Options
@@ -147,6 +165,22 @@ func TestDecode(t *testing.T) {
 		{name: "vxlan second port", opts: decap, link: LinkEthernet, frame: frameVXLAN(t, 8472, inner), want: want4TCP(EncapVXLAN, 0), payload: "zoom-payload"},
 		{name: "vxlan port not configured", opts: Options{Decapsulate: true, VXLANPorts: []uint16{8472}}, link: LinkEthernet, frame: frameVXLAN(t, 4789, inner),
 			want: Packet{IPVersion: 4, Src: aTunA, Dst: aTunB, TTL: 61, IPID: 0x1234, Proto: ProtoUDP, SrcPort: 49152, DstPort: 4789}, payload: string(frameVXLAN(t, 4789, inner)[42:])},
+		{name: "mpls one label", opts: decap, link: LinkEthernet, frame: frameMPLS(t, 1, innerIPv4), want: want4TCP(EncapMPLS, 0), payload: "zoom-payload"},
+		{name: "mpls label stack ipv6", opts: decap, link: LinkEthernet, frame: frameMPLS(t, 3, inner6[14:]), want: tagged(w6, EncapMPLS, 0), payload: "zoom-payload"},
+		{name: "mpls peeled without decapsulation", opts: Options{}, link: LinkEthernet, frame: frameMPLS(t, 2, innerIPv4), want: want4TCP(EncapMPLS, 0), payload: "zoom-payload"},
+		{name: "mpls ethernet pseudowire", opts: decap, link: LinkEthernet, frame: frameMPLS(t, 2, pwCW), want: want4TCP(EncapMPLS, 0), payload: "zoom-payload"},
+		{name: "mpls in gre", opts: decap, link: LinkEthernet, frame: mplsGRE, want: want4TCP(EncapGRE|EncapMPLS, 0), payload: "zoom-payload"},
+		{name: "pppoe ipv4", opts: decap, link: LinkEthernet, frame: framePPPoE(t, layers.PPPTypeIPv4, innerIPv4), want: want4TCP(EncapPPPoE, 0), payload: "zoom-payload"},
+		{name: "pppoe ipv6", opts: decap, link: LinkEthernet, frame: framePPPoE(t, layers.PPPTypeIPv6, inner6[14:]), want: tagged(w6, EncapPPPoE, 0), payload: "zoom-payload"},
+		{name: "pppoe compressed protocol field", opts: decap, link: LinkEthernet, frame: pppoeCompressed, want: want4TCP(EncapPPPoE, 0), payload: "zoom-payload"},
+		{name: "gtp-u", opts: decap, link: LinkEthernet, frame: frameGTPU(t, 2152, gtpPlain, innerIPv4), want: want4TCP(EncapGTPU, 0), payload: "zoom-payload"},
+		{name: "gtp-u sequence and extension headers", opts: decap, link: LinkEthernet, frame: frameGTPU(t, 2152, gtpExt, inner6[14:]), want: tagged(w6, EncapGTPU, 0), payload: "zoom-payload"},
+		{name: "gtp-u echo stays udp", opts: decap, link: LinkEthernet, frame: frameGTPU(t, 2152, gtpEcho, nil),
+			want: Packet{IPVersion: 4, Src: aTunA, Dst: aTunB, TTL: 61, IPID: 0x1234, Proto: ProtoUDP, SrcPort: 2152, DstPort: 2152}, payload: string(frameGTPU(t, 2152, gtpEcho, nil)[42:50])},
+		{name: "gtp-u not decapsulated", opts: Options{}, link: LinkEthernet, frame: frameGTPU(t, 2152, gtpPlain, innerIPv4),
+			want: Packet{IPVersion: 4, Src: aTunA, Dst: aTunB, TTL: 61, IPID: 0x1234, Proto: ProtoUDP, SrcPort: 2152, DstPort: 2152}, payload: string(frameGTPU(t, 2152, gtpPlain, innerIPv4)[42:])},
+		{name: "geneve ethernet with options", opts: decap, link: LinkEthernet, frame: frameGeneve(t, layers.EthernetTypeTransparentEthernetBridging, geneveOpts, inner), want: want4TCP(EncapGeneve, 0), payload: "zoom-payload"},
+		{name: "geneve ipv4", opts: decap, link: LinkEthernet, frame: frameGeneve(t, layers.EthernetTypeIPv4, nil, innerIPv4), want: want4TCP(EncapGeneve, 0), payload: "zoom-payload"},
 		{name: "icmp unreachable quotes tcp", opts: decap, link: LinkEthernet, frame: icmpQuoting(t, 3, 13),
 			want: Packet{IPVersion: 4, Src: aRouter, Dst: aCli4, TTL: 61, IPID: 0x1234, Proto: ProtoICMP,
 				ICMP: ICMP{Type: 3, Code: 13, Quoted: true, QProto: ProtoTCP, QSrc: aCli4, QDst: aSrv4, QSrcPort: 50123, QDstPort: 443, QSeq: 1000, QIPID: 0x1234}},
@@ -189,6 +223,15 @@ func TestDecode(t *testing.T) {
 		{name: "truncated erspan", opts: decap, link: LinkEthernet, frame: frameERSPAN3(t, 0, true, inner)[:14+20+8+14], err: LayerERSPAN},
 		{name: "erspan III bad frame type", opts: decap, link: LinkEthernet, frame: frameERSPAN3(t, 5, false, inner), err: LayerERSPAN},
 		{name: "vxlan without I flag", opts: decap, link: LinkEthernet, frame: badVXLAN, err: LayerVXLAN},
+		{name: "truncated mpls stack", opts: decap, link: LinkEthernet, frame: frameMPLS(t, 3, innerIPv4)[:14+6], err: LayerMPLS},
+		{name: "mpls stack without bottom", opts: decap, link: LinkEthernet, frame: frameMPLS(t, MaxMPLSLabels+1, innerIPv4), err: LayerMPLS},
+		{name: "mpls payload not ip", opts: decap, link: LinkEthernet, frame: frameMPLS(t, 1, []byte{0x90, 1, 2, 3, 4}), err: LayerMPLS},
+		{name: "pppoe bad version", opts: decap, link: LinkEthernet, frame: pppoeBadVersion, err: LayerPPPoE},
+		{name: "pppoe lcp is not ip", opts: decap, link: LinkEthernet, frame: framePPPoE(t, layers.PPPType(0xc021), []byte{1, 1, 0, 4}), err: "notip"},
+		{name: "pppoe discovery is not ip", opts: decap, link: LinkEthernet, frame: serialize(t, eth(layers.EthernetTypePPPoEDiscovery), gopacket.Payload(make([]byte, 20))), err: "notip"},
+		{name: "truncated gtp-u extension", opts: decap, link: LinkEthernet, frame: gtpExtCut, err: LayerGTPU},
+		{name: "truncated geneve options", opts: decap, link: LinkEthernet, frame: frameGeneve(t, layers.EthernetTypeTransparentEthernetBridging, geneveOpts, nil)[:14+20+8+10], err: LayerGeneve},
+		{name: "geneve bad version", opts: decap, link: LinkEthernet, frame: geneveBadVersion, err: LayerGeneve},
 		{name: "truncated icmp", opts: decap, link: LinkEthernet, frame: icmpQuoting(t, 3, 1)[:14+20+5], err: LayerICMP},
 		{name: "truncated inner frame", opts: decap, link: LinkEthernet, frame: frameVXLAN(t, 4789, inner)[:14+20+8+8+14+10], err: LayerIPv4},
 	}
@@ -234,7 +277,9 @@ func TestErrorLayersCoverErrors(t *testing.T) {
 	for _, e := range []*Error{errLinkUnsupported, errLinkTrunc, errEthTrunc, errVLANTrunc, errVLANTooMany, errGRETrunc,
 		errGRETooDeep, errERSPANTrunc, errERSPANVersion, errERSPANFrame, errVXLANTrunc, errVXLANFlags, errVXLANTooDeep,
 		errIPv4Trunc, errIPv4Version, errIPv4IHL, errIPv4Length, errIPv6Trunc, errIPv6Version, errIPv6ExtTrunc,
-		errIPv6ExtTooMany, errRawVersion, errTCPTrunc, errTCPOffset, errUDPTrunc, errICMPTrunc} {
+		errIPv6ExtTooMany, errRawVersion, errTCPTrunc, errTCPOffset, errUDPTrunc, errICMPTrunc,
+		errMPLSTrunc, errMPLSTooMany, errMPLSPayload, errPPPoETrunc, errPPPoEVersion, errGTPUTrunc, errGTPUExtTooMany,
+		errGTPUTooDeep, errGeneveTrunc, errGeneveVersion, errGeneveTooDeep} {
 		if !known[e.Layer] {
 			t.Errorf("%v: layer %q is not in ErrorLayers", e, e.Layer)
 		}

@@ -137,3 +137,30 @@ func sll2(proto uint16, l3 []byte) []byte {
 	copy(h[12:], macA)
 	return append(h, l3...)
 }
+
+// Carrier and provider tunnels, built with gopacket's own layers.
+
+func frameMPLS(tb testing.TB, labels int, inner []byte) []byte {
+	ls := []gopacket.SerializableLayer{eth(layers.EthernetTypeMPLSUnicast)}
+	for i := range labels {
+		ls = append(ls, &layers.MPLS{Label: uint32(100 + i), TTL: 64, StackBottom: i == labels-1})
+	}
+	return serialize(tb, append(ls, gopacket.Payload(inner))...)
+}
+
+func framePPPoE(tb testing.TB, pppType layers.PPPType, inner []byte) []byte {
+	return serialize(tb, eth(layers.EthernetTypePPPoESession),
+		&layers.PPPoE{Version: 1, Type: 1, Code: layers.PPPoECodeSession, SessionId: 0x0042},
+		&layers.PPP{PPPType: pppType}, gopacket.Payload(inner))
+}
+
+func frameGTPU(tb testing.TB, port layers.UDPPort, gtp *layers.GTPv1U, inner []byte) []byte {
+	return serialize(tb, eth(layers.EthernetTypeIPv4), ip4(tunA4, tunB4, layers.IPProtocolUDP),
+		udp(port, port), gtp, gopacket.Payload(inner))
+}
+
+func frameGeneve(tb testing.TB, proto layers.EthernetType, opts []*layers.GeneveOption, inner []byte) []byte {
+	gn := &layers.Geneve{Version: 0, Protocol: proto, VNI: 4242, Options: opts}
+	return serialize(tb, eth(layers.EthernetTypeIPv4), ip4(tunA4, tunB4, layers.IPProtocolUDP),
+		udp(49152, 6081), gn, gopacket.Payload(inner))
+}

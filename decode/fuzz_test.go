@@ -34,11 +34,22 @@ func FuzzDecode(f *testing.F) {
 		{LinkNull, append([]byte{2, 0, 0, 0}, inner[14:]...)},
 		// EtherType 0xFFFF over an IPv4 packet: gopacket reads raw IP, we do not.
 		{LinkEthernet, append(append(append([]byte(nil), inner[:12]...), 0xff, 0xff), inner[14:]...)},
+		// Carrier and provider tunnels.
+		{LinkEthernet, frameMPLS(f, 2, inner[14:])},
+		{LinkEthernet, frameMPLS(f, 1, append([]byte{0, 0, 0, 0}, inner...))},
+		{LinkEthernet, framePPPoE(f, layers.PPPTypeIPv4, inner[14:])},
+		{LinkEthernet, framePPPoE(f, layers.PPPTypeIPv6, frameIPv6UDP(f)[14:])},
+		{LinkEthernet, frameGTPU(f, 2152, &layers.GTPv1U{Version: 1, ProtocolType: 1, MessageType: 0xff, TEID: 1}, inner[14:])},
+		{LinkEthernet, frameGTPU(f, 2152, &layers.GTPv1U{Version: 1, ProtocolType: 1, MessageType: 0xff, TEID: 2, SequenceNumberFlag: true,
+			GTPExtensionHeaders: []layers.GTPExtensionHeader{{Type: 0x85, Content: []byte{0x10, 0x09}}}}, inner[14:])},
+		{LinkEthernet, frameGeneve(f, layers.EthernetTypeTransparentEthernetBridging,
+			[]*layers.GeneveOption{{Class: 0x0102, Type: 0x80, Data: []byte{1, 2, 3, 4}}}, inner)},
+		{LinkEthernet, frameGeneve(f, layers.EthernetTypeIPv6, nil, frameIPv6UDP(f)[14:])},
 	}
 	for _, s := range seeds {
 		f.Add(uint16(s.link), s.frame)
 	}
-	d := NewDecoder(Options{Decapsulate: true, VXLANPorts: []uint16{4789}})
+	d := NewDecoder(Options{Decapsulate: true, VXLANPorts: []uint16{4789}, GenevePorts: []uint16{6081}, GTPUPorts: []uint16{2152}})
 	plain := NewDecoder(Options{})
 	oracle := newOracle()
 	f.Fuzz(func(t *testing.T, link uint16, data []byte) {

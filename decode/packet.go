@@ -27,11 +27,15 @@ const (
 
 // Encapsulation bits: what was peeled off to reach the inner packet.
 const (
-	EncapVLAN uint8 = 1 << iota
+	EncapVLAN uint16 = 1 << iota
 	EncapQinQ
 	EncapGRE
 	EncapERSPAN
 	EncapVXLAN
+	EncapMPLS
+	EncapPPPoE
+	EncapGTPU
+	EncapGeneve
 )
 
 // Packet is the decoded view of one frame. Payload and ICMP.Payload point into
@@ -40,7 +44,7 @@ const (
 type Packet struct {
 	Time    time.Time
 	WireLen int // original frame length on the wire
-	Encap   uint8
+	Encap   uint16
 	VLAN    uint16 // innermost VLAN id, 0 when untagged
 
 	IPVersion uint8 // 4 or 6

@@ -8,6 +8,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"maps"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -86,9 +87,11 @@ type rule struct {
 	Annotations map[string]string `yaml:"annotations"`
 }
 
-func loadRules(t *testing.T) []rule {
+func loadRules(t *testing.T) []rule { return loadRuleFile(t, "prometheus/zoomprobe-rules.yml") }
+
+func loadRuleFile(t *testing.T, path string) []rule {
 	t.Helper()
-	b, err := os.ReadFile("prometheus/zoomprobe-rules.yml")
+	b, err := os.ReadFile(path)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -96,14 +99,14 @@ func loadRules(t *testing.T) []rule {
 	dec := yaml.NewDecoder(bytes.NewReader(b))
 	dec.KnownFields(true)
 	if err := dec.Decode(&rf); err != nil {
-		t.Fatalf("zoomprobe-rules.yml: %v", err)
+		t.Fatalf("%s: %v", path, err)
 	}
 	var out []rule
 	for _, g := range rf.Groups {
 		out = append(out, g.Rules...)
 	}
 	if len(out) == 0 {
-		t.Fatal("zoomprobe-rules.yml has no rules")
+		t.Fatalf("%s has no rules", path)
 	}
 	return out
 }
@@ -125,36 +128,64 @@ func TestRules(t *testing.T) {
 			t.Errorf("%s: defined twice", name)
 		}
 		seen[name] = true
-		for _, p := range CheckUsage(r.Expr, m) {
-			t.Errorf("%s: %s", name, p)
-		}
 		if byClause.MatchString(r.Expr) {
 			t.Errorf("%s: aggregate with without(...), not by(...), so target labels (site) reach Alertmanager", name)
 		}
-		if sev := r.Labels["severity"]; sev != "critical" && sev != "warning" {
-			t.Errorf("%s: severity label %q, want critical or warning", name, sev)
-		}
-		if r.For == "" {
-			t.Errorf("%s: no `for:`; a single evaluation must not page", name)
-		}
-		for _, a := range []string{"summary", "description", "runbook_url"} {
-			if strings.TrimSpace(r.Annotations[a]) == "" {
-				t.Errorf("%s: annotation %s missing", name, a)
+		checkAlert(t, r, m)
+	}
+	// The fleet's rules aggregate by site on purpose: their alerts keep it.
+	fleet := maps.Clone(m)
+	for _, r := range loadRuleFile(t, "fleet/fleet-rules.yml") {
+		if r.Record != "" {
+			for _, p := range CheckUsage(r.Expr, fleet) {
+				t.Errorf("fleet rule %s: %s", r.Record, p)
 			}
+			labels := []string{"site"}
+			for l := range r.Labels {
+				labels = append(labels, l)
+			}
+			fleet[r.Record] = Metric{Name: r.Record, Labels: labels, Type: "gauge"}
+			continue
 		}
-		if want := runbookBase + name + ".md"; r.Annotations["runbook_url"] != want {
-			t.Errorf("%s: runbook_url %q, want %q", name, r.Annotations["runbook_url"], want)
+		if seen[r.Alert] {
+			t.Errorf("%s: defined twice", r.Alert)
 		}
-		checkRunbook(t, name)
+		seen[r.Alert] = true
+		checkAlert(t, r, fleet)
 	}
 	// No runbook without its alert.
 	pages, _ := filepath.Glob("../docs/runbooks/*.md")
 	for _, p := range pages {
 		base := strings.TrimSuffix(filepath.Base(p), ".md")
 		if base != "README" && !seen[base] {
-			t.Errorf("%s: no alert named %s in zoomprobe-rules.yml", p, base)
+			t.Errorf("%s: no alert named %s in the rule files", p, base)
 		}
 	}
+}
+
+// checkAlert holds an alerting rule to the house rules: known metrics and
+// labels, a severity, a `for:`, every annotation, and its runbook.
+func checkAlert(t *testing.T, r rule, m map[string]Metric) {
+	t.Helper()
+	name := r.Alert
+	for _, p := range CheckUsage(r.Expr, m) {
+		t.Errorf("%s: %s", name, p)
+	}
+	if sev := r.Labels["severity"]; sev != "critical" && sev != "warning" {
+		t.Errorf("%s: severity label %q, want critical or warning", name, sev)
+	}
+	if r.For == "" {
+		t.Errorf("%s: no `for:`; a single evaluation must not page", name)
+	}
+	for _, a := range []string{"summary", "description", "runbook_url"} {
+		if strings.TrimSpace(r.Annotations[a]) == "" {
+			t.Errorf("%s: annotation %s missing", name, a)
+		}
+	}
+	if want := runbookBase + name + ".md"; r.Annotations["runbook_url"] != want {
+		t.Errorf("%s: runbook_url %q, want %q", name, r.Annotations["runbook_url"], want)
+	}
+	checkRunbook(t, name)
 }
 
 // Every runbook answers the same questions, in this order.

@@ -51,6 +51,12 @@ type Options struct {
 	TimeScale int
 	// ScrapeInterval is both the scrape and the rule evaluation interval (default 1s).
 	ScrapeInterval time.Duration
+	// RuleFiles are the repository's rule files Prometheus loads, each
+	// time-compressed (default: deploy/prometheus/zoomprobe-rules.yml).
+	RuleFiles []string
+	// RemoteWriteReceiver makes Prometheus accept samples from agents
+	// (--web.enable-remote-write-receiver): the central Prometheus of a fleet.
+	RemoteWriteReceiver bool
 }
 
 // TargetGroup is a static_configs entry: targets sharing target labels.
@@ -118,24 +124,35 @@ func Start(t testing.TB, opt Options) *Harness {
 		"--log.level=warn")
 
 	// Prometheus with the shipped rules, time-compressed.
-	rules, err := os.ReadFile(filepath.Join(opt.RepoRoot, "deploy/prometheus/zoomprobe-rules.yml"))
-	if err != nil {
-		t.Fatal(err)
+	if len(opt.RuleFiles) == 0 {
+		opt.RuleFiles = []string{"deploy/prometheus/zoomprobe-rules.yml"}
 	}
-	rules, err = CompressRules(rules, opt.TimeScale)
-	if err != nil {
-		t.Fatalf("compressing rules: %v", err)
+	var ruleFiles []string
+	for i, f := range opt.RuleFiles {
+		rules, err := os.ReadFile(filepath.Join(opt.RepoRoot, f))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if rules, err = CompressRules(rules, opt.TimeScale); err != nil {
+			t.Fatalf("compressing %s: %v", f, err)
+		}
+		name := fmt.Sprintf("rules-%d.yml", i)
+		writeFile(t, filepath.Join(h.dir, name), rules)
+		ruleFiles = append(ruleFiles, name)
 	}
-	writeFile(t, filepath.Join(h.dir, "rules.yml"), rules)
-	writeFile(t, filepath.Join(h.dir, "prometheus.yml"), prometheusConfig(opt, amAddr))
+	writeFile(t, filepath.Join(h.dir, "prometheus.yml"), prometheusConfig(opt, amAddr, ruleFiles))
 	promAddr := freeAddr(t)
 	h.PromURL = "http://" + promAddr
-	startProcess(t, h.dir, "prometheus", PrometheusBin,
-		"--config.file="+filepath.Join(h.dir, "prometheus.yml"),
-		"--storage.tsdb.path="+filepath.Join(h.dir, "prom-data"),
-		"--web.listen-address="+promAddr,
+	args := []string{
+		"--config.file=" + filepath.Join(h.dir, "prometheus.yml"),
+		"--storage.tsdb.path=" + filepath.Join(h.dir, "prom-data"),
+		"--web.listen-address=" + promAddr,
 		"--rules.alert.resend-delay=1s",
-		"--log.level=warn")
+		"--log.level=warn"}
+	if opt.RemoteWriteReceiver {
+		args = append(args, "--web.enable-remote-write-receiver")
+	}
+	startProcess(t, h.dir, "prometheus", PrometheusBin, args...)
 
 	for _, u := range []string{h.AMURL + "/-/ready", h.PromURL + "/-/ready"} {
 		if err := h.waitHTTP(u, 30*time.Second); err != nil {
@@ -145,7 +162,7 @@ func Start(t testing.TB, opt Options) *Harness {
 	return h
 }
 
-func prometheusConfig(opt Options, amAddr string) []byte {
+func prometheusConfig(opt Options, amAddr string, ruleFiles []string) []byte {
 	type staticConfig struct {
 		Targets []string          `yaml:"targets"`
 		Labels  map[string]string `yaml:"labels,omitempty"`
@@ -162,14 +179,16 @@ func prometheusConfig(opt Options, amAddr string) []byte {
 			"scrape_interval":     model.Duration(opt.ScrapeInterval).String(),
 			"evaluation_interval": model.Duration(opt.ScrapeInterval).String(),
 		},
-		"rule_files": []string{"rules.yml"},
+		"rule_files": ruleFiles,
 		"alerting": map[string]any{"alertmanagers": []any{
 			map[string]any{"static_configs": []staticConfig{{Targets: []string{amAddr}}}},
 		}},
-		"scrape_configs": []any{map[string]any{
+	}
+	if len(statics) > 0 {
+		cfg["scrape_configs"] = []any{map[string]any{
 			"job_name":       "zoomprobe",
 			"static_configs": statics,
-		}},
+		}}
 	}
 	b, _ := yaml.Marshal(cfg)
 	return b
@@ -426,7 +445,12 @@ type PanelQuery struct {
 
 // DashboardQueries reads every panel query of deploy/grafana/zoomprobe.json.
 func DashboardQueries(repoRoot string) ([]PanelQuery, error) {
-	b, err := os.ReadFile(filepath.Join(repoRoot, "deploy/grafana/zoomprobe.json"))
+	return DashboardFileQueries(filepath.Join(repoRoot, "deploy/grafana/zoomprobe.json"))
+}
+
+// DashboardFileQueries reads every panel query of a Grafana dashboard file.
+func DashboardFileQueries(path string) ([]PanelQuery, error) {
+	b, err := os.ReadFile(path)
 	if err != nil {
 		return nil, err
 	}
@@ -470,7 +494,7 @@ func GrafanaExpr(expr string, window time.Duration) string {
 	w := model.Duration(window).String()
 	return strings.NewReplacer(
 		"$__rate_interval", w, "$__interval", w, "$__range", w,
-		"${job}", ".*", "$job", ".*", "${instance}", ".*", "$instance", ".*",
+		"${job}", ".*", "$job", ".*", "${instance}", ".*", "$instance", ".*", "${site}", ".*", "$site", ".*",
 	).Replace(expr)
 }
 
@@ -478,7 +502,14 @@ func GrafanaExpr(expr string, window time.Duration) string {
 // returns no data.
 func (h *Harness) RunDashboard(t testing.TB, repoRoot string, window time.Duration) {
 	t.Helper()
-	qs, err := DashboardQueries(repoRoot)
+	h.RunDashboardFile(t, filepath.Join(repoRoot, "deploy/grafana/zoomprobe.json"), window)
+}
+
+// RunDashboardFile runs every panel query of a dashboard file and fails for
+// each that errors or returns no data.
+func (h *Harness) RunDashboardFile(t testing.TB, path string, window time.Duration) {
+	t.Helper()
+	qs, err := DashboardFileQueries(path)
 	if err != nil {
 		t.Fatal(err)
 	}

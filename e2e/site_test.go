@@ -114,7 +114,7 @@ func startSite(t *testing.T, o siteOptions) *site {
 			return src, err
 		}}}, nil
 	}
-	d, err := daemon.New(daemon.Options{ConfigFile: cfgPath, Inputs: inputs})
+	d, err := daemon.New(daemon.Options{ConfigFile: cfgPath, Site: o.name, Inputs: inputs})
 	if err != nil {
 		t.Fatalf("site %s: daemon: %v", o.name, err)
 	}

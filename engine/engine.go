@@ -245,7 +245,8 @@ func (e *Engine) read(ctx context.Context, in Input, handle func(*decode.Packet)
 }
 
 func (e *Engine) readSource(ctx context.Context, src capture.Source, st *sourceStats, handle func(*decode.Packet), tick func(time.Time)) error {
-	dec := decode.NewDecoder(decode.Options{Decapsulate: e.cfg.Capture.Decapsulate, VXLANPorts: e.cfg.Capture.VXLANPorts})
+	dec := decode.NewDecoder(decode.Options{Decapsulate: e.cfg.Capture.Decapsulate, VXLANPorts: e.cfg.Capture.VXLANPorts,
+		GenevePorts: e.cfg.Capture.GenevePorts, GTPUPorts: e.cfg.Capture.GTPUPorts})
 	var p decode.Packet
 	sn := &snooper{classifier: e.classifier, names: e.names}
 	stop := context.AfterFunc(ctx, func() { src.Close() })

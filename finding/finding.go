@@ -38,7 +38,8 @@ type Flow struct {
 
 // Finding is one verdict with the evidence behind it.
 type Finding struct {
-	Time    time.Time `json:"time"` // packet time for passive findings, wall time for probes
+	Time    time.Time `json:"time"`           // packet time for passive findings, wall time for probes
+	Site    string    `json:"site,omitempty"` // the probe's site (config site:), set by the daemon
 	Kind    Kind      `json:"kind"`
 	Reason  Reason    `json:"reason"`
 	Source  string    `json:"source"`            // analyzer or probe that produced it

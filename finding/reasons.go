@@ -16,6 +16,7 @@ const (
 	ReasonNotYetValid        Reason = "ssl_not_yet_valid"        // (5)
 	ReasonUnknownAuthority   Reason = "ssl_unknown_authority"    // (6)
 	ReasonUnexpectedIssuer   Reason = "ssl_unexpected_issuer"    // (6) chain valid, but not to Zoom's expected roots
+	ReasonIncompleteChain    Reason = "ssl_incomplete_chain"     // (6) the server omits its intermediate: misconfiguration
 	ReasonSelfSigned         Reason = "ssl_self_signed"          // (6)
 	ReasonInvalidPurpose     Reason = "ssl_invalid_purpose"      // (7)
 	ReasonInvalidCertificate Reason = "ssl_invalid_certificate"  // (100)
@@ -65,7 +66,7 @@ const (
 // AllReasons lists the vocabulary; metrics pre-create label values from it.
 var AllReasons = []Reason{
 	ReasonOK, ReasonInvalidHostname, ReasonRevoked, ReasonOCSPError, ReasonCTInvalid,
-	ReasonExpired, ReasonNotYetValid, ReasonUnknownAuthority, ReasonUnexpectedIssuer,
+	ReasonExpired, ReasonNotYetValid, ReasonUnknownAuthority, ReasonUnexpectedIssuer, ReasonIncompleteChain,
 	ReasonSelfSigned, ReasonInvalidPurpose, ReasonInvalidCertificate, ReasonCertNotObservable,
 	ReasonFingerprintDrift, ReasonClientRejectedCert, ReasonSSLFailedHandshake,
 	ReasonTimeout, ReasonConnectionRefused, ReasonConnectionReset, ReasonICMPAdminProhibited,

@@ -1,7 +1,6 @@
 package probes
 
 import (
-	"fmt"
 	"sync"
 
 	"github.com/zoomprobe/zoomprobe/certcheck"
@@ -11,29 +10,18 @@ import (
 )
 
 // CertcheckJudge judges chains with certcheck, the passive TLS analyzer's
-// code, so the probe's verdicts, Zoom Rooms codes and product names are the
-// analyzer's.
+// code, so the probe's verdicts, Zoom Rooms codes, product names, confidence
+// and evidence keys are the analyzer's.
 func CertcheckJudge(opts certcheck.Options) ChainJudge {
 	return func(in ChainInput) ChainVerdict {
 		v := certcheck.Judge(certcheck.Input{
 			Chain: in.Chain, Host: in.ServerName, At: in.Now, OCSP: in.OCSP, SCTs: in.SCTs,
 			Zoom: zoom.IsZoomName(in.ServerName),
 		}, opts)
-		ev := map[string]any{"chain": v.Chain, "ocsp": v.OCSP, "scts": v.SCTs}
-		if v.Detail != "" {
-			ev["detail"] = v.Detail
-		}
-		if len(v.Problems) > 1 {
-			ps := make([]string, len(v.Problems))
-			for i, p := range v.Problems {
-				ps[i] = string(p)
-			}
-			ev["problems"] = ps
-		}
-		if v.ProductKind != "" {
-			ev["product_kind"] = v.ProductKind
-		}
-		out := ChainVerdict{Reason: v.Reason, Intercepted: v.Intercepted, Product: v.Product, RoomsCode: v.ZoomRoomsCode, Detail: v.Detail, Evidence: ev}
+		ev := map[string]any{}
+		v.AddEvidence(ev, in.Now)
+		out := ChainVerdict{Reason: v.Reason, Intercepted: v.Intercepted, Product: v.Product, RoomsCode: v.ZoomRoomsCode,
+			Confidence: v.Confidence, Detail: v.Detail, Evidence: ev}
 		if out.Reason == "" {
 			out.Reason = finding.ReasonOK
 		}
@@ -41,28 +29,10 @@ func CertcheckJudge(opts certcheck.Options) ChainJudge {
 	}
 }
 
-// CertcheckOptions builds certcheck's options from the tls section (roots,
-// Zoom's expected issuers, interception products, SCT policy), as the TLS
-// analyzer does.
+// CertcheckOptions builds certcheck's options from the tls section: the
+// same function the TLS analyzer uses (certcheck.OptionsFromConfig).
 func CertcheckOptions(tc config.TLSConfig) (certcheck.Options, error) {
-	roots, err := certcheck.LoadRoots(tc.SystemRoots, tc.ExtraRoots)
-	if err != nil {
-		return certcheck.Options{}, err
-	}
-	opts := certcheck.Options{Roots: roots, RequireSCT: tc.RequireSCT, Products: certcheck.DefaultProducts()}
-	if tc.ProductsFile != "" {
-		if opts.Products, err = certcheck.LoadProducts(tc.ProductsFile); err != nil {
-			return certcheck.Options{}, err
-		}
-	}
-	for i, e := range tc.ExpectedIssuers {
-		is, err := certcheck.NewIssuer(e.CN, e.SPKISHA256, e.UntilTime)
-		if err != nil {
-			return certcheck.Options{}, fmt.Errorf("tls.expected_issuers[%d]: %w", i, err)
-		}
-		opts.Expected = append(opts.Expected, is)
-	}
-	return opts, nil
+	return certcheck.OptionsFromConfig(tc)
 }
 
 // JudgeFromConfig is CertcheckJudge with the options of the tls section.

@@ -12,3 +12,7 @@ promtool check config --syntax-only deploy/prometheus/prometheus.yml
 $amtool check-config deploy/alertmanager/alertmanager.yml
 $amtool config routes test --config.file=deploy/alertmanager/alertmanager.yml --verify.receivers=network-oncall severity=critical
 $amtool config routes test --config.file=deploy/alertmanager/alertmanager.yml --verify.receivers=network-team severity=warning
+promtool check rules deploy/fleet/fleet-rules.yml
+promtool test rules deploy/fleet/fleet-rules.test.yml
+promtool check config deploy/fleet/prometheus-central.yml
+promtool check config --syntax-only deploy/fleet/prometheus-agent.yml

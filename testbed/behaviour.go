@@ -81,8 +81,10 @@ func SNIReset(s string) Behaviour {
 	return Behaviour{Kind: KindSNIReset, Proto: "tcp", Ports: "443", Match: s}
 }
 
-// InjectRST races forged RSTs (toward the client with this TTL, and toward
-// the server) against the server's answer to each ClientHello on port 443.
+// InjectRST forges RSTs (toward the client with this TTL, and toward the
+// server) for each ClientHello on port 443. The injector sits in the path:
+// it forwards the client's segments itself, each after the resets it
+// triggers, so the resets always win, however busy the machine.
 func InjectRST(ttl uint8) Behaviour {
 	return Behaviour{Kind: KindInjectRST, Proto: "tcp", Ports: "443", TTL: ttl}
 }
@@ -231,8 +233,17 @@ func (bh Behaviour) Rules() ([]Rule, error) {
 		}
 		a := cat(nat, portMatch("udp", "53"), []string{"-j", "REDIRECT", "--to-ports", fmt.Sprint(SinkholeDNS)})
 		return both(a, a), nil
-	case KindInjectRST, KindHTTPProxy:
-		return nil, nil // pure Go helpers, no rules
+	case KindInjectRST:
+		// The kernel stops forwarding the client's IPv4 segments to the
+		// ports; the injector (whose packet socket sees them first) sends
+		// its resets, then forwards each segment itself.
+		ports := bh.Ports
+		if ports == "" {
+			ports = "443"
+		}
+		return []Rule{{Args: cat(fwd, portMatch("tcp", ports), []string{"-j", "DROP"})}}, nil
+	case KindHTTPProxy:
+		return nil, nil // a pure Go helper, no rules
 	}
 	return nil, fmt.Errorf("testbed: unknown behaviour kind %q", bh.Kind)
 }

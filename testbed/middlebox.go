@@ -107,7 +107,7 @@ func startInjector(b *Bed, bh Behaviour) error {
 			if !decodeIP4(buf[:n], &s, false) || s.Proto != ProtoTCP {
 				continue
 			}
-			inj.packet(s, ll.Pkttype)
+			inj.packet(s, ll.Pkttype, buf[:n])
 		}
 	}()
 	return nil
@@ -128,7 +128,9 @@ type injKey struct {
 // injector forges resets the way on-path censors do: one toward each end
 // as soon as a ClientHello passes, then one after every later segment of the
 // flow in either direction, with the sequence number that segment makes
-// current (a burst; it wins even when the genuine answer got there first).
+// current (a burst). It forwards the client's segments itself (the kernel's
+// forwarding of them is dropped), each after the resets it triggered: the
+// resets reach both ends first on a machine however busy.
 type injector struct {
 	b       *Bed
 	send    int
@@ -137,10 +139,11 @@ type injector struct {
 	flagged map[injKey]time.Time
 }
 
-func (in *injector) packet(s Seen, pkttype uint8) {
+func (in *injector) packet(s Seen, pkttype uint8, raw []byte) {
 	now := time.Now()
 	switch {
 	case pkttype == unix.PACKET_HOST && s.DstPort >= in.lo && s.DstPort <= in.hi: // client -> server
+		defer in.forward(raw)
 		k := injKey{s.Src, s.Dst, s.SrcPort, s.DstPort}
 		t, flagged := in.flagged[k]
 		if flagged && now.Sub(t) > injectWindow {
@@ -170,6 +173,33 @@ func (in *injector) packet(s Seen, pkttype uint8) {
 			in.emit(forgeRST(s.Src, s.Dst, s.SrcPort, s.DstPort, s.Seq+uint32(len(s.Payload)), s.Ack, in.ttl))
 		}
 	}
+}
+
+// forward routes a client segment on as the kernel would have: one hop
+// less of TTL, the checksums redone (a packet socket sees the client's
+// segment before its offloaded TCP checksum is filled in).
+func (in *injector) forward(ip []byte) {
+	if len(ip) < 20 || ip[8] <= 1 || ip[9] != ProtoTCP {
+		return
+	}
+	ihl := int(ip[0]&0x0f) * 4
+	total := int(binary.BigEndian.Uint16(ip[2:4]))
+	if ihl < 20 || total < ihl+20 || total > len(ip) {
+		return
+	}
+	pkt := append([]byte(nil), ip[:total]...)
+	pkt[8]--
+	pkt[10], pkt[11] = 0, 0
+	binary.BigEndian.PutUint16(pkt[10:12], checksum(pkt[:ihl], 0))
+	seg := pkt[ihl:]
+	seg[16], seg[17] = 0, 0
+	var pseudo uint32
+	for i := 12; i < 20; i += 2 {
+		pseudo += uint32(binary.BigEndian.Uint16(pkt[i:]))
+	}
+	pseudo += ProtoTCP + uint32(len(seg))
+	binary.BigEndian.PutUint16(seg[16:18], checksum(seg, pseudo))
+	_ = unix.Sendto(in.send, pkt, 0, &unix.SockaddrInet4{Addr: [4]byte(pkt[16:20])})
 }
 
 func (in *injector) emit(pkt []byte) {

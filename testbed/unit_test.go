@@ -59,7 +59,7 @@ func TestBehaviourRules(t *testing.T) {
 			"iptables -w 5 -t nat -A PREROUTING -i cli0 -p tcp --dport 443 -j REDIRECT --to-ports 18443",
 			"ip6tables -w 5 -t nat -A PREROUTING -i cli0 -p tcp --dport 80 -j REDIRECT --to-ports 18080",
 			"ip6tables -w 5 -t nat -A PREROUTING -i cli0 -p tcp --dport 443 -j REDIRECT --to-ports 18443"}},
-		{bh: InjectRST(64), want: nil},
+		{bh: InjectRST(64), want: []string{"iptables -w 5 -A FORWARD -i cli0 -p tcp --dport 443 -j DROP"}},
 		{bh: HTTPProxy(false), want: nil},
 		{bh: Reject("udp", "8801", RejectTCPReset), wantErr: "tcp-reset needs Proto tcp"},
 		{bh: Reject("tcp", "443", "icmp-bogus"), wantErr: `RejectWith "icmp-bogus"`},

@@ -450,6 +450,43 @@ func TestWrappers(t *testing.T) {
 						t.Fatalf("GRE protocol %#x", uint16(gre.Protocol))
 					}
 					inner = gre.Payload
+				case testgen.WrapMPLS:
+					var labels []uint32
+					for _, l := range p.Layers() {
+						if m, ok := l.(*layers.MPLS); ok {
+							labels = append(labels, m.Label)
+							inner = m.Payload
+						}
+					}
+					if len(labels) != 2 || labels[0] != testgen.WrapMPLSTransport || labels[1] != testgen.WrapMPLSVPN {
+						t.Fatalf("MPLS labels %v", labels)
+					}
+				case testgen.WrapPPPoE:
+					pe := p.Layer(layers.LayerTypePPPoE).(*layers.PPPoE)
+					ppp := p.Layer(layers.LayerTypePPP).(*layers.PPP)
+					if pe.SessionId != testgen.WrapPPPoESession || pe.Code != layers.PPPoECodeSession || ppp.PPPType != layers.PPPTypeIPv4 {
+						t.Fatalf("PPPoE session %#x code %v PPP %v", pe.SessionId, pe.Code, ppp.PPPType)
+					}
+					inner = ppp.Payload
+				case testgen.WrapGTPU:
+					g := p.Layer(layers.LayerTypeGTPv1U).(*layers.GTPv1U)
+					if g.TEID != testgen.WrapGTPUTEID || g.MessageType != 0xff || len(g.GTPExtensionHeaders) != 1 {
+						t.Fatalf("GTP-U TEID %#x type %d extensions %d", g.TEID, g.MessageType, len(g.GTPExtensionHeaders))
+					}
+					inner = g.Payload
+				case testgen.WrapGeneve:
+					gn := p.Layer(layers.LayerTypeGeneve).(*layers.Geneve)
+					if gn.VNI != testgen.WrapGeneveVNI || gn.Protocol != layers.EthernetTypeTransparentEthernetBridging || len(gn.Options) != 1 {
+						t.Fatalf("Geneve VNI %d protocol %#x options %d", gn.VNI, uint16(gn.Protocol), len(gn.Options))
+					}
+					inner = gn.Payload
+				}
+				if w.CarriesIP() {
+					// The tunnel carries the IP packet: compare it, and give it back its Ethernet header.
+					if !bytes.Equal(inner, s.Packets[i].Data[14:]) {
+						t.Fatalf("packet %d: inner IP packet differs from the original", i)
+					}
+					inner = s.Packets[i].Data
 				}
 				if !bytes.Equal(inner, s.Packets[i].Data) {
 					t.Fatalf("packet %d: inner frame differs from the original", i)

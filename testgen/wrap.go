@@ -21,11 +21,15 @@ const (
 	WrapERSPAN3 Wrap = "erspan3" // IPv4 / GRE (seq, 0x22eb) / ERSPAN type III (session 17) / frame
 	WrapVXLAN   Wrap = "vxlan"   // IPv4 / UDP 4789 / VXLAN (VNI 4242) / frame
 	WrapGRE     Wrap = "gre"     // IPv4 / GRE (0x6558, transparent Ethernet bridging, as gretap) / frame
+	WrapMPLS    Wrap = "mpls"    // MPLS L3VPN: transport label 1001, VPN label 2002 (bottom), then the IP packet
+	WrapPPPoE   Wrap = "pppoe"   // PPPoE session 0x0042 / PPP (IPv4 or IPv6) / IP packet, as on a DSL access link
+	WrapGTPU    Wrap = "gtpu"    // IPv4 / UDP 2152 / GTP-U G-PDU (TEID 0x1234, PDU session container) / IP packet
+	WrapGeneve  Wrap = "geneve"  // IPv4 / UDP 6081 / Geneve (VNI 4242, one option) / frame
 )
 
 // Wraps lists every encapsulation, WrapNone first.
 func Wraps() []Wrap {
-	return []Wrap{WrapNone, WrapVLAN, WrapQinQ, WrapERSPAN2, WrapERSPAN3, WrapVXLAN, WrapGRE}
+	return []Wrap{WrapNone, WrapVLAN, WrapQinQ, WrapERSPAN2, WrapERSPAN3, WrapVXLAN, WrapGRE, WrapMPLS, WrapPPPoE, WrapGTPU, WrapGeneve}
 }
 
 // ParseWrap checks a wrap name.
@@ -35,7 +39,7 @@ func ParseWrap(s string) (Wrap, error) {
 			return w, nil
 		}
 	}
-	names := make([]string, 0, 7)
+	names := make([]string, 0, len(Wraps()))
 	for _, w := range Wraps() {
 		names = append(names, string(w))
 	}
@@ -49,7 +53,16 @@ const (
 	WrapERSPANSession = 17
 	WrapVXLANVNI      = 4242
 	EtherTypeERSPAN3  = 0x22eb
+	WrapMPLSTransport = 1001
+	WrapMPLSVPN       = 2002
+	WrapPPPoESession  = 0x0042
+	WrapGTPUTEID      = 0x1234
+	WrapGeneveVNI     = 4242
 )
+
+// CarriesIP reports whether the wrap carries the frame's IP packet rather
+// than the whole Ethernet frame.
+func (w Wrap) CarriesIP() bool { return w == WrapMPLS || w == WrapPPPoE || w == WrapGTPU }
 
 // Mirror tunnel end points (TEST-NET-1): the switch that mirrors and the
 // collector zoomprobe runs on.
@@ -97,6 +110,8 @@ func (w *Wrapper) Wrap(p Packet) (Packet, error) {
 		return Packet{Time: p.Time, Data: insertTags(p.Data, 0x8100, WrapVLANID)}, nil
 	case WrapQinQ:
 		return Packet{Time: p.Time, Data: insertTags(p.Data, 0x88a8, WrapOuterVLANID, 0x8100, WrapVLANID)}, nil
+	case WrapMPLS, WrapPPPoE:
+		return w.wrapLink(p)
 	}
 	w.seq++
 	w.ipid++
@@ -128,6 +143,26 @@ func (w *Wrapper) Wrap(p Packet) (Packet, error) {
 	case WrapGRE:
 		ip.Protocol = layers.IPProtocolGRE
 		ls = []gopacket.SerializableLayer{&layers.GRE{Protocol: layers.EthernetTypeTransparentEthernetBridging}, gopacket.Payload(p.Data)}
+	case WrapGTPU:
+		ipPkt, _, err := innerIP(p)
+		if err != nil {
+			return p, err
+		}
+		ip.Protocol = layers.IPProtocolUDP
+		udp := &layers.UDP{SrcPort: 2152, DstPort: 2152}
+		udp.SetNetworkLayerForChecksum(ip)
+		// A 5G N3 G-PDU: sequence number and a PDU session container
+		// (type 0x85: uplink, QFI 9).
+		gtp := &layers.GTPv1U{Version: 1, ProtocolType: 1, MessageType: 0xff, TEID: WrapGTPUTEID, SequenceNumberFlag: true,
+			SequenceNumber: uint16(w.seq), GTPExtensionHeaders: []layers.GTPExtensionHeader{{Type: 0x85, Content: []byte{0x10, 0x09}}}}
+		ls = []gopacket.SerializableLayer{udp, gtp, gopacket.Payload(ipPkt)}
+	case WrapGeneve:
+		ip.Protocol = layers.IPProtocolUDP
+		udp := &layers.UDP{SrcPort: 49152, DstPort: 6081}
+		udp.SetNetworkLayerForChecksum(ip)
+		gn := &layers.Geneve{Protocol: layers.EthernetTypeTransparentEthernetBridging, VNI: WrapGeneveVNI,
+			Options: []*layers.GeneveOption{{Class: 0x0103, Type: 0x80, Data: []byte{0, 0, 0, 1}}}}
+		ls = []gopacket.SerializableLayer{udp, gn, gopacket.Payload(p.Data)}
 	default:
 		return p, fmt.Errorf("testgen: unknown wrap %q", w.kind)
 	}
@@ -160,4 +195,43 @@ func erspan3Header(p Packet) []byte {
 	binary.BigEndian.PutUint32(h[4:8], uint32(p.Time.UnixMicro()/100))
 	binary.BigEndian.PutUint16(h[10:12], 1<<4)
 	return h
+}
+
+// innerIP returns the IP packet of an untagged Ethernet frame and its EtherType.
+func innerIP(p Packet) ([]byte, layers.EthernetType, error) {
+	et := layers.EthernetType(binary.BigEndian.Uint16(p.Data[12:14]))
+	if et != layers.EthernetTypeIPv4 && et != layers.EthernetTypeIPv6 {
+		return nil, 0, fmt.Errorf("testgen: wrap: frame carries EtherType %#04x, not IP", uint16(et))
+	}
+	return p.Data[14:], et, nil
+}
+
+// wrapLink replaces the frame's EtherType with link framing that carries the
+// IP packet: an MPLS label stack or a PPPoE session.
+func (w *Wrapper) wrapLink(p Packet) (Packet, error) {
+	ipPkt, et, err := innerIP(p)
+	if err != nil {
+		return p, err
+	}
+	eth := &layers.Ethernet{SrcMAC: p.Data[6:12], DstMAC: p.Data[0:6]}
+	var ls []gopacket.SerializableLayer
+	if w.kind == WrapMPLS {
+		eth.EthernetType = layers.EthernetTypeMPLSUnicast
+		ls = []gopacket.SerializableLayer{eth,
+			&layers.MPLS{Label: WrapMPLSTransport, TTL: 254},
+			&layers.MPLS{Label: WrapMPLSVPN, TTL: 254, StackBottom: true}}
+	} else {
+		eth.EthernetType = layers.EthernetTypePPPoESession
+		ppp := layers.PPPTypeIPv4
+		if et == layers.EthernetTypeIPv6 {
+			ppp = layers.PPPTypeIPv6
+		}
+		ls = []gopacket.SerializableLayer{eth,
+			&layers.PPPoE{Version: 1, Type: 1, Code: layers.PPPoECodeSession, SessionId: WrapPPPoESession},
+			&layers.PPP{PPPType: ppp}}
+	}
+	if err := gopacket.SerializeLayers(w.buf, gopacket.SerializeOptions{FixLengths: true}, append(ls, gopacket.Payload(ipPkt))...); err != nil {
+		return p, fmt.Errorf("testgen: wrap %s: %w", w.kind, err)
+	}
+	return Packet{Time: p.Time, Data: append([]byte(nil), w.buf.Bytes()...)}, nil
 }

@@ -105,7 +105,7 @@ var RoomsCertErrors = []RoomsCertError{
 	{6, "issuer_not_trusted", "The certificate's issuer is not trusted.",
 		[]string{"SSL inspection", "web proxy or firewall replacing the certificate", "antivirus SSL scanning"},
 		"Exempt Zoom's names and ranges from SSL inspection (Zoom pins its certificate authority).",
-		[]finding.Reason{finding.ReasonUnknownAuthority, finding.ReasonUnexpectedIssuer, finding.ReasonSelfSigned}},
+		[]finding.Reason{finding.ReasonUnknownAuthority, finding.ReasonUnexpectedIssuer, finding.ReasonSelfSigned, finding.ReasonIncompleteChain}},
 	{7, "invalid_purpose", "The certificate's purpose (extended key usage) does not include server authentication.",
 		[]string{"SSL inspection", "web proxy or firewall replacing the certificate"},
 		"Exempt Zoom's names and ranges from SSL inspection.",

@@ -42,7 +42,7 @@ type shared struct {
 }
 
 func newShared(cfg *config.Config, clock *analyzers.Clock) (*shared, error) {
-	opts, err := judgeOptions(cfg.TLS)
+	opts, err := certcheck.OptionsFromConfig(cfg.TLS)
 	if err != nil {
 		return nil, err
 	}

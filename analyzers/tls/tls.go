@@ -7,9 +7,9 @@
 package tls
 
 import (
+	ctls "crypto/tls"
 	"encoding/hex"
 	"fmt"
-	"strings"
 	"time"
 
 	"github.com/zoomprobe/zoomprobe/analyzers"
@@ -51,36 +51,9 @@ func (plugin) Init(env analyzers.Env) (func() analyzers.Analyzer, error) {
 	if sink == nil {
 		sink = finding.Discard
 	}
-	return func() analyzers.Analyzer { return &Analyzer{slot: env.Slot, sink: sink, sh: sh} }, nil
-}
-
-// judgeOptions builds certcheck's options from the configuration.
-func judgeOptions(c config.TLSConfig) (certcheck.Options, error) {
-	roots, err := certcheck.LoadRoots(c.SystemRoots, c.ExtraRoots)
-	if err != nil {
-		return certcheck.Options{}, err
-	}
-	products := certcheck.DefaultProducts()
-	if c.ProductsFile != "" {
-		if products, err = certcheck.LoadProducts(c.ProductsFile); err != nil {
-			return certcheck.Options{}, err
-		}
-	}
-	opts := certcheck.Options{Roots: roots, Products: products, RequireSCT: c.RequireSCT}
-	for i, e := range c.ExpectedIssuers {
-		until := e.UntilTime
-		if until.IsZero() && e.Until != "" {
-			if until, err = time.Parse("2006-01-02", e.Until); err != nil {
-				return certcheck.Options{}, fmt.Errorf("tls.expected_issuers[%d].until: %q is not a date like 2022-01-01", i, e.Until)
-			}
-		}
-		is, err := certcheck.NewIssuer(e.CN, e.SPKISHA256, until)
-		if err != nil {
-			return certcheck.Options{}, fmt.Errorf("tls.expected_issuers[%d]: %w", i, err)
-		}
-		opts.Expected = append(opts.Expected, is)
-	}
-	return opts, nil
+	return func() analyzers.Analyzer {
+		return &Analyzer{slot: env.Slot, sink: sink, sh: sh, verdicts: certcheck.NewCache(sh.opts, cfg.TLS.VerdictCacheBytes)}
+	}, nil
 }
 
 // Analyzer is one worker's instance.
@@ -89,6 +62,9 @@ type Analyzer struct {
 	sink finding.Sink
 	sh   *shared
 	free []*state // recycled per-flow state with its buffers
+	// verdicts is this worker's verdict cache: a chain already judged is
+	// not verified again (no lock: one per worker).
+	verdicts *certcheck.Cache
 
 	// the packet being handled, for the decoder callbacks
 	cur struct {
@@ -436,9 +412,9 @@ func (a *Analyzer) judge(f *flow.Flow, s *state, t time.Time) {
 		return
 	}
 	at := a.sh.clock.Correct(t)
-	v := certcheck.Judge(certcheck.Input{
+	v := a.verdicts.Judge(certcheck.Input{
 		DER: s.certs, Host: a.sniString(s), At: at, OCSP: s.ocsp, SCTs: s.scts, Zoom: f.Service().IsZoom(),
-	}, a.sh.opts)
+	})
 	s.v = v
 	a.sh.m.handshake(f.Service(), s.version, v.Reason)
 	if !v.NotAfter.IsZero() {
@@ -462,7 +438,7 @@ func (a *Analyzer) judge(f *flow.Flow, s *state, t time.Time) {
 	a.sink.Emit(finding.Finding{
 		Time: t, Kind: kind, Reason: v.Reason, Source: Name, Service: f.Service().String(),
 		Flow: analyzers.FindingFlow(f), SNI: a.sniString(s), ZoomRoomsCode: v.ZoomRoomsCode,
-		Product: v.Product, Confidence: "high", UserSees: us, Remediation: rem, Evidence: ev,
+		Product: v.Product, Confidence: v.Confidence, UserSees: us, Remediation: rem, Evidence: ev,
 	})
 }
 
@@ -549,7 +525,7 @@ func (a *Analyzer) baseEvidence(f *flow.Flow, s *state) map[string]any {
 		"ja3":                hex.EncodeToString(s.ja3[:]),
 		"ja4":                string(s.ja4[:]),
 		"version":            ptls.VersionName(s.version),
-		"cipher":             fmt.Sprintf("0x%04x", s.cipher),
+		"cipher_suite":       ctls.CipherSuiteName(s.cipher),
 		"server_fingerprint": string(s.sfp[:]),
 		"ttl":                int(s.serverHelloTTL),
 	}
@@ -560,27 +536,9 @@ func (a *Analyzer) baseEvidence(f *flow.Flow, s *state) map[string]any {
 }
 
 func certEvidence(ev map[string]any, v certcheck.Verdict, at, packetTime time.Time) {
-	ev["issuer"] = v.Issuer
-	ev["issuer_cn"] = v.IssuerCN
-	ev["subject"] = v.Subject
-	ev["leaf_sha256"] = v.LeafSHA256
-	ev["chain"] = strings.Join(v.Chain, " <- ")
-	ev["not_before"] = v.NotBefore.UTC().Format(time.RFC3339)
-	ev["not_after"] = v.NotAfter.UTC().Format(time.RFC3339)
-	ev["judged_at"] = at.UTC().Format(time.RFC3339)
+	v.AddEvidence(ev, at)
 	if off := at.Sub(packetTime); off != 0 {
 		ev["clock_offset_seconds"] = off.Seconds()
-	}
-	ev["detail"] = v.Detail
-	problems := make([]string, len(v.Problems))
-	for i, p := range v.Problems {
-		problems[i] = string(p)
-	}
-	ev["problems"] = problems
-	ev["ocsp"] = v.OCSP
-	ev["scts"] = v.SCTs
-	if v.ProductKind != "" {
-		ev["product_kind"] = v.ProductKind
 	}
 }
 

@@ -343,7 +343,10 @@ func TestCertificateVerdicts(t *testing.T) {
 				if f.Flow == nil || f.Flow.Server != netip.MustParseAddr("3.7.35.10") || f.Flow.ClientPort != 40000 || !f.Time.After(at) {
 					t.Errorf("flow %+v time %s", f.Flow, f.Time)
 				}
-				for _, k := range []string{"leaf_sha256", "chain", "not_after", "ja3", "ja4", "server_fingerprint", "ttl", "version"} {
+				if _, list := f.Evidence["chain"].([]string); !list || f.Confidence == "" || f.Evidence["confidence"] != f.Confidence {
+					t.Errorf("chain %T (the probe's key is a list), confidence %q / %v", f.Evidence["chain"], f.Confidence, f.Evidence["confidence"])
+				}
+				for _, k := range []string{"leaf_sha256", "chain", "not_after", "ja3", "ja4", "server_fingerprint", "ttl", "version", "cipher_suite", "trust", "problems"} {
 					if v, ok := f.Evidence[k]; !ok || v == "" {
 						t.Errorf("evidence %s missing", k)
 					}

@@ -77,7 +77,7 @@ func TestBadArguments(t *testing.T) {
 		msg  string
 	}{
 		{[]string{"-scenario", "nope", "-o", filepath.Join(dir, "x")}, 1, `unknown scenario "nope"`},
-		{[]string{"-scenario", "zoom-clean", "-wrap", "mpls", "-o", filepath.Join(dir, "x")}, 1, "-wrap"},
+		{[]string{"-scenario", "zoom-clean", "-wrap", "wireguard", "-o", filepath.Join(dir, "x")}, 1, "-wrap"},
 		{[]string{"-scenario", "zoom-clean", "-format", "erf", "-o", filepath.Join(dir, "x")}, 1, "-format"},
 		{[]string{"-scenario", "zoom-clean"}, 1, "-o FILE is required"},
 		{[]string{"-scenario", "zoom-clean", "-large", "10", "-o", filepath.Join(dir, "x")}, 1, "exactly one of"},

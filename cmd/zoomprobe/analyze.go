@@ -25,7 +25,7 @@ func init() {
 			metricsFile := cmd.Flag("metrics.file", "Also write the final metrics in text exposition format to this file.").String()
 			workers := cmd.Flag("workers", "Analysis workers (default: capture.workers from the config, 1 for the built-in config).").Int()
 			return func() int {
-				cfg, err := loadCommandConfig(g.configFile)
+				cfg, err := loadCommandConfig(g)
 				if err != nil {
 					fmt.Fprintf(os.Stderr, "zoomprobe analyze: %v\n", err)
 					return 2
@@ -74,7 +74,7 @@ func init() {
 		Setup: func(cmd *kingpin.CmdClause, g *globals) func() int {
 			print := cmd.Flag("print", "Print the effective configuration, defaults included.").Bool()
 			return func() int {
-				cfg, err := loadCommandConfig(g.configFile)
+				cfg, err := loadCommandConfig(g)
 				if err != nil {
 					fmt.Fprintf(os.Stderr, "%v\n", err)
 					return 1
@@ -105,11 +105,8 @@ func init() {
 }
 
 // loadCommandConfig reads --config.file, or the built-in default.
-func loadCommandConfig(path string) (*config.Config, error) {
-	if path == "" {
-		return config.Parse(config.DefaultYAML())
-	}
-	return config.LoadFile(path)
+func loadCommandConfig(g *globals) (*config.Config, error) {
+	return config.Load(g.configFile, g.site)
 }
 
 func writeFile(path string, write func(w io.Writer) error) error {

@@ -66,7 +66,7 @@ func runAudit(g *globals, a auditArgs) int {
 		fmt.Fprintf(os.Stderr, "zoomprobe audit: "+format+"\n", args...)
 		return 2
 	}
-	cfg, err := loadCommandConfig(g.configFile)
+	cfg, err := loadCommandConfig(g)
 	if err != nil {
 		return fail("%v", err)
 	}

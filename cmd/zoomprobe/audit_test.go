@@ -7,7 +7,6 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/zoomprobe/zoomprobe/exporters/report"
 	"github.com/zoomprobe/zoomprobe/probes/probetest"
@@ -106,12 +105,8 @@ func TestAuditCommand(t *testing.T) {
 			if c.format != "" {
 				args = append(args, "--output.file", out)
 			}
-			start := time.Now()
 			if got := run(args); got != c.exit {
 				t.Fatalf("exit %d, want %d", got, c.exit)
-			}
-			if time.Since(start) > 20*time.Second {
-				t.Errorf("audit took %s", time.Since(start))
 			}
 			if c.check != nil {
 				b, err := os.ReadFile(out)

@@ -15,6 +15,7 @@ import (
 // globals are the flags every subcommand shares.
 type globals struct {
 	configFile string
+	site       string
 	logger     *slog.Logger
 }
 
@@ -36,6 +37,7 @@ func run(args []string) int {
 	app.HelpFlag.Short('h')
 	g := &globals{}
 	app.Flag("config.file", "zoomprobe configuration file (YAML). Empty: the built-in default.").StringVar(&g.configFile)
+	app.Flag("site", "Name of the site this probe watches (overrides the config's site:); shown in metrics, the event log and reports.").StringVar(&g.site)
 	logCfg := &promslog.Config{}
 	promslogflag.AddFlags(app, logCfg)
 

@@ -21,7 +21,7 @@ func init() {
 			metricsPath := cmd.Flag("web.telemetry-path", "Path under which to expose metrics.").Default("/metrics").String()
 			return func() int {
 				g.logger.Info("starting zoomprobe", "version", version.Info(), "build_context", version.BuildContext())
-				d, err := daemon.New(daemon.Options{ConfigFile: g.configFile, Web: webCfg, MetricsPath: *metricsPath, Logger: g.logger})
+				d, err := daemon.New(daemon.Options{ConfigFile: g.configFile, Site: g.site, Web: webCfg, MetricsPath: *metricsPath, Logger: g.logger})
 				if err != nil {
 					g.logger.Error("cannot start", "err", err)
 					return 1

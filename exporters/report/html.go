@@ -53,7 +53,7 @@ var htmlTmpl = template.Must(template.New("report").Funcs(template.FuncMap{
 <head>
 <meta charset="utf-8">
 <meta name="viewport" content="width=device-width, initial-scale=1">
-<title>{{.PageTitle}}{{if .Host}} — {{.Host}}{{end}}</title>
+<title>{{.PageTitle}}{{if .Site}} — {{.Site}}{{else if .Host}} — {{.Host}}{{end}}</title>
 <style>
 :root { --pass:#1a7f37; --pass-bg:#dafbe1; --warn:#9a6700; --warn-bg:#fff8c5; --fail:#cf222e; --fail-bg:#ffebe9; --skip:#57606a; --skip-bg:#eaeef2; --line:#d0d7de; --muted:#57606a; }
 * { box-sizing: border-box; }
@@ -101,7 +101,7 @@ footer { color: var(--muted); font-size: 12px; margin-top: 28px; }
 <body>
 <main>
 <h1>{{.PageTitle}}</h1>
-<div class="meta">{{if .Host}}From <b>{{.Host}}</b>{{end}}{{if .When}} · {{.When}}{{end}}{{if .Took}} · took {{.Took}}{{end}}{{if .Version}} · zoomprobe {{.Version}}{{end}}</div>
+<div class="meta">{{if .Site}}Site <b>{{.Site}}</b> · {{end}}{{if .Host}}From <b>{{.Host}}</b>{{end}}{{if .When}} · {{.When}}{{end}}{{if .Took}} · took {{.Took}}{{end}}{{if .Version}} · zoomprobe {{.Version}}{{end}}</div>
 
 <section class="banner {{lower .Overall}}" id="summary">
   <div class="big">{{.Overall}}</div>

@@ -20,6 +20,9 @@ func Markdown(w io.Writer, r *Report) error {
 	}
 	fmt.Fprintf(bw, "# %s\n\n", mdEscape(title))
 	var meta []string
+	if r.Site != "" {
+		meta = append(meta, "Site **"+mdEscape(r.Site)+"**")
+	}
 	if r.Host != "" {
 		meta = append(meta, "From **"+mdEscape(r.Host)+"**")
 	}

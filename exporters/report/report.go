@@ -28,6 +28,7 @@ const (
 type Report struct {
 	Title     string        `json:"title"`
 	Generated time.Time     `json:"generated"`
+	Site      string        `json:"site,omitempty"` // the probe's site (config site: or --site)
 	Host      string        `json:"host,omitempty"` // where the audit ran
 	Version   string        `json:"version,omitempty"`
 	Duration  time.Duration `json:"duration_ns"`

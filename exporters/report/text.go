@@ -46,6 +46,9 @@ func Text(w io.Writer, r *Report, color bool) error {
 	}
 	fmt.Fprintln(bw, paint(ansiBold, title))
 	var meta []string
+	if r.Site != "" {
+		meta = append(meta, "site "+r.Site)
+	}
 	if r.Host != "" {
 		meta = append(meta, "from "+r.Host)
 	}
