@@ -21,6 +21,7 @@ import (
 
 	"github.com/zoomprobe/zoomprobe/analyzers"
 	"github.com/zoomprobe/zoomprobe/config"
+	"github.com/zoomprobe/zoomprobe/engine/ownflows"
 	"github.com/zoomprobe/zoomprobe/exporters/report"
 	"github.com/zoomprobe/zoomprobe/finding"
 	"github.com/zoomprobe/zoomprobe/probes"
@@ -57,6 +58,10 @@ type Options struct {
 	Version  string
 	// MaxFindings bounds the findings kept in the report.
 	MaxFindings int
+	// OwnFlows, when set, is where the checks register their sockets: give
+	// the same registry to the engine Passive runs on a live interface, so
+	// the checks' own traffic is not reported as clients'.
+	OwnFlows *ownflows.Registry
 }
 
 // Run performs the audit. It fails only when the audit could not run
@@ -109,6 +114,9 @@ func Run(ctx context.Context, o Options) (*report.Report, error) {
 		o.Judge = j
 	}
 	s.SetJudge(o.Judge)
+	if o.OwnFlows != nil {
+		s.SetOwnFlows(o.OwnFlows)
+	}
 	if o.Resolver != nil {
 		s.SetResolver(o.Resolver)
 	}
@@ -174,14 +182,44 @@ func Run(ctx context.Context, o Options) (*report.Report, error) {
 		r.Notes = append(r.Notes, fmt.Sprintf("TLS certificates were judged at this host's time corrected by the NTP offset (%s).", fmtOffset(off)))
 	}
 	if pc.Proxy.Parsed != nil {
-		r.Notes = append(r.Notes, "TLS checks went through the proxy "+pc.Proxy.Parsed.Redacted()+bypassNote(pc.Proxy.Bypass)+"; TCP and UDP checks went direct, as Zoom's media does.")
+		r.Notes = append(r.Notes, "TLS checks went through the proxy "+pc.Proxy.Parsed.Scheme+"://"+pc.Proxy.Parsed.Host+bypassNote(pc.Proxy.Bypass)+"; TCP and UDP checks went direct, as Zoom's media does.")
 	}
 	if dropped > 0 {
 		r.Notes = append(r.Notes, fmt.Sprintf("%d findings were not kept (more than %d).", dropped, o.MaxFindings))
 	}
 	r.Duration = time.Since(start)
 	r.Finish()
+	if cause, n := rootCause(results); cause != "" {
+		// The root cause first: what it prevented is not blamed on anything else.
+		r.Headline = fmt.Sprintf("%s; %s depended on it and were not tested. %s", cause, plural(n, "check"), r.Headline)
+		slices.SortStableFunc(r.Findings, func(a, b finding.Finding) int {
+			return boolRank(a.Source == "probe/dns") - boolRank(b.Source == "probe/dns")
+		})
+	}
 	return r, nil
+}
+
+func boolRank(first bool) int {
+	if first {
+		return 0
+	}
+	return 1
+}
+
+// rootCause is the cause most not-tested checks share, and how many.
+func rootCause(results []probes.Result) (string, int) {
+	count := map[string]int{}
+	best := ""
+	for _, r := range results {
+		if r.Status != probes.StatusNotTested || r.Cause == "" {
+			continue
+		}
+		count[r.Cause]++
+		if best == "" || count[r.Cause] > count[best] || count[r.Cause] == count[best] && r.Cause < best {
+			best = r.Cause
+		}
+	}
+	return best, count[best]
 }
 
 func bypassNote(b []string) string {
@@ -218,6 +256,8 @@ func fmtOffset(d time.Duration) string {
 
 func statusOf(s probes.Status) report.Status {
 	switch s {
+	case probes.StatusNotTested:
+		return report.Skip // not a failure of what it tests: the cause is reported first
 	case probes.StatusPass:
 		return report.Pass
 	case probes.StatusFail:
@@ -263,20 +303,19 @@ func (b *builder) requirements() []report.Requirement {
 	rows = append(rows, b.portRows(probes.CheckSTUN, "udp", b.cfg.STUN.Ports)...)
 	rows = append(rows, b.tlsRow())
 	rows = append(rows, b.proxyRow())
-	for i := range rows {
-		q := &rows[i]
-		if q.Status != report.Warn && q.Status != report.Fail || q.Remediation != "" {
-			continue
-		}
-		for _, e := range q.Evidence {
-			if strings.Contains(e, "could not resolve") {
-				q.UserSees = "Not tested from here: the target names did not resolve."
-				q.Remediation = "Fix name resolution first (see the DNS row), or list Zoom hosts that resolve here under probes.*.targets or --audit.target."
-				break
-			}
+	return rows
+}
+
+// tested drops the results that were not tested (their cause is reported
+// by the row it belongs to).
+func tested(rs []probes.Result) []probes.Result {
+	var out []probes.Result
+	for _, r := range rs {
+		if r.Status != probes.StatusNotTested {
+			out = append(out, r)
 		}
 	}
-	return rows
+	return out
 }
 
 func skipped(id, title, needed, why string) report.Requirement {
@@ -322,6 +361,8 @@ func evidenceLines(rs []probes.Result) []string {
 			mark = "? "
 		case probes.StatusPass:
 			mark = "✓ "
+		case probes.StatusNotTested:
+			mark = "– "
 		}
 		if line := mark + r.Summary; !slices.Contains(out, line) {
 			out = append(out, line)
@@ -341,12 +382,62 @@ func aggregate(rs []probes.Result) report.Status {
 func (b *builder) dnsRow() report.Requirement {
 	const id, title, needed = "dns", "DNS resolves Zoom's names", "Clients find Zoom's web, zone controllers and media routers by name; a filtered or sinkholed answer stops them before any connection."
 	rs := b.of(probes.CheckDNS)
-	if len(rs) == 0 {
-		return skipped(id, title, needed, "DNS check not run")
-	}
 	q := report.Requirement{ID: id, Title: title, Needed: needed, Status: aggregate(rs), Evidence: evidenceLines(rs)}
+	if len(rs) == 0 {
+		q = skipped(id, title, needed, "DNS check not run")
+	}
 	fillFrom(&q, rs)
+	// Lookups the other checks made: a name that did not resolve stopped
+	// them, and DNS is the cause to report (once, here).
+	type dependent struct {
+		host, cause string
+		reason      finding.Reason
+		checks      int
+	}
+	var deps []*dependent
+	for _, r := range b.results {
+		if r.Status != probes.StatusNotTested || r.Cause == "" {
+			continue
+		}
+		host := hostOf(r.Target)
+		i := slices.IndexFunc(deps, func(d *dependent) bool { return d.host == host && d.cause == r.Cause })
+		if i < 0 {
+			deps = append(deps, &dependent{host: host, cause: r.Cause, reason: r.Reason})
+			i = len(deps) - 1
+		}
+		deps[i].checks++
+	}
+	if len(rs) == 0 && len(deps) > 0 {
+		q.Evidence = nil // not "not run": the other checks' lookups are the evidence
+	}
+	for _, d := range deps {
+		q.Evidence = append(q.Evidence, fmt.Sprintf("✗ %s: %s; %s depended on it and were not tested", d.host, d.cause, plural(d.checks, "check")))
+		if d.reason == finding.ReasonDNSNXDomain {
+			// The name may be filtered, or simply not a current Zoom host.
+			q.Status = worse(q.Status, report.Warn)
+			if q.Remediation == "" {
+				q.Remediation = "Names that do not exist here (NXDOMAIN) are filtered, or are not current Zoom hosts: check the DNS filter, and list the Zoom hosts your rooms use under probes.*.targets or --audit.target."
+			}
+			continue
+		}
+		q.Status = report.Fail
+		if q.Remediation == "" {
+			q.Remediation = "The resolver this host uses fails (" + d.cause + "): make it reachable and able to resolve Zoom's names. Every connection to Zoom by name fails until it does."
+		}
+		if q.UserSees == "" {
+			q.UserSees = "\"" + zoom.ConnectErrorText + "\""
+			q.ErrorCodes = connectFamily
+		}
+	}
 	return q
+}
+
+// hostOf is the host of a "host:port" label (the label itself otherwise).
+func hostOf(label string) string {
+	if h, _, err := net.SplitHostPort(label); err == nil {
+		return h
+	}
+	return label
 }
 
 func (b *builder) ntpRows() []report.Requirement {
@@ -460,6 +551,12 @@ func (b *builder) portRows(check, transport string, ports []uint16) []report.Req
 			continue
 		}
 		q := report.Requirement{ID: id, Title: title, Needed: needed, Evidence: evidenceLines(group)}
+		if group = tested(group); len(group) == 0 {
+			q.Status = report.Skip
+			q.Evidence = append(q.Evidence, "No target was tested: their names did not resolve (see the DNS row).")
+			rows = append(rows, q)
+			continue
+		}
 		pass, fail, unknown := 0, 0, 0
 		for _, r := range group {
 			switch r.Status {
@@ -514,7 +611,12 @@ func (b *builder) tlsRow() report.Requirement {
 	// A proxy's refusal belongs to the proxy row: here it means "not tested".
 	var tested []probes.Result
 	var untested []string
+	var notResolved []probes.Result
 	for _, r := range rs {
+		if r.Status == probes.StatusNotTested {
+			notResolved = append(notResolved, r)
+			continue
+		}
 		if isProxyReason(r.Reason) {
 			line := "? " + r.Target + " not tested: the proxy refused CONNECT (see the proxy row)"
 			if !slices.Contains(untested, line) {
@@ -524,7 +626,7 @@ func (b *builder) tlsRow() report.Requirement {
 		}
 		tested = append(tested, r)
 	}
-	q := report.Requirement{ID: id, Title: title, Needed: needed, Status: aggregate(tested), Evidence: append(evidenceLines(tested), untested...)}
+	q := report.Requirement{ID: id, Title: title, Needed: needed, Status: aggregate(tested), Evidence: append(append(evidenceLines(tested), untested...), evidenceLines(notResolved)...)}
 	if len(untested) > 0 {
 		q.Status = worse(q.Status, report.Warn)
 	}

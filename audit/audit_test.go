@@ -16,6 +16,7 @@ import (
 
 	"github.com/zoomprobe/zoomprobe/certcheck"
 	"github.com/zoomprobe/zoomprobe/config"
+	"github.com/zoomprobe/zoomprobe/engine/ownflows"
 	"github.com/zoomprobe/zoomprobe/exporters/report"
 	"github.com/zoomprobe/zoomprobe/finding"
 	"github.com/zoomprobe/zoomprobe/probes"
@@ -130,9 +131,19 @@ func runAudit(t *testing.T, b bed, passive Passive) (*report.Report, string) {
 	var progress bytes.Buffer
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	r, err := Run(ctx, Options{Config: cfg, Judge: b.judge, Progress: &progress, Host: "testbed", Version: "test", Passive: passive, PassiveLabel: "capture file test.pcap"})
+	// Every check registers its sockets, as under `audit --audit.interface`:
+	// binding before connect must not change a verdict.
+	own := ownflows.New(4096, time.Minute)
+	r, err := Run(ctx, Options{Config: cfg, Judge: b.judge, Progress: &progress, Host: "testbed", Version: "test", Passive: passive, PassiveLabel: "capture file test.pcap", OwnFlows: own})
 	if err != nil {
 		t.Fatal(err)
+	}
+	protos := map[uint8]bool{}
+	for _, k := range own.Sockets() {
+		protos[k.Proto] = true
+	}
+	if !protos[ownflows.ProtoTCP] || !protos[ownflows.ProtoUDP] {
+		t.Errorf("registered sockets %v: want the checks' TCP and UDP sockets", own.Sockets())
 	}
 	return r, progress.String()
 }

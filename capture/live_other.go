@@ -41,3 +41,6 @@ func OpenLive(iface string, opts LiveOptions) (Source, error) { return nil, errN
 
 // InNamespace fails: network namespaces are Linux only.
 func InNamespace(nsName string, fn func() error) error { return errNotLinux }
+
+// CheckFilter cannot ask a kernel without AF_PACKET; ParseBPF's checks stand.
+func CheckFilter(prog []bpf.RawInstruction, snapLen int) error { return nil }

@@ -25,6 +25,10 @@ type ProbesConfig struct {
 	RepeatFindings time.Duration `yaml:"repeat_findings"`
 	// MaxTargets bounds the targets of each check (metric label values).
 	MaxTargets int `yaml:"max_targets"`
+	// MaxOwnSockets bounds the registry of the checks' own sockets, whose
+	// packets the passive analyzers skip (live or within flows.closed_timeout
+	// of closing).
+	MaxOwnSockets int `yaml:"max_own_sockets"`
 
 	Proxy ProxyConfig     `yaml:"proxy"`
 	TLS   TLSProbeConfig  `yaml:"tls"`
@@ -200,6 +204,7 @@ func (c *ProbesConfig) setDefaults() {
 	c.Enabled = true
 	c.RepeatFindings = time.Hour
 	c.MaxTargets = defaultMaxTargets
+	c.MaxOwnSockets = 4096
 	c.TLS = TLSProbeConfig{
 		Schedule: Schedule{Enabled: true, Interval: 5 * time.Minute, Timeout: 15 * time.Second, Jitter: 30 * time.Second},
 		Targets:  hostsToTargets(defaultWebNames),
@@ -240,6 +245,7 @@ func (s *Schedule) validate(v *Validator, path string) {
 func (c *ProbesConfig) validate(v *Validator) {
 	v.Check(c.RepeatFindings >= time.Minute && c.RepeatFindings <= 7*24*time.Hour, "probes.repeat_findings", "must be between 1m and 168h, got %s", c.RepeatFindings)
 	v.Check(c.MaxTargets >= 1 && c.MaxTargets <= maxTargetsCeiling, "probes.max_targets", "must be between 1 and %d, got %d", maxTargetsCeiling, c.MaxTargets)
+	v.Check(c.MaxOwnSockets >= 64 && c.MaxOwnSockets <= 1_000_000, "probes.max_own_sockets", "must be between 64 and 1000000, got %d", c.MaxOwnSockets)
 
 	c.Proxy.Parsed = nil
 	if c.Proxy.URL != "" {

@@ -22,6 +22,14 @@ func LiveOptions(cfg *config.Config, filter []bpf.RawInstruction) capture.LiveOp
 	}
 }
 
+// bpfField names the field the filter comes from, for errors.
+func bpfField(cfg *config.Config) string {
+	if cfg.Capture.BPFFile != "" {
+		return "capture.bpf_file " + cfg.Capture.BPFFile
+	}
+	return "capture.bpf"
+}
+
 func loadBPF(cfg *config.Config) ([]bpf.RawInstruction, error) {
 	text := cfg.Capture.BPF
 	field := "capture.bpf"

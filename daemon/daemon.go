@@ -1,9 +1,16 @@
 // Package daemon wires zoomprobe together and runs it: it loads the config,
 // starts the pipeline (capture, engine, probes, event log), serves the HTTP
-// endpoints, and reloads on SIGHUP or POST /-/reload. A reload builds the new
-// pipeline only after the new config validated and passed Preflight (files,
-// BPF, analyzer names, event log directory); a bad one keeps the old
-// pipeline running and sets zoomprobe_config_last_reload_successful to 0.
+// endpoints, and reloads on SIGHUP or POST /-/reload (the latter only with
+// --web.enable-lifecycle).
+//
+// A reload never stops capture to apply a setting. It checks the new config
+// (validation, then Preflight: files, BPF in the kernel, interfaces), builds
+// everything that can fail, and only then applies it in place: analyzer
+// settings go to the workers between two batches of packets, the event log
+// and probes are swapped, and a capture source whose settings changed is
+// replaced by a new socket opened before the old one stops (see engine's
+// live mode). A bad config keeps everything running untouched and sets
+// zoomprobe_config_last_reload_successful to 0.
 package daemon
 
 import (
@@ -14,6 +21,7 @@ import (
 	"net/http"
 	"os"
 	"os/signal"
+	"strings"
 	"sync"
 	"syscall"
 	"time"
@@ -28,9 +36,8 @@ import (
 	"github.com/zoomprobe/zoomprobe/capture"
 	"github.com/zoomprobe/zoomprobe/config"
 	"github.com/zoomprobe/zoomprobe/engine"
+	"github.com/zoomprobe/zoomprobe/engine/ownflows"
 	"github.com/zoomprobe/zoomprobe/exporters"
-	"github.com/zoomprobe/zoomprobe/exporters/eventlog"
-	"github.com/zoomprobe/zoomprobe/finding"
 )
 
 // DefaultListenAddress is zoomprobe's port: outside Prometheus' 9100-9999
@@ -43,6 +50,16 @@ type Options struct {
 	Web         *web.FlagConfig
 	MetricsPath string
 	Logger      *slog.Logger
+	// EnableLifecycle serves POST /-/reload (--web.enable-lifecycle); off,
+	// it answers 403 and only SIGHUP reloads.
+	EnableLifecycle bool
+	// HUP delivers SIGHUP. The command installs it first thing, so a SIGHUP
+	// that comes while the daemon starts is kept, not fatal; nil: Run
+	// installs its own.
+	HUP <-chan os.Signal
+	// HTTP overrides the web server's timeouts and limits (zero fields: the
+	// defaults).
+	HTTP HTTPLimits
 	// Inputs overrides the capture inputs derived from the config (tests use it
 	// to capture inside a network namespace).
 	Inputs func(cfg *config.Config) ([]engine.Input, error)
@@ -60,6 +77,10 @@ type Daemon struct {
 	reloadOK prometheus.Gauge
 	reloadTS prometheus.Gauge
 	clock    *analyzers.Clock
+	events   *swapSink // the event log in force; reloads swap it
+	// own registers the active checks' sockets for the engine to skip; it
+	// outlives reloads, which replace the engine and the probes separately.
+	own *ownflows.Registry
 
 	mu       sync.Mutex // guards cfg, pipeline
 	cfg      *config.Config
@@ -80,15 +101,17 @@ func New(o Options) (*Daemon, error) {
 	if err != nil {
 		return nil, err
 	}
-	if err := Preflight(cfg); err != nil {
+	if err := preflight(cfg, o.Inputs == nil); err != nil {
 		return nil, configError(o.ConfigFile, err)
 	}
-	d := &Daemon{opts: o, log: o.Logger, cfg: cfg, base: prometheus.NewRegistry(), clock: &analyzers.Clock{}, reloadReq: make(chan chan error)}
+	d := &Daemon{opts: o, log: o.Logger, cfg: cfg, base: prometheus.NewRegistry(), clock: &analyzers.Clock{},
+		events: &swapSink{}, own: OwnFlows(cfg), reloadReq: make(chan chan error)}
 	d.reloadOK = prometheus.NewGauge(prometheus.GaugeOpts{Name: "zoomprobe_config_last_reload_successful", Help: "1 if the last configuration load or reload succeeded."})
 	d.reloadTS = prometheus.NewGauge(prometheus.GaugeOpts{Name: "zoomprobe_config_last_reload_success_timestamp_seconds", Help: "Time of the last successful configuration load."})
 	d.base.MustRegister(d.reloadOK, d.reloadTS,
 		versioncollector.NewCollector("zoomprobe"),
 		siteCollector{d},
+		eventLogCollector{d},
 		collectors.NewGoCollector(),
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	if d.counter, err = exporters.NewCounter(d.base); err != nil {
@@ -116,6 +139,13 @@ func (d *Daemon) Config() *config.Config {
 
 // Run serves until ctx ends, then stops the pipeline and flushes the event log.
 func (d *Daemon) Run(ctx context.Context) error {
+	hup := d.opts.HUP
+	if hup == nil {
+		c := make(chan os.Signal, 1)
+		signal.Notify(c, syscall.SIGHUP)
+		defer signal.Stop(c)
+		hup = c
+	}
 	p, err := d.start(d.cfg)
 	if err != nil {
 		return err
@@ -123,41 +153,34 @@ func (d *Daemon) Run(ctx context.Context) error {
 	d.mu.Lock()
 	d.pipeline = p
 	d.mu.Unlock()
+	defer func() {
+		d.mu.Lock()
+		p := d.pipeline
+		d.mu.Unlock()
+		p.stop(d.events)
+	}()
 
-	srv := &http.Server{Handler: d.Handler(), ReadHeaderTimeout: 10 * time.Second}
+	srv := d.HTTPServer()
 	srvErr := make(chan error, 1)
 	if d.opts.Web != nil {
 		go func() { srvErr <- web.ListenAndServe(srv, d.opts.Web, d.log) }()
 	}
-
-	hup := make(chan os.Signal, 1)
-	signal.Notify(hup, syscall.SIGHUP)
-	defer signal.Stop(hup)
 	for {
 		select {
 		case <-ctx.Done():
 			shutdownCtx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 			srv.Shutdown(shutdownCtx)
 			cancel()
-			d.mu.Lock()
-			p := d.pipeline
-			d.mu.Unlock()
-			p.stop()
 			d.log.Info("stopped")
 			return nil
 		case err := <-srvErr:
 			if !errors.Is(err, http.ErrServerClosed) {
-				d.mu.Lock()
-				d.pipeline.stop()
-				d.mu.Unlock()
 				return fmt.Errorf("web server: %w", err)
 			}
 		case <-hup:
-			if err := d.reload(); err != nil {
-				d.log.Error("reload failed; the previous configuration keeps running", "err", err)
-			}
+			d.reload("SIGHUP")
 		case reply := <-d.reloadReq:
-			reply <- d.reload()
+			reply <- d.reload("HTTP /-/reload")
 		}
 	}
 }
@@ -178,120 +201,87 @@ func (d *Daemon) Reload(ctx context.Context) error {
 	}
 }
 
-func (d *Daemon) reload() error {
-	cfg, err := config.Load(d.opts.ConfigFile, d.opts.Site)
+// reload applies the config file again; every failure is logged here,
+// whichever way the reload was asked for.
+func (d *Daemon) reload(via string) error {
+	err := d.applyReload()
 	if err != nil {
 		d.reloadOK.Set(0)
+		d.log.Error("reload failed; the previous configuration keeps running", "via", via, "err", err)
 		return err
 	}
-	// Checked before the old pipeline stops: a config that cannot start must
-	// not interrupt capture.
-	if err := Preflight(cfg); err != nil {
-		d.reloadOK.Set(0)
+	d.reloadOK.Set(1)
+	d.reloadTS.SetToCurrentTime()
+	return nil
+}
+
+func (d *Daemon) applyReload() error {
+	cfg, err := config.Load(d.opts.ConfigFile, d.opts.Site)
+	if err != nil {
+		return err
+	}
+	// Checked before anything changes: a config that cannot run must not
+	// interrupt capture.
+	if err := preflight(cfg, d.opts.Inputs == nil); err != nil {
 		return configError(d.opts.ConfigFile, err)
 	}
 	d.mu.Lock()
 	old := d.pipeline
 	d.mu.Unlock()
-	// Stop the old pipeline first: both would capture the same interfaces and
-	// write the same event log.
-	old.stop()
-	p, err := d.start(cfg)
+	p, changes, err := d.update(old, cfg)
 	if err != nil {
-		d.reloadOK.Set(0)
-		d.log.Error("new configuration failed to start; restarting the previous one", "err", err)
-		d.mu.Lock()
-		prev := d.cfg
-		d.mu.Unlock()
-		if p, err2 := d.start(prev); err2 == nil {
-			d.mu.Lock()
-			d.pipeline = p
-			d.mu.Unlock()
-		}
 		return err
 	}
 	d.mu.Lock()
 	d.cfg, d.pipeline = cfg, p
 	d.mu.Unlock()
-	d.reloadOK.Set(1)
-	d.reloadTS.SetToCurrentTime()
-	d.log.Info("configuration reloaded")
+	if len(changes) == 0 {
+		changes = []string{"nothing"}
+	}
+	d.log.Info("configuration reloaded", "changed", strings.Join(changes, ", "))
 	return nil
 }
 
-// pipeline is everything one configuration runs.
-type pipeline struct {
-	reg    *prometheus.Registry
-	cancel context.CancelFunc
-	done   chan struct{}
-	log    *eventlog.Log
-	eng    *engine.Engine
-}
-
-func (p *pipeline) stop() {
-	if p == nil {
-		return
-	}
-	p.cancel()
-	<-p.done
-	p.log.Close()
-}
-
-func (d *Daemon) start(cfg *config.Config) (*pipeline, error) {
-	inputs, err := d.inputs(cfg)
-	if err != nil {
-		return nil, err
-	}
-	elog, err := eventlog.Open(cfg.EventLog, d.log)
-	if err != nil {
-		return nil, err
-	}
-	var elogSink finding.Sink
-	if elog != nil {
-		elogSink = elog
-	}
-	sink := exporters.Tee(d.counter, stampSite(cfg.Site, elogSink))
-	reg := prometheus.NewRegistry()
-	eng, err := engine.New(engine.Options{Config: cfg, Registerer: reg, Sink: sink, Clock: d.clock, Logger: d.log.With("component", "engine")})
-	if err != nil {
-		elog.Close()
-		return nil, err
-	}
-	probesRun, err := startProbes(cfg, reg, sink, d.clock, d.log)
-	if err != nil {
-		elog.Close()
-		return nil, err
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	p := &pipeline{reg: reg, cancel: cancel, done: make(chan struct{}), log: elog, eng: eng}
-	var wg sync.WaitGroup
-	wg.Add(1)
-	go func() {
-		defer wg.Done()
-		if err := eng.Run(ctx, inputs); err != nil {
-			d.log.Error("packet analysis stopped", "err", err)
+// Gatherer merges the daemon's own metrics with the current pipeline's.
+func (d *Daemon) Gatherer() prometheus.Gatherer {
+	return prometheus.GathererFunc(func() ([]*dto.MetricFamily, error) {
+		d.mu.Lock()
+		p := d.pipeline
+		d.mu.Unlock()
+		gs := prometheus.Gatherers{d.base}
+		if p != nil {
+			gs = append(gs, p.engReg)
+			if p.probes != nil {
+				gs = append(gs, p.probes.reg)
+			}
 		}
-	}()
-	if probesRun != nil {
-		wg.Add(1)
-		go func() { defer wg.Done(); probesRun(ctx) }()
-	}
-	go func() { wg.Wait(); close(p.done) }()
-	d.log.Info("pipeline started", "inputs", len(inputs), "workers", cfg.Capture.Workers)
-	return p, nil
+		return gs.Gather()
+	})
 }
 
+// NotReady says why the daemon does not watch everything its config asks
+// for (a source not capturing, analysis stopped); empty when it does.
+func (d *Daemon) NotReady() []string {
+	d.mu.Lock()
+	p := d.pipeline
+	d.mu.Unlock()
+	if p == nil {
+		return []string{"no pipeline running"}
+	}
+	return p.eng.NotReady()
+}
+
+// Ready reports whether every configured source captures and the analyzers run.
+func (d *Daemon) Ready() bool { return len(d.NotReady()) == 0 }
+
+// defaultInputs are the live interfaces the config names.
 func (d *Daemon) inputs(cfg *config.Config) ([]engine.Input, error) {
 	if d.opts.Inputs != nil {
 		return d.opts.Inputs(cfg)
 	}
-	ifaces := cfg.Capture.Interfaces
-	if len(ifaces) == 0 {
-		def, err := capture.DefaultRouteInterface()
-		if err != nil {
-			return nil, fmt.Errorf("capture.interfaces is empty and the default-route interface cannot be found (%v): name an interface in the config", err)
-		}
-		ifaces = []string{def}
+	ifaces, err := captureInterfaces(cfg)
+	if err != nil {
+		return nil, err
 	}
 	filter, err := loadBPF(cfg)
 	if err != nil {
@@ -307,23 +297,15 @@ func (d *Daemon) inputs(cfg *config.Config) ([]engine.Input, error) {
 	return out, nil
 }
 
-// Gatherer merges the daemon's own metrics with the current pipeline's.
-func (d *Daemon) Gatherer() prometheus.Gatherer {
-	return prometheus.GathererFunc(func() ([]*dto.MetricFamily, error) {
-		d.mu.Lock()
-		p := d.pipeline
-		d.mu.Unlock()
-		gs := prometheus.Gatherers{d.base}
-		if p != nil {
-			gs = append(gs, p.reg)
-		}
-		return gs.Gather()
-	})
-}
-
-// Ready reports whether a pipeline runs.
-func (d *Daemon) Ready() bool {
-	d.mu.Lock()
-	defer d.mu.Unlock()
-	return d.pipeline != nil
+// captureInterfaces lists the interfaces to capture on: the config's, or
+// the default-route interface.
+func captureInterfaces(cfg *config.Config) ([]string, error) {
+	if len(cfg.Capture.Interfaces) > 0 {
+		return cfg.Capture.Interfaces, nil
+	}
+	def, err := capture.DefaultRouteInterface()
+	if err != nil {
+		return nil, fmt.Errorf("capture.interfaces is empty and the default-route interface cannot be found (%v): name an interface in the config", err)
+	}
+	return []string{def}, nil
 }

@@ -104,10 +104,16 @@ func grepZoomprobe(body string) string {
 
 func startDaemon(t *testing.T, cfgPath string, inputs func(*config.Config) ([]engine.Input, error)) (*Daemon, *httptest.Server) {
 	t.Helper()
-	d, err := New(Options{ConfigFile: cfgPath, Inputs: inputs})
+	d, err := New(Options{ConfigFile: cfgPath, Inputs: inputs, EnableLifecycle: true})
 	if err != nil {
 		t.Fatal(err)
 	}
+	return d, runDaemon(t, d)
+}
+
+// runDaemon runs d until the test ends and serves its handler.
+func runDaemon(t *testing.T, d *Daemon) *httptest.Server {
+	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- d.Run(ctx) }()
@@ -119,7 +125,7 @@ func startDaemon(t *testing.T, cfgPath string, inputs func(*config.Config) ([]en
 			t.Errorf("Run: %v", err)
 		}
 	})
-	return d, srv
+	return srv
 }
 
 func TestServesMetricsAndReloads(t *testing.T) {

@@ -144,9 +144,10 @@ func TestLiveCaptureInNamespace(t *testing.T) {
 
 func netipMust(s string) netip.Addr { return netip.MustParseAddr(s) }
 
-// A live source that cannot open (interface missing) is reported with
-// capture_up 0 and retried while the daemon keeps serving; once the interface
-// exists, capture starts.
+// A live source that cannot open (interface missing, capture.wait_for_interfaces
+// on) is reported with capture_up 0 and /-/ready 503 naming it, and retried
+// while the daemon keeps serving; once the interface exists, capture starts
+// and /-/ready says 200. When the interface goes away, /-/ready is 503 again.
 func TestLiveSourceRetried(t *testing.T) {
 	ns, serverNS := netns(t)
 	inputs := func(cfg *config.Config) ([]engine.Input, error) {
@@ -160,10 +161,9 @@ func TestLiveSourceRetried(t *testing.T) {
 		}}}, nil
 	}
 	cfgPath := t.TempDir() + "/zoomprobe.yml"
-	os.WriteFile(cfgPath, []byte("probes:\n  enabled: false\ncapture:\n  workers: 1\n  retry_interval: 200ms\n"), 0o644)
+	os.WriteFile(cfgPath, []byte("probes:\n  enabled: false\ncapture:\n  workers: 1\n  retry_interval: 200ms\n  wait_for_interfaces: true\n"), 0o644)
 	_, srv := startDaemon(t, cfgPath, inputs)
-	waitReady(t, srv.URL)
-	time.Sleep(300 * time.Millisecond)
+	waitReadyCode(t, srv.URL, 503, "capture on late0 is down: capture: interface \"late0\"")
 	_, body := get(t, srv.URL+"/metrics")
 	if v := metricValue(body, `zoomprobe_capture_up{interface="late0"}`); v != 0 {
 		t.Fatalf("capture_up = %v for a missing interface, want 0", v)
@@ -174,4 +174,28 @@ func TestLiveSourceRetried(t *testing.T) {
 	}
 	exec.Command("ip", "-n", ns, "link", "set", "late0", "up").Run()
 	waitMetric(t, srv.URL+"/metrics", `zoomprobe_capture_up{interface="late0"}`, 1)
+	waitReadyCode(t, srv.URL, 200, "Ready.")
+
+	// The source stops: not ready, with the reason.
+	if out, err := exec.Command("ip", "-n", ns, "link", "del", "late0").CombinedOutput(); err != nil {
+		t.Fatalf("%v: %s", err, out)
+	}
+	waitReadyCode(t, srv.URL, 503, "capture on late0 is down")
+}
+
+// waitReadyCode polls /-/ready until it answers code with a body containing
+// want (the deadline guards against a hang; it is not what the test checks).
+func waitReadyCode(t *testing.T, url string, code int, want string) {
+	t.Helper()
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		c, body := get(t, url+"/-/ready")
+		if c == code && strings.Contains(body, want) {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("/-/ready = %d %q; want %d with %q", c, body, code, want)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
 }

@@ -3,29 +3,42 @@ package daemon
 import (
 	"errors"
 	"fmt"
+	"net"
 	"os"
 	"path/filepath"
 	"strings"
+	"syscall"
 
 	"github.com/zoomprobe/zoomprobe/analyzers"
 	_ "github.com/zoomprobe/zoomprobe/analyzers/all" // the names analyzers.disabled may use
 	"github.com/zoomprobe/zoomprobe/analyzers/httpinspect"
+	"github.com/zoomprobe/zoomprobe/capture"
 	"github.com/zoomprobe/zoomprobe/certcheck"
 	"github.com/zoomprobe/zoomprobe/config"
+	"github.com/zoomprobe/zoomprobe/exporters/eventlog"
 	"github.com/zoomprobe/zoomprobe/probes"
 	"github.com/zoomprobe/zoomprobe/zoom"
 )
 
 // Preflight checks what config validation cannot, because it depends on the
-// machine: the BPF program builds, the ranges, TLS and signature files load,
+// machine: the BPF program builds and the kernel takes it, the interfaces
+// exist (unless capture.wait_for_interfaces), the ranges, TLS and signature files load,
 // the disabled analyzers exist, the event log's directory is writable. The
 // daemon runs it at start and before a reload touches the running pipeline;
 // `check-config` runs it too. Nothing is created or truncated (a probe file
 // in the event log directory is removed at once). Errors name the field.
-func Preflight(cfg *config.Config) error {
+func Preflight(cfg *config.Config) error { return preflight(cfg, true) }
+
+// preflight skips the interface check for a daemon whose inputs tests set.
+func preflight(cfg *config.Config, interfaces bool) error {
 	var errs []error
-	if _, err := loadBPF(cfg); err != nil {
+	if prog, err := loadBPF(cfg); err != nil {
 		errs = append(errs, err)
+	} else if err := capture.CheckFilter(prog, cfg.Capture.SnapLen); err != nil {
+		errs = append(errs, fmt.Errorf("%s: %w", bpfField(cfg), err))
+	}
+	if interfaces {
+		errs = append(errs, checkInterfaces(cfg)...)
 	}
 	if cfg.Zoom.RangesFile != "" {
 		if _, err := zoom.LoadRangesFile(cfg.Zoom.RangesFile); err != nil {
@@ -109,11 +122,41 @@ func checkEventLogPath(path string) error {
 		if st.IsDir() {
 			return fmt.Errorf("event_log.path: %s is a directory; name a file in it", path)
 		}
-		f, err := os.OpenFile(path, os.O_WRONLY|os.O_APPEND, 0)
+		// Opening a FIFO for writing blocks until a reader comes: refused
+		// before any open, like any file that cannot be rotated.
+		if !st.Mode().IsRegular() {
+			return fmt.Errorf("event_log.path: %s is %s, not a regular file (name a file; \"-\" is standard output)", path, eventlog.FileKind(st.Mode()))
+		}
+		f, err := os.OpenFile(path, os.O_WRONLY|os.O_APPEND|syscall.O_NONBLOCK, 0)
 		if err != nil {
 			return fmt.Errorf("event_log.path: %w", err)
 		}
 		f.Close()
 	}
 	return nil
+}
+
+// checkInterfaces refuses interfaces that do not exist, so a reload with a
+// typo cannot leave the probe capturing nothing; capture.wait_for_interfaces
+// accepts them (an interface created after the daemon, a VM's tap).
+func checkInterfaces(cfg *config.Config) []error {
+	if cfg.Capture.WaitForInterfaces {
+		return nil
+	}
+	if len(cfg.Capture.Interfaces) == 0 {
+		if _, err := captureInterfaces(cfg); err != nil {
+			return []error{err}
+		}
+		return nil
+	}
+	var errs []error
+	for i, name := range cfg.Capture.Interfaces {
+		if name == "any" {
+			continue
+		}
+		if _, err := net.InterfaceByName(name); err != nil {
+			errs = append(errs, fmt.Errorf("capture.interfaces[%d]: no interface %q here (%v; `ip link` lists them; set capture.wait_for_interfaces: true to start and wait for it)", i, name, err))
+		}
+	}
+	return errs
 }

@@ -7,6 +7,7 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"testing"
 	"time"
 
@@ -26,6 +27,10 @@ func writeFile(t *testing.T, dir, name, text string) string {
 	return path
 }
 
+// kernelRejectedBPF is `ldh [12]; div #0; ret #65535`: ParseBPF accepts it
+// (every instruction decodes, jumps stay inside), the kernel does not.
+const kernelRejectedBPF = "3\n40 0 0 12\n52 0 0 0\n6 0 0 65535\n"
+
 // Each case breaks one thing only the machine can tell; Preflight names the field.
 func TestPreflight(t *testing.T) {
 	dir := t.TempDir()
@@ -36,6 +41,10 @@ func TestPreflight(t *testing.T) {
 	badSigs := writeFile(t, dir, "sigs.yml", "bogus_field: 1\n")
 	notDir := writeFile(t, dir, "plainfile", "x")
 	existing := writeFile(t, dir, "events.jsonl", "{\"kept\":true}\n")
+	fifo := filepath.Join(dir, "events.fifo")
+	if err := syscall.Mkfifo(fifo, 0o600); err != nil {
+		t.Fatal(err)
+	}
 	var all []string
 	for _, p := range analyzers.Registered() {
 		all = append(all, p.Name())
@@ -51,7 +60,15 @@ func TestPreflight(t *testing.T) {
 		{"defaults", func(c *config.Config) {}, ""},
 		{"bpf valid", func(c *config.Config) { c.Capture.BPF = "1\n6 0 0 65535\n" }, ""},
 		{"bpf invalid", func(c *config.Config) { c.Capture.BPF = "1\n6 0 0\n" }, "capture.bpf: bpf line 2"},
+		// Passes ParseBPF (valid opcodes, jumps in range) but the kernel
+		// refuses a division by a constant zero.
+		{"bpf kernel-rejected", func(c *config.Config) { c.Capture.BPF = kernelRejectedBPF }, "capture.bpf: the kernel refuses the program"},
 		{"bpf_file valid", func(c *config.Config) { c.Capture.BPFFile = goodBPF }, ""},
+		{"interface missing", func(c *config.Config) { c.Capture.Interfaces = []string{"lo", "zp-nope0"} }, `capture.interfaces[1]: no interface "zp-nope0" here`},
+		{"interface missing, waited for", func(c *config.Config) {
+			c.Capture.Interfaces, c.Capture.WaitForInterfaces = []string{"zp-nope0"}, true
+		}, ""},
+		{"interface present", func(c *config.Config) { c.Capture.Interfaces = []string{"lo"} }, ""},
 		{"bpf_file missing", func(c *config.Config) { c.Capture.BPFFile = filepath.Join(dir, "nope.bpf") }, "capture.bpf_file: open"},
 		{"bpf_file invalid", func(c *config.Config) { c.Capture.BPFFile = badBPF }, "capture.bpf_file " + badBPF},
 		{"ranges_file missing", func(c *config.Config) { c.Zoom.RangesFile = filepath.Join(dir, "nope.txt") }, "zoom.ranges_file: zoom ranges: stat"},
@@ -62,6 +79,7 @@ func TestPreflight(t *testing.T) {
 		{"event log dir is a file", func(c *config.Config) { c.EventLog.Path = filepath.Join(notDir, "events.jsonl") }, "event_log.path: " + notDir + " is not a directory"},
 		{"event log is a directory", func(c *config.Config) { c.EventLog.Path = dir }, "event_log.path: " + dir + " is a directory"},
 		{"event log exists", func(c *config.Config) { c.EventLog.Path = existing }, ""},
+		{"event log is a FIFO", func(c *config.Config) { c.EventLog.Path = fifo }, "event_log.path: " + fifo + " is a named pipe (FIFO), not a regular file"},
 		{"extra_roots unreadable", func(c *config.Config) { c.TLS.ExtraRoots = []string{filepath.Join(dir, "nope.pem")} }, "tls.extra_roots: open"},
 		{"extra_roots valid", func(c *config.Config) { c.TLS.ExtraRoots = []string{"../testdata/ca/zoom-root.pem"} }, ""},
 		{"products_file invalid", func(c *config.Config) { c.TLS.ProductsFile = badProducts }, "tls.products_file: " + badProducts + ": products[0].kind"},
@@ -174,6 +192,7 @@ func TestFailedPreflightKeepsPipeline(t *testing.T) {
 		{"analyzers", "analyzers:\n  disabled: [tsl]\n", "analyzers.disabled[0]"},
 		{"event_log", "event_log:\n  path: " + filepath.Join(dir, "nodir", "events.jsonl") + "\n", "event_log.path"},
 		{"products_file", "tls:\n  products_file: " + badProducts + "\n", "tls.products_file"},
+		{"bpf kernel-rejected", "capture:\n  workers: 1\n  bpf: \"" + strings.ReplaceAll(kernelRejectedBPF, "\n", "\\n") + "\"\n", "capture.bpf: the kernel refuses"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			writeFile(t, dir, "zoomprobe.yml", tc.yaml+"probes:\n  enabled: false\n")
@@ -200,7 +219,8 @@ func TestFailedPreflightKeepsPipeline(t *testing.T) {
 	}
 	waitMetric(t, srv.URL+"/metrics", "zoomprobe_config_last_reload_successful", 1)
 	waitMetric(t, srv.URL+"/metrics", `zoomprobe_packets_total{interface="file"}`, float64(n))
-	if o, c := opens.Load(), closes.Load(); o != 2 || c != 1 {
-		t.Errorf("after a good reload: opened %d, closed %d; want 2 and 1", o, c)
+	// The good config is the one running: nothing to reopen.
+	if o, c := opens.Load(), closes.Load(); o != 1 || c != 0 {
+		t.Errorf("after a good reload of the running config: opened %d, closed %d; want 1 and 0", o, c)
 	}
 }

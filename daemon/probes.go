@@ -10,14 +10,23 @@ import (
 
 	"github.com/zoomprobe/zoomprobe/analyzers"
 	"github.com/zoomprobe/zoomprobe/config"
+	"github.com/zoomprobe/zoomprobe/engine/ownflows"
 	"github.com/zoomprobe/zoomprobe/finding"
 	"github.com/zoomprobe/zoomprobe/probes"
 )
 
+// OwnFlows is the registry of the active checks' sockets for cfg, shared by
+// the probes (which register) and the engine (which skips their packets): a
+// socket is held while open and flows.closed_timeout after, like a closed
+// flow in the flow table.
+func OwnFlows(cfg *config.Config) *ownflows.Registry {
+	return ownflows.New(cfg.Probes.MaxOwnSockets, cfg.Flows.ClosedTimeout)
+}
+
 // startProbes builds the active-check scheduler; nil when probes are off.
 // The probes judge chains with the site's tls: settings and know the same
 // sinkholes and private-answer exceptions as the passive DNS analyzer.
-func startProbes(cfg *config.Config, reg prometheus.Registerer, sink finding.Sink, clock *analyzers.Clock, log *slog.Logger) (func(context.Context), error) {
+func startProbes(cfg *config.Config, reg prometheus.Registerer, sink finding.Sink, clock *analyzers.Clock, log *slog.Logger, own *ownflows.Registry) (func(context.Context), error) {
 	if !cfg.Probes.Enabled {
 		return nil, nil
 	}
@@ -30,5 +39,6 @@ func startProbes(cfg *config.Config, reg prometheus.Registerer, sink finding.Sin
 	}
 	s := probes.NewScheduler(pc, reg, sink, clock, log.With("component", "probes"))
 	s.SetJudge(judge)
+	s.SetOwnFlows(own)
 	return s.Run, nil
 }

@@ -30,3 +30,18 @@ func stampSite(site string, next finding.Sink) finding.Sink {
 		next.Emit(f)
 	})
 }
+
+// eventLogCollector exports the counters of the event log in force; a
+// reload that opens a new log starts them again (a counter reset).
+type eventLogCollector struct{ d *Daemon }
+
+func (c eventLogCollector) Describe(chan<- *prometheus.Desc) {} // unchecked: the log changes with reloads
+
+func (c eventLogCollector) Collect(ch chan<- prometheus.Metric) {
+	c.d.mu.Lock()
+	p := c.d.pipeline
+	c.d.mu.Unlock()
+	if p != nil && p.elog != nil {
+		p.elog.Collect(ch)
+	}
+}

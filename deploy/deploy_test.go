@@ -377,7 +377,7 @@ func TestDashboard(t *testing.T) {
 	}
 	for _, title := range []string{"Zoom port matrix", "Interceptions by product", "Connection resets by origin",
 		"Blocked connections by reason", "Clock offset", "NTP servers", "Probe results", "Packets and kernel drops",
-		"Decode errors by layer", "New flows and evictions", "Findings by kind and reason"} {
+		"Decode errors by layer", "New flows, evictions, event log losses", "Findings by kind and reason"} {
 		found := false
 		for _, p := range flatten(d.Panels) {
 			found = found || p.Title == title
@@ -647,6 +647,9 @@ func TestSystemdUnit(t *testing.T) {
 		"DynamicUser": "yes", "ProtectSystem": "strict", "ProtectHome": "yes", "PrivateTmp": "yes",
 		"PrivateDevices": "yes", "ProtectKernelTunables": "yes", "ProtectKernelModules": "yes",
 		"ProtectControlGroups": "yes", "RestrictSUIDSGID": "yes", "LockPersonality": "yes",
+		// Any exit is restarted (a signal death included), and a reload is
+		// SIGHUP: /-/reload is off without --web.enable-lifecycle.
+		"Restart": "always", "ExecReload": "/bin/kill -HUP $MAINPID",
 	} {
 		if got := settings[k]; !slices.Equal(got, []string{want}) {
 			t.Errorf("%s: %s=%v, want %s", path, k, got, want)

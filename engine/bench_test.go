@@ -47,7 +47,7 @@ func benchSetup(b *testing.B, workers int) (*Engine, []testgen.Packet) {
 // the caller has locked its OS thread and cpu-ns/op is reported.
 func benchLoop(b *testing.B, e *Engine, frames []testgen.Packet, next func(*decode.Packet), threadTime bool) {
 	dec := decode.NewDecoder(decode.Options{Decapsulate: true, VXLANPorts: []uint16{4789}})
-	sn := &snooper{classifier: e.classifier, names: e.names}
+	sn := e.newSnooper()
 	var p decode.Packet
 	run := func(fr testgen.Packet) {
 		if dec.Decode(fr.Data, decode.LinkEthernet, fr.Time, len(fr.Data), &p) == nil {

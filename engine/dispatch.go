@@ -22,6 +22,8 @@ type batch struct {
 	pkts []decode.Packet
 	buf  []byte
 	tick time.Time // after the packets: advance the worker's clock to this wall time
+	// swap, when set, carries no packets: the worker takes new analyzers.
+	swap *analyzerSwap
 }
 
 type batchPool struct{ free chan *batch }

@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net/netip"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -20,6 +21,7 @@ import (
 	"github.com/zoomprobe/zoomprobe/capture"
 	"github.com/zoomprobe/zoomprobe/config"
 	"github.com/zoomprobe/zoomprobe/decode"
+	"github.com/zoomprobe/zoomprobe/engine/ownflows"
 	"github.com/zoomprobe/zoomprobe/finding"
 	"github.com/zoomprobe/zoomprobe/flow"
 	"github.com/zoomprobe/zoomprobe/flow/identity"
@@ -40,6 +42,10 @@ type Options struct {
 	// Plugins are the analyzers to run, in this order; nil: every registered
 	// analyzer in analyzers.Order. analyzers.disabled applies to both.
 	Plugins []analyzers.Plugin
+	// OwnFlows, when set, holds the sockets of zoomprobe's own active checks:
+	// their packets are kept from the passive analyzers (the probes report
+	// what they found themselves).
+	OwnFlows *ownflows.Registry
 }
 
 // Input is one packet source. Open is called again after a live source fails.
@@ -55,9 +61,15 @@ type Engine struct {
 	log        *slog.Logger
 	workers    []*worker
 	names      *zoom.NameCache
+	queries    *queryTable // DNS queries waiting for their answer, shared by the readers
 	classifier *zoom.Classifier
+	own        *ownflows.Registry
+	ownPackets atomic.Uint64 // packets of own sockets kept from the analyzers
 	m          *metrics
 	opts       Options
+
+	analyzerSet *analyzerSet // the analyzers running now; guarded by live.mu once live
+	live        *liveState   // set by Start (the daemon's mode)
 }
 
 // New initialises every enabled analyzer and the workers.
@@ -89,7 +101,9 @@ func New(o Options) (*Engine, error) {
 			ranges = r
 		}
 	}
-	e := &Engine{cfg: cfg, log: o.Logger, names: zoom.NewNameCache(cfg.Zoom.NameCacheSize), opts: o}
+	e := &Engine{cfg: cfg, log: o.Logger, names: zoom.NewNameCache(cfg.Zoom.NameCacheSize), opts: o,
+		queries: newQueryTable(cfg.Zoom.DNSQueryTableBytes, cfg.Zoom.DNSAnswerWindow), own: o.OwnFlows}
+	e.opts.Config = cfg
 	e.m = newMetrics(e)
 	if err := o.Registerer.Register(e.m); err != nil {
 		return nil, err
@@ -101,28 +115,15 @@ func New(o Options) (*Engine, error) {
 		return nil, err
 	}
 
-	plugins := o.Plugins
-	if plugins == nil {
-		plugins = analyzers.Registered() // in analyzers.Order
+	set, err := e.initAnalyzers(cfg)
+	if err != nil {
+		return nil, err
 	}
-	if len(plugins) > flow.MaxExt {
-		return nil, fmt.Errorf("engine: %d analyzers, at most flow.MaxExt (%d)", len(plugins), flow.MaxExt)
+	if err := set.collectors.registerOn(o.Registerer); err != nil {
+		return nil, err
 	}
-	var ctors []func() analyzers.Analyzer
-	for _, p := range plugins {
-		if !cfg.Analyzers.Enabled(p.Name()) {
-			continue
-		}
-		ctor, err := p.Init(analyzers.Env{
-			Config: cfg, Registerer: o.Registerer, Sink: o.Sink, Names: e.names, Clock: o.Clock,
-			Logger: o.Logger.With("analyzer", p.Name()), Slot: len(ctors),
-		})
-		if err != nil {
-			return nil, fmt.Errorf("analyzer %s: %w", p.Name(), err)
-		}
-		ctors = append(ctors, ctor)
-		e.m.analyzers = append(e.m.analyzers, &analyzerHealth{name: p.Name()})
-	}
+	e.analyzerSet = set
+	e.m.setAnalyzers(set.health)
 	fc := flow.Config{
 		MaxFlows:         cfg.Flows.MaxFlows,
 		EmbryonicTimeout: cfg.Flows.EmbryonicTimeout,
@@ -131,14 +132,67 @@ func New(o Options) (*Engine, error) {
 		ClosedTimeout:    cfg.Flows.ClosedTimeout,
 	}
 	for range cfg.Capture.Workers {
-		as := make([]analyzers.Analyzer, len(ctors))
-		for i, c := range ctors {
-			as[i] = c()
-		}
 		id := identity.New(identity.Config{Classifier: classifier, Names: e.names, MaxHelloBytes: cfg.Zoom.MaxClientHelloBytes, Metrics: idMetrics})
-		e.workers = append(e.workers, newWorker(fc, id, as, e.m.analyzers, o.Logger, o.OnFlowEnd))
+		e.workers = append(e.workers, newWorker(fc, id, set, set.instances(), o.Logger, o.OnFlowEnd))
 	}
 	return e, nil
+}
+
+// newSnooper makes a reader's DNS snooper.
+func (e *Engine) newSnooper() *snooper {
+	return &snooper{classifier: e.classifier, names: e.names, queries: e.queries}
+}
+
+// analyzerSet is one configuration's analyzers: their constructors, names,
+// flow.Ext slots, panic records and the metrics their Init registered.
+type analyzerSet struct {
+	ctors      []func() analyzers.Analyzer
+	names      []string
+	slots      []int             // each analyzer's slot: its index in analyzers.Order (Options.Plugins)
+	health     []*analyzerHealth // shared by every worker running the set
+	collectors *collectorList
+}
+
+// initAnalyzers runs Init of every enabled analyzer for cfg. The metrics they
+// register are recorded, not registered, so a second set can be prepared
+// while the first one runs. An analyzer's slot is its index among all
+// registered analyzers, so it stays the same when others are disabled or
+// enabled by a reload: flows in the table keep their per-analyzer state.
+func (e *Engine) initAnalyzers(cfg *config.Config) (*analyzerSet, error) {
+	set := &analyzerSet{collectors: &collectorList{}}
+	plugins := e.opts.Plugins
+	if plugins == nil {
+		plugins = analyzers.Registered() // in analyzers.Order
+	}
+	if len(plugins) > flow.MaxExt {
+		return nil, fmt.Errorf("engine: %d analyzers, at most flow.MaxExt (%d)", len(plugins), flow.MaxExt)
+	}
+	for slot, p := range plugins {
+		if !cfg.Analyzers.Enabled(p.Name()) {
+			continue
+		}
+		ctor, err := p.Init(analyzers.Env{
+			Config: cfg, Registerer: set.collectors, Sink: e.opts.Sink, Names: e.names, Clock: e.opts.Clock,
+			Logger: e.opts.Logger.With("analyzer", p.Name()), Slot: slot,
+		})
+		if err != nil {
+			return nil, fmt.Errorf("analyzer %s: %w", p.Name(), err)
+		}
+		set.ctors = append(set.ctors, ctor)
+		set.names = append(set.names, p.Name())
+		set.slots = append(set.slots, slot)
+		set.health = append(set.health, &analyzerHealth{name: p.Name()})
+	}
+	return set, nil
+}
+
+// instances builds one worker's analyzers.
+func (s *analyzerSet) instances() []analyzers.Analyzer {
+	as := make([]analyzers.Analyzer, len(s.ctors))
+	for i, c := range s.ctors {
+		as[i] = c()
+	}
+	return as
 }
 
 // Names is the shared DNS name cache.
@@ -158,31 +212,14 @@ func (e *Engine) Run(ctx context.Context, inputs []Input) error {
 	if len(e.workers) == 1 && len(inputs) == 1 && !inputs[0].Live {
 		// One file, one worker: no copies, no channels.
 		w := e.workers[0]
-		err := e.read(ctx, inputs[0], func(p *decode.Packet) { w.handle(p) }, func(time.Time) {})
+		err := e.read(ctx, inputs[0], nil, func(p *decode.Packet) { w.handle(p) }, func(time.Time) {})
 		w.flush(time.Time{})
 		return err
 	}
 
 	pool := newBatchPool(len(e.workers) * (len(inputs) + 1) * 4)
 	var wg sync.WaitGroup
-	chans := make([]chan *batch, len(e.workers))
-	for i, w := range e.workers {
-		chans[i] = make(chan *batch, 8)
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for b := range chans[i] {
-				for j := range b.pkts {
-					w.handle(&b.pkts[j])
-				}
-				if !b.tick.IsZero() {
-					w.advance(b.tick)
-				}
-				pool.put(b)
-			}
-			w.flush(time.Time{})
-		}()
-	}
+	chans := e.startWorkers(pool, &wg)
 
 	errs := make(chan error, len(inputs))
 	var rg sync.WaitGroup
@@ -191,7 +228,7 @@ func (e *Engine) Run(ctx context.Context, inputs []Input) error {
 		go func() {
 			defer rg.Done()
 			d := newDispatcher(chans, pool)
-			errs <- e.read(ctx, in, d.add, d.tick)
+			errs <- e.read(ctx, in, nil, d.add, d.tick)
 			d.flushAll()
 		}()
 	}
@@ -210,45 +247,99 @@ func (e *Engine) Run(ctx context.Context, inputs []Input) error {
 	return first
 }
 
+// startWorkers starts one goroutine per worker, each draining its channel
+// until it is closed, then flushing its flows.
+func (e *Engine) startWorkers(pool *batchPool, wg *sync.WaitGroup) []chan *batch {
+	chans := make([]chan *batch, len(e.workers))
+	for i, w := range e.workers {
+		chans[i] = make(chan *batch, 8)
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for b := range chans[i] {
+				if b.swap != nil {
+					// Between two batches: no packet is in flight in this worker.
+					w.setAnalyzers(b.swap.set, b.swap.perWorker[i])
+					b.swap.applied.Done()
+					continue
+				}
+				for j := range b.pkts {
+					w.handle(&b.pkts[j])
+				}
+				if !b.tick.IsZero() {
+					w.advance(b.tick)
+				}
+				pool.put(b)
+			}
+			w.flush(time.Time{})
+		}()
+	}
+	return chans
+}
+
 // read pulls packets from one input until it ends; live inputs are reopened
 // after failures. handle sees each decoded packet; tick is called with wall
-// time while a live source is idle, so timeouts fire without traffic.
-func (e *Engine) read(ctx context.Context, in Input, handle func(*decode.Packet), tick func(time.Time)) error {
+// time while a live source is idle, so timeouts fire without traffic. ctl,
+// when set (live mode), may hold a source opened ahead and tells the reader
+// when to hand over to another one.
+func (e *Engine) read(ctx context.Context, in Input, ctl *readerCtl, handle func(*decode.Packet), tick func(time.Time)) error {
 	st := e.m.source(in.Label)
 	for {
-		src, err := in.Open()
+		var src capture.Source
+		var err error
+		if ctl != nil && ctl.first != nil {
+			src, ctl.first = ctl.first, nil
+		} else {
+			src, err = in.Open()
+		}
 		if err != nil {
+			st.setErr(err)
 			if !in.Live {
 				return err
 			}
 			e.log.Error("cannot open capture; retrying", "input", in.Label, "err", err, "retry_in", e.cfg.Capture.RetryInterval)
 		} else {
+			st.setErr(nil)
 			st.up.Store(1)
-			err = e.readSource(ctx, src, st, handle, tick)
+			err = e.readSource(ctx, src, st, ctl, handle, tick)
 			st.up.Store(0)
 			src.Close()
 			st.droppedBase = st.dropped.Load() // a reopened socket counts from zero
+			if errors.Is(err, errHandedOver) {
+				return nil
+			}
 			if !in.Live || ctx.Err() != nil {
 				if errors.Is(err, io.EOF) || ctx.Err() != nil {
 					return nil
 				}
+				st.setErr(err)
 				return err
 			}
+			st.setErr(err)
 			e.log.Error("capture failed; reopening", "input", in.Label, "err", err, "retry_in", e.cfg.Capture.RetryInterval)
+		}
+		if ctl != nil && ctl.handingOver() {
+			return nil // nothing open: nothing to hand over
+		}
+		var handover <-chan struct{}
+		if ctl != nil {
+			handover = ctl.handover
 		}
 		select {
 		case <-ctx.Done():
+			return nil
+		case <-handover:
 			return nil
 		case <-time.After(e.cfg.Capture.RetryInterval):
 		}
 	}
 }
 
-func (e *Engine) readSource(ctx context.Context, src capture.Source, st *sourceStats, handle func(*decode.Packet), tick func(time.Time)) error {
+func (e *Engine) readSource(ctx context.Context, src capture.Source, st *sourceStats, ctl *readerCtl, handle func(*decode.Packet), tick func(time.Time)) error {
 	dec := decode.NewDecoder(decode.Options{Decapsulate: e.cfg.Capture.Decapsulate, VXLANPorts: e.cfg.Capture.VXLANPorts,
 		GenevePorts: e.cfg.Capture.GenevePorts, GTPUPorts: e.cfg.Capture.GTPUPorts})
 	var p decode.Packet
-	sn := &snooper{classifier: e.classifier, names: e.names}
+	sn := e.newSnooper()
 	stop := context.AfterFunc(ctx, func() { src.Close() })
 	defer stop()
 	lastStats := time.Now()
@@ -256,6 +347,11 @@ func (e *Engine) readSource(ctx context.Context, src capture.Source, st *sourceS
 		data, ts, wireLen, link, err := src.ReadPacket()
 		if err != nil {
 			if errors.Is(err, capture.ErrTimeout) {
+				if ctl != nil && ctl.handingOver() {
+					// The ring stayed empty for a whole poll timeout: every
+					// packet from before the handover time has been read.
+					return errHandedOver
+				}
 				now := time.Now()
 				tick(now)
 				e.pollStats(src, st, &lastStats, now)
@@ -264,18 +360,51 @@ func (e *Engine) readSource(ctx context.Context, src capture.Source, st *sourceS
 			e.pollStats(src, st, &lastStats, time.Time{})
 			return err
 		}
+		if ctl != nil {
+			if !ctl.skipThrough.IsZero() {
+				if !ts.After(ctl.skipThrough) {
+					continue // the source this one replaced read it already
+				}
+				ctl.skipThrough = time.Time{}
+			}
+			if until := ctl.until.Load(); until != 0 && ts.UnixNano() >= until {
+				// The source that replaces this one has this packet too.
+				return errHandedOver
+			}
+			ctl.last = ts
+		}
 		st.packets.Add(1)
 		st.lastPacket.Store(ts.UnixNano())
 		if err := dec.Decode(data, link, ts, wireLen, &p); err != nil {
 			e.m.decodeError(err)
 			continue
 		}
-		sn.observe(&p)
+		sn.observe(&p) // the probe's own DNS answers are real answers: names still learnt
+		if e.isOwn(&p) {
+			e.ownPackets.Add(1)
+			continue
+		}
 		handle(&p)
 		if st.packets.Load()&1023 == 0 {
 			e.pollStats(src, st, &lastStats, time.Now())
 		}
 	}
+}
+
+// isOwn reports whether p belongs to one of zoomprobe's own active-check
+// sockets, or is an ICMP error quoting one.
+func (e *Engine) isOwn(p *decode.Packet) bool {
+	if e.own == nil {
+		return false
+	}
+	switch {
+	case p.IsTCP() || p.IsUDP():
+		return e.own.Own(p.Proto, netip.AddrPortFrom(p.Src, p.SrcPort), netip.AddrPortFrom(p.Dst, p.DstPort))
+	case p.IsICMP() && p.ICMP.Quoted:
+		q := &p.ICMP
+		return e.own.Own(q.QProto, netip.AddrPortFrom(q.QSrc, q.QSrcPort), netip.AddrPortFrom(q.QDst, q.QDstPort))
+	}
+	return false
 }
 
 // pollStats copies the kernel's drop counters at most once a second (zero
@@ -297,4 +426,15 @@ type sourceStats struct {
 	lastPacket atomic.Int64
 
 	droppedBase uint64 // drops of closed sockets; reader goroutine only
+
+	lastErr atomic.Pointer[string] // why the source is not capturing; nil while it is
+}
+
+func (s *sourceStats) setErr(err error) {
+	if err == nil {
+		s.lastErr.Store(nil)
+		return
+	}
+	msg := err.Error()
+	s.lastErr.Store(&msg)
 }

@@ -41,7 +41,7 @@ func FuzzPacketPath(f *testing.F) {
 	}
 	w := e.workers[0]
 	dec := decode.NewDecoder(decode.Options{Decapsulate: true, VXLANPorts: []uint16{4789}})
-	sn := &snooper{classifier: e.classifier, names: e.names}
+	sn := e.newSnooper()
 	base := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
 	f.Fuzz(func(t *testing.T, frame []byte, step uint16) {
 		var p decode.Packet

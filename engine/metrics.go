@@ -18,11 +18,13 @@ type metrics struct {
 	mu        sync.Mutex
 	sources   map[string]*sourceStats
 	decodeErr *prometheus.CounterVec
-	analyzers []*analyzerHealth // in analyzers.Order, shared with the workers
+	analyzers []*analyzerHealth // the running set's, in analyzers.Order; guarded by mu
 
 	packets, dropped, up, lastPacket   *prometheus.Desc
 	flows, active, evictions, zoomPkts *prometheus.Desc
 	analyzerUp, analyzerPanics         *prometheus.Desc
+	dnsUnmatched, dnsEvictions         *prometheus.Desc
+	ownPackets, ownRefused             *prometheus.Desc
 }
 
 func newMetrics(e *Engine) *metrics {
@@ -44,6 +46,14 @@ func newMetrics(e *Engine) *metrics {
 			"1 for each analyzer that initialised and runs without fault; 0 once it panicked (it still sees the other flows).", []string{"analyzer"}, nil),
 		analyzerPanics: prometheus.NewDesc("zoomprobe_analyzer_panics_total",
 			"Panics recovered at the analyzer boundary; each drops the flow from that analyzer.", []string{"analyzer"}, nil),
+		dnsUnmatched: prometheus.NewDesc("zoomprobe_dns_unmatched_answers_total",
+			"DNS answers for Zoom or watched names ignored because they matched no query seen (client, ports, ID, question, zoom.dns_answer_window), by why.", []string{"reason"}, nil),
+		ownPackets: prometheus.NewDesc("zoomprobe_probe_own_packets_total",
+			"Packets of zoomprobe's own active checks (or ICMP errors quoting them) kept from the passive analyzers.", nil, nil),
+		ownRefused: prometheus.NewDesc("zoomprobe_probe_sockets_unregistered_total",
+			"Active-check sockets the own-flows registry could not hold (probes.max_own_sockets): their packets reached the passive analyzers.", nil, nil),
+		dnsEvictions: prometheus.NewDesc("zoomprobe_dns_pending_query_evictions_total",
+			"DNS queries dropped from the pending-query table before their answer because it was full (zoom.dns_query_table_bytes).", nil, nil),
 	}
 	for _, l := range decode.ErrorLayers {
 		m.decodeErr.WithLabelValues(l)
@@ -62,6 +72,12 @@ func (m *metrics) source(label string) *sourceStats {
 	return s
 }
 
+func (m *metrics) setAnalyzers(health []*analyzerHealth) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.analyzers = health
+}
+
 func (m *metrics) decodeError(err error) {
 	var de *decode.Error
 	switch {
@@ -76,7 +92,7 @@ func (m *metrics) decodeError(err error) {
 
 func (m *metrics) Describe(ch chan<- *prometheus.Desc) {
 	m.decodeErr.Describe(ch)
-	for _, d := range []*prometheus.Desc{m.packets, m.dropped, m.up, m.lastPacket, m.flows, m.active, m.evictions, m.zoomPkts, m.analyzerUp, m.analyzerPanics} {
+	for _, d := range []*prometheus.Desc{m.packets, m.dropped, m.up, m.lastPacket, m.flows, m.active, m.evictions, m.zoomPkts, m.analyzerUp, m.analyzerPanics, m.dnsUnmatched, m.dnsEvictions, m.ownPackets, m.ownRefused} {
 		ch <- d
 	}
 }
@@ -125,7 +141,10 @@ func (m *metrics) Collect(ch chan<- prometheus.Metric) {
 		}
 	}
 	ch <- prometheus.MustNewConstMetric(m.evictions, prometheus.CounterValue, ev)
-	for _, a := range m.analyzers {
+	m.mu.Lock()
+	health := m.analyzers
+	m.mu.Unlock()
+	for _, a := range health {
 		panics := a.panics.Load()
 		up := 1.0
 		if panics > 0 {
@@ -134,4 +153,15 @@ func (m *metrics) Collect(ch chan<- prometheus.Metric) {
 		ch <- prometheus.MustNewConstMetric(m.analyzerUp, prometheus.GaugeValue, up, a.name)
 		ch <- prometheus.MustNewConstMetric(m.analyzerPanics, prometheus.CounterValue, float64(panics), a.name)
 	}
+	q := m.e.queries
+	for r, name := range unmatchedReasonNames {
+		ch <- prometheus.MustNewConstMetric(m.dnsUnmatched, prometheus.CounterValue, float64(q.unmatched[r].Load()), name)
+	}
+	ch <- prometheus.MustNewConstMetric(m.dnsEvictions, prometheus.CounterValue, float64(q.evictions.Load()))
+	ch <- prometheus.MustNewConstMetric(m.ownPackets, prometheus.CounterValue, float64(m.e.ownPackets.Load()))
+	var refused uint64
+	if m.e.own != nil {
+		refused = m.e.own.Refused()
+	}
+	ch <- prometheus.MustNewConstMetric(m.ownRefused, prometheus.CounterValue, float64(refused))
 }

@@ -16,18 +16,24 @@ import (
 // cares about, so flows to them count as Zoom (or watched). It runs in the
 // reader, in packet order and before sharding: a flow that starts right after
 // the answer, on any worker, already finds the name.
+//
+// Any host can send a UDP datagram from port 53, so an answer is trusted only
+// when it matches a query seen on the wire (queries): same client address
+// and port, same server, transaction ID, question name and type, within
+// zoom.dns_answer_window. Unmatched answers are counted and ignored.
 type snooper struct {
 	classifier *zoom.Classifier
 	names      *zoom.NameCache
+	queries    *queryTable
 	msg        dns.Message
 }
 
 func (s *snooper) observe(p *decode.Packet) {
-	if p.Proto != decode.ProtoUDP || p.Fragment || p.SrcPort != 53 {
+	if p.Proto != decode.ProtoUDP || p.Fragment || (p.SrcPort != 53 && p.DstPort != 53) {
 		return
 	}
 	m := &s.msg
-	if err := dns.Parse(p.Payload, m); (err != nil && !m.Incomplete) || !m.Response || m.RCode != dnsmessage.RCodeSuccess || !m.HasQuestion() {
+	if err := dns.Parse(p.Payload, m); (err != nil && !m.Incomplete) || m.OpCode != 0 || m.Questions != 1 {
 		return
 	}
 	q := m.QName.Bytes()
@@ -40,10 +46,19 @@ func (s *snooper) observe(p *decode.Packet) {
 	if s.classifier.Classify(decode.ProtoTCP, netip.Addr{}, 0, view) == zoom.ServiceNone {
 		return
 	}
-	name := string(q)
+	switch {
+	case !m.Response && p.DstPort == 53:
+		s.queries.query(netip.AddrPortFrom(p.Src, p.SrcPort), p.Dst, m.ID, uint16(m.QType), q, p.Time)
+		return
+	case !m.Response || p.SrcPort != 53:
+		return
+	}
+	if !s.queries.answer(netip.AddrPortFrom(p.Dst, p.DstPort), p.Src, m.ID, uint16(m.QType), q, p.Time) || m.RCode != dnsmessage.RCodeSuccess {
+		return
+	}
 	for _, a := range m.AnswerList() {
 		if a.Addr.IsValid() {
-			s.names.Put(a.Addr, name, p.Time, p.Time.Add(time.Duration(max(a.TTL, 60))*time.Second))
+			s.names.PutBytes(a.Addr, q, p.Time, p.Time.Add(time.Duration(max(a.TTL, 60))*time.Second))
 		}
 	}
 }

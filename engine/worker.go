@@ -46,8 +46,9 @@ type analyzerHealth struct {
 type worker struct {
 	table       *flow.Table
 	identity    *identity.Stage
-	analyzers   []analyzers.Analyzer // in analyzers.Order; index = flow.Ext slot
-	health      []*analyzerHealth    // same index
+	analyzers   []analyzers.Analyzer // in analyzers.Order
+	slots       []int                // each one's flow.Ext slot, also its bit in flow.Flow.Dropped
+	health      []*analyzerHealth    // each one's panic record
 	log         *slog.Logger
 	stats       *workerStats
 	clock       packetClock // packet time; flushes judge at clock.now
@@ -55,13 +56,19 @@ type worker struct {
 	onFlowEnd   func(*flow.Flow, flow.ExpireReason) // optional: analyze lists flows
 }
 
-func newWorker(cfg flow.Config, id *identity.Stage, as []analyzers.Analyzer, health []*analyzerHealth, log *slog.Logger, onFlowEnd func(*flow.Flow, flow.ExpireReason)) *worker {
+func newWorker(cfg flow.Config, id *identity.Stage, set *analyzerSet, as []analyzers.Analyzer, log *slog.Logger, onFlowEnd func(*flow.Flow, flow.ExpireReason)) *worker {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	w := &worker{identity: id, analyzers: as, health: health, log: log, stats: &workerStats{}, onFlowEnd: onFlowEnd}
+	w := &worker{identity: id, log: log, stats: &workerStats{}, onFlowEnd: onFlowEnd}
+	w.setAnalyzers(set, as)
 	w.table = flow.NewTable(cfg, w.expire)
 	return w
+}
+
+// setAnalyzers makes the worker run as, this worker's instances of set.
+func (w *worker) setAnalyzers(set *analyzerSet, as []analyzers.Analyzer) {
+	w.analyzers, w.slots, w.health = as, set.slots, set.health
 }
 
 // handle runs one decoded packet through the flow table, the identity stage
@@ -123,7 +130,7 @@ func (w *worker) packet(i int, f *flow.Flow, p *decode.Packet, d flow.Dir) {
 		}
 	}()
 	for ; i < len(w.analyzers); i++ {
-		if f.Dropped&(1<<i) == 0 {
+		if f.Dropped&(1<<w.slots[i]) == 0 {
 			w.analyzers[i].Packet(f, p, d)
 		}
 	}
@@ -138,7 +145,7 @@ func (w *worker) icmp(i int, f *flow.Flow, p *decode.Packet, d flow.Dir) {
 		}
 	}()
 	for ; i < len(w.analyzers); i++ {
-		if f.Dropped&(1<<i) == 0 {
+		if f.Dropped&(1<<w.slots[i]) == 0 {
 			w.analyzers[i].ICMP(f, p, d)
 		}
 	}
@@ -153,7 +160,7 @@ func (w *worker) expireAnalyzers(i int, f *flow.Flow, now time.Time, why flow.Ex
 		}
 	}()
 	for ; i < len(w.analyzers); i++ {
-		if f.Dropped&(1<<i) == 0 {
+		if f.Dropped&(1<<w.slots[i]) == 0 {
 			w.analyzers[i].Expire(f, now, why)
 		}
 	}
@@ -162,7 +169,7 @@ func (w *worker) expireAnalyzers(i int, f *flow.Flow, now time.Time, why flow.Ex
 // panicked drops f from analyzer i, counts the panic and logs the first one
 // of each analyzer with its flow and stack.
 func (w *worker) panicked(i int, f *flow.Flow, r any) {
-	f.Dropped |= 1 << i
+	f.Dropped |= 1 << w.slots[i]
 	h := w.health[i]
 	h.panics.Add(1)
 	if h.logged.CompareAndSwap(false, true) {

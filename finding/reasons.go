@@ -48,6 +48,7 @@ const (
 	ReasonDNSNXDomain       Reason = "dns_nxdomain"
 	ReasonDNSRefused        Reason = "dns_refused"
 	ReasonDNSServFail       Reason = "dns_servfail"
+	ReasonDNSTimeout        Reason = "dns_timeout"  // the resolver did not answer
 	ReasonDNSSinkhole       Reason = "dns_sinkhole" // 0.0.0.0, :: or a configured sinkhole
 	ReasonDNSLoopback       Reason = "dns_loopback"
 	ReasonDNSPrivate        Reason = "dns_private_address"
@@ -74,7 +75,7 @@ var AllReasons = []Reason{
 	ReasonICMPUnreachable, ReasonUDPNoAnswer, ReasonUDPFallback, ReasonSNIFiltering,
 	ReasonProxyDenied, ReasonProxyAuthRequired, ReasonProxyBadGateway, ReasonProxyClosed,
 	ReasonCaptivePortal, ReasonBlockPage, ReasonDNSNXDomain, ReasonDNSRefused, ReasonDNSServFail,
-	ReasonDNSSinkhole, ReasonDNSLoopback, ReasonDNSPrivate, ReasonDNSInconsistent,
+	ReasonDNSTimeout, ReasonDNSSinkhole, ReasonDNSLoopback, ReasonDNSPrivate, ReasonDNSInconsistent,
 	ReasonClockSkewWarning, ReasonClockSkewCritical, ReasonNTPUnreachable, ReasonDNSLookupError,
 	ReasonHostUnreachable, ReasonNetworkUnreachable, ReasonUnknown,
 }

@@ -9,6 +9,7 @@ import (
 	"text/tabwriter"
 
 	"github.com/zoomprobe/zoomprobe/finding"
+	"github.com/zoomprobe/zoomprobe/internal/safetext"
 )
 
 // WriteJSON writes findings one JSON object a line (as the event log does),
@@ -34,9 +35,9 @@ func (r *Result) WriteJSON(w io.Writer) error {
 // WriteText writes a summary a person can read: Zoom flows by service, then
 // every finding with its evidence.
 func (r *Result) WriteText(w io.Writer) error {
-	fmt.Fprintf(w, "Read %d packets from %s.\n", r.Packets, strings.Join(r.Files, ", "))
+	fmt.Fprintf(w, "Read %d packets from %s.\n", r.Packets, safetext.Escape(strings.Join(r.Files, ", ")))
 	for _, warn := range r.Warnings {
-		fmt.Fprintf(w, "Warning: %s\n", warn)
+		fmt.Fprintf(w, "Warning: %s\n", safetext.Escape(warn))
 	}
 	fmt.Fprintln(w)
 	fmt.Fprintln(w, "Zoom flows by service:")
@@ -54,7 +55,7 @@ func (r *Result) WriteText(w io.Writer) error {
 		}
 		t, u := r.FlowsByService[s]["tcp"], r.FlowsByService[s]["udp"]
 		zoomFlows += t + u
-		fmt.Fprintf(tw, "  %s\t%d\t%d\n", s, t, u)
+		fmt.Fprintf(tw, "  %s\t%d\t%d\n", safetext.Escape(s), t, u)
 	}
 	if n := r.FlowsByService["none"]; n != nil {
 		fmt.Fprintf(tw, "  (not Zoom)\t%d\t%d\n", n["tcp"], n["udp"])
@@ -79,13 +80,13 @@ func (r *Result) WriteText(w io.Writer) error {
 }
 
 func writeFinding(w io.Writer, n int, f finding.Finding) {
-	fmt.Fprintf(w, "\n%d. %s — %s (%s)\n", n, f.Kind, f.Reason, f.Time.UTC().Format("2006-01-02 15:04:05.000000Z"))
+	fmt.Fprintf(w, "\n%d. %s — %s (%s)\n", n, safetext.Escape(string(f.Kind)), safetext.Escape(string(f.Reason)), f.Time.UTC().Format("2006-01-02 15:04:05.000000Z"))
 	if f.Flow != nil {
 		fmt.Fprintf(w, "   flow:        %s %s:%d → %s:%d\n", f.Flow.Transport, f.Flow.Client, f.Flow.ClientPort, f.Flow.Server, f.Flow.ServerPort)
 	}
 	line := func(k, v string) {
 		if v != "" {
-			fmt.Fprintf(w, "   %-12s %s\n", k+":", v)
+			fmt.Fprintf(w, "   %-12s %s\n", k+":", safetext.Escape(v))
 		}
 	}
 	line("service", f.Service)
@@ -104,7 +105,7 @@ func writeFinding(w io.Writer, n int, f finding.Finding) {
 		sort.Strings(keys)
 		fmt.Fprintln(w, "   evidence:")
 		for _, k := range keys {
-			fmt.Fprintf(w, "     %s: %v\n", k, f.Evidence[k])
+			fmt.Fprintf(w, "     %s: %s\n", safetext.Escape(k), safetext.Escape(fmt.Sprint(f.Evidence[k])))
 		}
 	}
 }

@@ -70,7 +70,7 @@ func dialTCP(ctx context.Context, t Target, env *Env) (net.Conn, string, error) 
 	if err != nil {
 		return nil, "", err
 	}
-	var d net.Dialer
+	d := env.dialer(ctx)
 	var lastErr error
 	for _, a := range addrs {
 		c, err := d.DialContext(ctx, "tcp", a)
@@ -94,7 +94,7 @@ func targetAddrs(ctx context.Context, t Target, env *Env) ([]string, error) {
 	if a, err := netip.ParseAddr(t.Host); err == nil {
 		return []string{net.JoinHostPort(a.String(), port)}, nil
 	}
-	ips, err := env.resolver().LookupNetIP(ctx, "ip", t.Host)
+	ips, err := lookup(ctx, env.resolver(), t.Host)
 	if err != nil {
 		return nil, err
 	}
@@ -117,8 +117,7 @@ func dialVia(ctx context.Context, t Target, env *Env, proxy *url.URL) (dialResul
 		c, remote, err := dialTCP(ctx, t, env)
 		return dialResult{conn: c, remote: remote}, err
 	}
-	var d net.Dialer
-	c, err := d.DialContext(ctx, "tcp", proxy.Host)
+	c, err := env.dialer(ctx).DialContext(ctx, "tcp", proxy.Host)
 	res := dialResult{remote: proxy.Host, proxy: proxy.Host}
 	if err != nil {
 		return res, err

@@ -49,7 +49,7 @@ func ProbeDNS(ctx context.Context, t Target, env Env) Result {
 	}
 	if env.Config != nil {
 		for _, s := range env.Config.DNS.Resolvers {
-			resolvers = append(resolvers, res{s, resolverFor(s)})
+			resolvers = append(resolvers, res{s, resolverFor(s, &env)})
 		}
 	}
 	if len(resolvers) == 0 {
@@ -62,7 +62,7 @@ func ProbeDNS(ctx context.Context, t Target, env Env) Result {
 	for i, rs := range resolvers {
 		go func() {
 			defer func() { done <- struct{}{} }()
-			ips, err := rs.r.LookupNetIP(ctx, "ip", name)
+			ips, err := lookup(ctx, rs.r, name)
 			a := dnsAnswer{resolver: rs.label, err: err}
 			if len(ips) > maxDNSAnswers {
 				ips = ips[:maxDNSAnswers]
@@ -101,11 +101,21 @@ func ProbeDNS(ctx context.Context, t Target, env Env) Result {
 		r.Status, r.Reason = StatusFail, worst
 		var parts []string
 		for _, a := range answers {
-			if a.reason != finding.ReasonOK {
-				parts = append(parts, a.resolver+": "+string(a.reason))
+			if a.reason == finding.ReasonOK {
+				continue
 			}
+			part := a.resolver + ": " + string(a.reason)
+			if _, cause, ok := dnsFailure(a.err); ok {
+				part += " (" + cause + ")"
+			}
+			parts = append(parts, part)
 		}
 		r.Summary = fmt.Sprintf("%s: %s", name, strings.Join(parts, "; "))
+		for _, a := range answers {
+			if _, cause, ok := dnsFailure(a.err); ok && r.Cause == "" {
+				r.Cause = cause
+			}
+		}
 		return r
 	}
 	r.Success = true
@@ -122,14 +132,13 @@ func ProbeDNS(ctx context.Context, t Target, env Env) Result {
 }
 
 // resolverFor asks one DNS server directly (Go's resolver, custom Dial).
-func resolverFor(server string) *net.Resolver {
+func resolverFor(server string, env *Env) *net.Resolver {
 	addr := server
 	if _, _, err := net.SplitHostPort(server); err != nil {
 		addr = net.JoinHostPort(strings.Trim(server, "[]"), "53")
 	}
 	return &net.Resolver{PreferGo: true, Dial: func(ctx context.Context, network, _ string) (net.Conn, error) {
-		var d net.Dialer
-		return d.DialContext(ctx, network, addr)
+		return env.dialer(ctx).DialContext(ctx, network, addr)
 	}}
 }
 
@@ -181,7 +190,7 @@ func classifyDNS(err error) finding.Reason {
 		case de.IsNotFound:
 			return finding.ReasonDNSNXDomain
 		case de.IsTimeout:
-			return finding.ReasonTimeout
+			return finding.ReasonDNSTimeout
 		case strings.Contains(de.Err, "server misbehaving") && de.IsTemporary:
 			return finding.ReasonDNSServFail
 		case strings.Contains(de.Err, "server misbehaving"):
@@ -206,6 +215,10 @@ func dnsFinding(env *Env, name string, a dnsAnswer) finding.Finding {
 	}
 	if a.err != nil {
 		f.Evidence["error"] = a.err.Error()
+		var de *net.DNSError
+		if errors.As(a.err, &de) && de.Server != "" {
+			f.Evidence["server"] = de.Server
+		}
 	}
 	if len(a.addrs) > 0 {
 		f.Evidence["answers"] = addrStrings(a.addrs)
@@ -220,6 +233,15 @@ func dnsFinding(env *Env, name string, a dnsAnswer) finding.Finding {
 		f.Remediation = "Resolver " + a.resolver + " answers " + name + " with a private address: a DNS filter, captive portal or split-horizon zone. If intended, list the domain in probes.dns.private_allowed; otherwise fix the zone or filter."
 	case finding.ReasonDNSNXDomain:
 		f.Remediation = "Resolver " + a.resolver + " says " + name + " does not exist: check for a DNS filter or a broken forwarder."
+	case finding.ReasonDNSTimeout:
+		f.Kind = finding.KindProbeFailure
+		f.Remediation = "Resolver " + a.resolver + " did not answer for " + name + ": check that this host reaches it (UDP and TCP 53) and that it reaches the Internet's name servers. Every connection to Zoom by name fails until it answers."
+	case finding.ReasonDNSServFail:
+		f.Kind = finding.KindProbeFailure
+		f.Remediation = "Resolver " + a.resolver + " answered SERVFAIL for " + name + ": it could not resolve it (upstream unreachable, a DNSSEC failure, or a filter). Check its forwarders and logs."
+	case finding.ReasonDNSRefused:
+		f.Kind = finding.KindProbeFailure
+		f.Remediation = "Resolver " + a.resolver + " refused the query for " + name + ": it does not serve this network (an ACL) or filters the name. Allow this network, or Zoom's domains, on it."
 	case finding.ReasonDNSInconsistent:
 		f.Kind = finding.KindProbeFailure
 		f.UserSees = "Usually nothing: CDNs answer differently per resolver. If clients use a resolver that gives wrong addresses, they see error 5003."

@@ -2,6 +2,7 @@ package probes
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"math"
 	"net"
@@ -37,7 +38,17 @@ func ProbeNTP(ctx context.Context, t Target, env Env) Result {
 	if timeout <= 0 {
 		return ntpUnreachable(&env, t, r, context.DeadlineExceeded)
 	}
-	resp, err := ntp.QueryWithOptions(server, ntp.QueryOptions{Timeout: timeout})
+	resp, err := queryNTP(server, ntp.QueryOptions{Timeout: timeout, Dialer: func(_, remote string) (net.Conn, error) {
+		return env.dialer(ctx).DialContext(ctx, "udp", remote)
+	}})
+	var bad *malformedNTPError
+	if errors.As(err, &bad) {
+		r.Evidence["server"] = server
+		r.Status, r.Reason = StatusWarn, finding.ReasonUnknown
+		r.Evidence["invalid"] = err.Error()
+		r.Summary = fmt.Sprintf("NTP server %s answered with a malformed packet", t.Label)
+		return r
+	}
 	if err != nil {
 		return ntpUnreachable(&env, t, r, err)
 	}
@@ -76,6 +87,24 @@ func ProbeNTP(ctx context.Context, t Target, env Env) Result {
 	}
 	r.Findings = append(r.Findings, clockSkewFinding(&env, t, r.Reason, off, warn, crit, r.Evidence))
 	return r
+}
+
+// malformedNTPError: the server answered, but the answer made the NTP
+// library fail.
+type malformedNTPError struct{ detail any }
+
+func (e *malformedNTPError) Error() string { return fmt.Sprintf("malformed NTP answer: %v", e.detail) }
+
+// queryNTP asks server for the time. beevik/ntp v1.6.0 panics on some
+// answers (a poll exponent of -128 shifts by a negative amount): an answer
+// from the network must never take the daemon down.
+func queryNTP(server string, opts ntp.QueryOptions) (resp *ntp.Response, err error) {
+	defer func() {
+		if p := recover(); p != nil {
+			resp, err = nil, &malformedNTPError{p}
+		}
+	}()
+	return ntp.QueryWithOptions(server, opts)
 }
 
 func clockSkewFinding(env *Env, t Target, reason finding.Reason, off, warn, crit time.Duration, ev map[string]any) finding.Finding {

@@ -13,6 +13,7 @@ import (
 
 	"github.com/zoomprobe/zoomprobe/analyzers"
 	"github.com/zoomprobe/zoomprobe/config"
+	"github.com/zoomprobe/zoomprobe/engine/ownflows"
 	"github.com/zoomprobe/zoomprobe/finding"
 )
 
@@ -23,9 +24,13 @@ const (
 	StatusPass Status = "pass"
 	StatusWarn Status = "warn"
 	StatusFail Status = "fail"
-	// StatusUnknown: the check could not decide (UDP silence without ICMP,
-	// a target name that does not resolve): neither proof of a path nor of a block.
+	// StatusUnknown: the check could not decide (UDP silence without ICMP):
+	// neither proof of a path nor of a block.
 	StatusUnknown Status = "unknown"
+	// StatusNotTested: an earlier step failed (the target's name did not
+	// resolve), so the check never tried what it tests. Not a failure of
+	// that thing: Cause names the root cause, reported where it belongs.
+	StatusNotTested Status = "not_tested"
 )
 
 // Target is one thing a check probes.
@@ -48,8 +53,12 @@ type Env struct {
 	Clock *analyzers.Clock
 	// Judge judges a TLS peer chain; nil uses the default (see tls.go).
 	Judge ChainJudge
-	// Resolver resolves target names; nil is net.DefaultResolver.
+	// Resolver resolves target names; nil is Go's resolver with the system
+	// configuration.
 	Resolver *net.Resolver
+	// Own, when set, registers every socket the checks open (see dialer):
+	// the engine keeps their packets from the passive analyzers.
+	Own *ownflows.Registry
 	// Now is the wall clock; nil is time.Now.
 	Now    func() time.Time
 	Logger *slog.Logger
@@ -65,6 +74,12 @@ func (e *Env) now() time.Time {
 func (e *Env) resolver() *net.Resolver {
 	if e.Resolver != nil {
 		return e.Resolver
+	}
+	if e.Own != nil {
+		// The system's servers, with sockets registered like the checks' own.
+		return &net.Resolver{Dial: func(ctx context.Context, network, address string) (net.Conn, error) {
+			return e.dialer(ctx).DialContext(ctx, network, address)
+		}}
 	}
 	return net.DefaultResolver
 }
@@ -83,6 +98,9 @@ type Result struct {
 	Summary  string            `json:"summary"`
 	Evidence map[string]any    `json:"evidence,omitempty"`
 	Findings []finding.Finding `json:"findings,omitempty"`
+	// Cause is the root cause, as one line, when the check failed or was not
+	// tested because of it ("DNS: resolver 10.0.0.53:53 timed out").
+	Cause string `json:"cause,omitempty"`
 	// Value is the check's number when it has one (NTP: clock offset in
 	// seconds); HasValue says whether it is set.
 	Value    float64 `json:"value,omitempty"`

@@ -21,6 +21,7 @@ import (
 
 	"github.com/zoomprobe/zoomprobe/analyzers"
 	"github.com/zoomprobe/zoomprobe/config"
+	"github.com/zoomprobe/zoomprobe/engine/ownflows"
 	"github.com/zoomprobe/zoomprobe/finding"
 )
 
@@ -224,6 +225,11 @@ func (s *Scheduler) SetJudge(j ChainJudge) { s.env.Judge = j }
 // SetResolver makes target names resolve through r (tests, audits that pin
 // a resolver).
 func (s *Scheduler) SetResolver(r *net.Resolver) { s.env.Resolver = r }
+
+// SetOwnFlows makes the checks register their sockets with r, so an engine
+// capturing on the same interface keeps their packets from the passive
+// analyzers.
+func (s *Scheduler) SetOwnFlows(r *ownflows.Registry) { s.env.Own = r }
 
 // Jobs returns the planned jobs.
 func (s *Scheduler) Jobs() []Job { return append([]Job(nil), s.jobs...) }

@@ -28,9 +28,11 @@ func ProbeSTUN(ctx context.Context, t Target, env Env) Result {
 	r.Evidence["port"] = int(t.Port)
 	addrs, err := targetAddrs(ctx, t, &env)
 	if err != nil {
-		r.Reason, r.Status = Classify(err), StatusUnknown
-		r.Evidence["error"] = err.Error()
-		r.Summary = fmt.Sprintf("could not resolve %s: %s", t.Host, r.Reason)
+		if !notResolved(&r, t.Host, err) {
+			r.Reason, r.Status = Classify(err), StatusUnknown
+			r.Evidence["error"] = err.Error()
+			r.Summary = fmt.Sprintf("could not resolve %s: %s", t.Host, r.Reason)
+		}
 		return r
 	}
 	remote := addrs[0]
@@ -42,10 +44,11 @@ func ProbeSTUN(ctx context.Context, t Target, env Env) Result {
 		r.Summary = "bad target address " + remote
 		return r
 	}
-	conn, err := net.DialUDP("udp", nil, raddr)
+	nc, err := env.dialer(ctx).DialContext(ctx, "udp", raddr.String())
 	if err != nil {
-		return stunFailed(&env, t, r, remote, err, conn)
+		return stunFailed(&env, t, r, remote, err, nil)
 	}
+	conn := nc.(*net.UDPConn)
 	defer conn.Close()
 	enableICMPErrors(conn, raddr.IP.To4() == nil)
 

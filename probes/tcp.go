@@ -22,13 +22,11 @@ func ProbeTCP(ctx context.Context, t Target, env Env) Result {
 	}
 	r.Evidence["port"] = int(t.Port)
 	if err != nil {
-		r.Reason = Classify(err)
-		r.Evidence["error"] = err.Error()
-		if isLookupReason(r.Reason) {
-			r.Status = StatusUnknown
-			r.Summary = fmt.Sprintf("could not resolve %s: %s", t.Host, r.Reason)
+		if notResolved(&r, t.Host, err) {
 			return r
 		}
+		r.Reason = Classify(err)
+		r.Evidence["error"] = err.Error()
 		r.Status = StatusFail
 		r.Summary = fmt.Sprintf("TCP %d to %s failed: %s", t.Port, t.Host, r.Reason)
 		r.Findings = append(r.Findings, connectFinding(&env, t, "tcp", zoom.ProtoTCP, r.Reason, remote, r.Evidence))
@@ -38,10 +36,6 @@ func ProbeTCP(ctx context.Context, t Target, env Env) Result {
 	r.Status, r.Success, r.Reason = StatusPass, true, finding.ReasonOK
 	r.Summary = fmt.Sprintf("TCP %d to %s connected (%s)", t.Port, t.Host, remote)
 	return r
-}
-
-func isLookupReason(r finding.Reason) bool {
-	return r == finding.ReasonDNSNXDomain || r == finding.ReasonDNSLookupError
 }
 
 // connectFinding describes a blocked path to a Zoom port.

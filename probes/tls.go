@@ -204,6 +204,13 @@ func issuerName(c *x509.Certificate) string {
 // tlsConnectFailed reports a failure before the handshake: the proxy, the
 // TCP connect, or name resolution.
 func tlsConnectFailed(env *Env, t Target, r Result, err error, d dialResult) Result {
+	host := t.Host
+	if d.proxy != "" {
+		host = "the proxy " + d.proxy
+	}
+	if notResolved(&r, host, err) {
+		return r
+	}
 	r.Reason = Classify(err)
 	r.Evidence["error"] = err.Error()
 	var pe *ProxyError
@@ -229,11 +236,6 @@ func tlsConnectFailed(env *Env, t Target, r Result, err error, d dialResult) Res
 			Remediation: proxyRemediation(r.Reason, d.proxy),
 			Evidence:    copyEvidence(r.Evidence),
 		})
-		return r
-	}
-	if isLookupReason(r.Reason) {
-		r.Status = StatusUnknown
-		r.Summary = fmt.Sprintf("could not resolve %s: %s", t.Host, r.Reason)
 		return r
 	}
 	r.Status = StatusFail

@@ -31,14 +31,8 @@ if [ "${#need[@]}" -gt 0 ]; then
     apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
   fi
 fi
-# Debian starts these services on install; the tests start their own.
-if [ "$(id -u)" -eq 0 ]; then
-  for s in prometheus prometheus-alertmanager prometheus-node-exporter; do
-    (systemctl stop "$s" 2>/dev/null || service "$s" stop 2>/dev/null || true) >/dev/null 2>&1
-  done
-  pkill -x prometheus 2>/dev/null || true
-  pkill -f prometheus-alertmanager 2>/dev/null || true
-  pkill -f prometheus-node-exporter 2>/dev/null || true
-fi
+# Debian may start Prometheus, Alertmanager and node-exporter on install
+# (ports 9090, 9093/9094, 9100). They are left alone: the tests run their own
+# instances on free loopback ports and stop only the processes they started.
 export PATH="/usr/local/go/bin:$PATH"
 go mod download

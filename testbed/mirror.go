@@ -42,6 +42,7 @@ type Mirror struct {
 	pkts     []Packet
 	bytes    int
 	overflow int
+	taken    uint64 // frames taken from the ring, kept or not
 	last     time.Time
 
 	done chan struct{}
@@ -100,6 +101,7 @@ func (m *Mirror) read() {
 			m.pkts = append(m.pkts, Packet{Time: ts, Data: append([]byte(nil), data...)})
 			m.bytes += len(data)
 		}
+		m.taken++
 		m.last = time.Now()
 		m.mu.Unlock()
 	}
@@ -141,21 +143,32 @@ func (m *Mirror) Reset() {
 	m.mu.Unlock()
 }
 
-// WaitQuiet returns once no frame arrived for idle, or after max.
-func (m *Mirror) WaitQuiet(idle, max time.Duration) {
-	deadline := time.Now().Add(max)
+// WaitQuiet returns once the reader has taken every frame the kernel put in
+// the ring and no frame arrived for idle, or after limit. Without the first
+// condition a reader starved of CPU on a busy machine looks like a quiet link.
+func (m *Mirror) WaitQuiet(idle, limit time.Duration) {
+	deadline := time.Now().Add(limit)
 	m.mu.Lock()
 	m.last = time.Now()
 	m.mu.Unlock()
 	for time.Now().Before(deadline) {
 		m.mu.Lock()
-		quietFor := time.Since(m.last)
+		quietFor, taken := time.Since(m.last), m.taken
 		m.mu.Unlock()
-		if quietFor >= idle {
+		if quietFor >= idle && m.caughtUp(taken) {
 			return
 		}
-		time.Sleep(idle - quietFor)
+		time.Sleep(max(idle-quietFor, 10*time.Millisecond))
 	}
+}
+
+// caughtUp reports whether the frames taken are all the kernel queued to the ring.
+func (m *Mirror) caughtUp(taken uint64) bool {
+	st, err := m.src.Stats()
+	if err != nil {
+		return true
+	}
+	return taken+st.Dropped >= st.Received
 }
 
 // WaitFor polls the captured frames until pred holds or max passes, and

@@ -172,7 +172,7 @@ const PcapDirEnv = "ZOOMPROBE_TESTBED_PCAPS"
 // Quiet-time after the client finished before the capture is judged.
 const (
 	settleIdle = 150 * time.Millisecond
-	settleMax  = 3 * time.Second
+	settleMax  = 10 * time.Second
 )
 
 // RunScenario builds a bed, switches the scenario's behaviours on, runs the

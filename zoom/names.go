@@ -15,6 +15,7 @@ import (
 type NameCache struct {
 	mu      sync.RWMutex
 	entries *bounded.Map[netip.Addr, nameEntry]
+	last    string // the name last stored: answers repeat names, PutBytes reuses it
 }
 
 type nameEntry struct {
@@ -31,14 +32,39 @@ func NewNameCache(max int) *NameCache {
 // Put records that addr was answered for name at answered, valid until
 // expires (packet times).
 func (c *NameCache) Put(addr netip.Addr, name string, answered, expires time.Time) {
-	addr = addr.Unmap()
 	c.mu.Lock()
+	c.put(addr.Unmap(), name, answered, expires)
+	c.mu.Unlock()
+}
+
+// put stores an entry; c.mu is held.
+func (c *NameCache) put(addr netip.Addr, name string, answered, expires time.Time) {
 	// A repeat answer (many users resolving zoom.us) keeps the first answer
 	// time while the entry is valid: flows that started since still match.
 	if e, ok := c.entries.Get(addr); ok && e.name == name && !answered.Before(e.answered) && (e.expires.IsZero() || !answered.After(e.expires)) {
 		answered = e.answered
 	}
 	c.entries.Put(addr, nameEntry{name: name, answered: answered, expires: expires})
+}
+
+// PutBytes is Put with the name as bytes (a parser's buffer, not kept): it
+// allocates only for a name not stored just before or held by addr already,
+// so snooping repeated answers allocates nothing.
+func (c *NameCache) PutBytes(addr netip.Addr, name []byte, answered, expires time.Time) {
+	addr = addr.Unmap()
+	c.mu.Lock()
+	var s string
+	e, ok := c.entries.Get(addr)
+	switch {
+	case ok && e.name == string(name):
+		s = e.name
+	case c.last == string(name):
+		s = c.last
+	default:
+		s = string(name)
+		c.last = s
+	}
+	c.put(addr, s, answered, expires)
 	c.mu.Unlock()
 }
 

@@ -42,3 +42,26 @@ func TestNameCache(t *testing.T) {
 		t.Errorf("oldest entry kept (len %d)", c.Len())
 	}
 }
+
+// PutBytes stores a name from a parser's buffer without allocating when the
+// name was stored just before (answers with several addresses) or the address
+// already holds it (repeated answers).
+func TestNameCachePutBytesReusesNames(t *testing.T) {
+	t0 := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	c := NewNameCache(16)
+	buf := []byte("zoom.us")
+	a, b := netip.MustParseAddr("203.0.113.7"), netip.MustParseAddr("203.0.113.8")
+	c.PutBytes(a, buf, t0, t0.Add(time.Minute))
+	c.PutBytes(b, buf, t0, t0.Add(time.Minute)) // warm the map's slots
+	allocs := testing.AllocsPerRun(100, func() {
+		c.PutBytes(a, buf, t0, t0.Add(time.Minute))
+		c.PutBytes(b, buf, t0, t0.Add(time.Minute))
+	})
+	if allocs != 0 {
+		t.Errorf("%v allocations per repeated answer", allocs)
+	}
+	copy(buf, "ZZZZ") // the cache must not keep the caller's buffer
+	if n, ok := c.Get(a, t0); !ok || n != "zoom.us" {
+		t.Errorf("Get = %q %v", n, ok)
+	}
+}

@@ -2,6 +2,7 @@ package httpinspect_test
 
 import (
 	"bytes"
+	"encoding/json"
 	"fmt"
 	"os"
 	"sort"
@@ -86,7 +87,7 @@ func TestVerdicts(t *testing.T) {
 		{"CONNECT to a non-Zoom host denied: not ours", exchange(proxy, "CONNECT example.org:443 HTTP/1.1\r\nHost: example.org:443\r\n\r\n", []string{squid403}, ""), nil, nil, ""},
 		{"connectivity check redirected to a pfSense portal", exchange("198.51.100.4:80", "GET /generate_204 HTTP/1.1\r\nHost: connectivitycheck.gstatic.com\r\n\r\n",
 			[]string{"HTTP/1.1 302 Found\r\nLocation: http://192.168.10.1:8002/index.php?zone=guest&redirurl=x\r\nContent-Length: 0\r\n\r\n"}, ""), []string{"connectivity_check", "location"},
-			[]string{`captive_portal/captive_portal_redirect service="" product="pfSense captive portal" connectivity_check=connectivitycheck.gstatic.com/generate_204 location=http://192.168.10.1:8002/index.php?zone=guest&redirurl=x`}, `connectivity_check`},
+			[]string{`captive_portal/captive_portal_redirect service="" product="pfSense captive portal" connectivity_check=connectivitycheck.gstatic.com/generate_204 location=http://192.168.10.1:8002/index.php`}, `connectivity_check`},
 		{"connectivity check answered normally", exchange("198.51.100.4:80", "GET /generate_204 HTTP/1.1\r\nHost: connectivitycheck.gstatic.com\r\n\r\n",
 			[]string{"HTTP/1.1 204 No Content\r\nContent-Length: 0\r\n\r\n"}, ""), nil, nil, ""},
 		{"connectivity check answered by a portal page", exchange("198.51.100.4:80", "GET /generate_204 HTTP/1.1\r\nHost: connectivitycheck.gstatic.com\r\n\r\n",
@@ -94,7 +95,7 @@ func TestVerdicts(t *testing.T) {
 			[]string{`captive_portal/captive_portal_redirect service="" product="" expected_status=204`}, `connectivity_check`},
 		{"http://zoom.us to https: ordinary", exchange(web, "GET / HTTP/1.1\r\nHost: zoom.us\r\n\r\n", []string{"HTTP/1.1 301 Moved Permanently\r\nLocation: https://zoom.us/\r\n\r\n"}, ""), nil, nil, ""},
 		{"http://zoom.us redirected to a portal host", exchange(web, "GET /signin HTTP/1.1\r\nHost: zoom.us\r\n\r\n", []string{"HTTP/1.1 302 Found\r\nLocation: https://wifi.hotel.example/login?orig=zoom.us\r\n\r\n"}, ""), []string{"location"},
-			[]string{`captive_portal/captive_portal_redirect service="web" product="" location=https://wifi.hotel.example/login?orig=zoom.us`}, `web`},
+			[]string{`captive_portal/captive_portal_redirect service="web" product="" location=https://wifi.hotel.example/login`}, `web`},
 		{"portal status 511", exchange(web, "GET / HTTP/1.1\r\nHost: www.zoom.us\r\n\r\n", []string{"HTTP/1.1 511 Network Authentication Required\r\nContent-Length: 0\r\n\r\n"}, ""), nil,
 			[]string{`captive_portal/captive_portal_redirect service="web" product=""`}, `web`},
 		{"FortiGate block page in two segments", exchange(web, "GET / HTTP/1.1\r\nHost: zoom.us\r\n\r\n",
@@ -142,6 +143,33 @@ func TestVerdicts(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// A portal's Location carries the original URL, tokens, even a meeting's
+// passcode: evidence keeps scheme, host and path only.
+func TestLocationEvidenceDropsQuery(t *testing.T) {
+	loc := "https://guest:s3cret@wifi.hotel.example:8443/login?token=abc123&orig=https%3A%2F%2Fzoom.us%2Fj%2F8123456789%3Fpwd%3DsecretPass#frag"
+	sink := &reachtest.Sink{}
+	a := httpinspect.New(config.Default().Reach, 0, sink, nil)
+	h := reachtest.NewHarness(a)
+	h.Feed(exchange(web, "GET /j/8123456789?pwd=secretPass HTTP/1.1\r\nHost: zoom.us\r\n\r\n", []string{"HTTP/1.1 302 Found\r\nLocation: " + loc + "\r\n\r\n"}, "")...)
+	h.Flush()
+	fs := sink.All()
+	if len(fs) != 1 {
+		t.Fatalf("%d findings", len(fs))
+	}
+	if got := fs[0].Evidence["location"]; got != "https://wifi.hotel.example:8443/login" {
+		t.Errorf("location = %q", got)
+	}
+	b, err := json.Marshal(fs[0])
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, secret := range []string{"pwd", "secretPass", "token", "abc123", "s3cret", "guest", "frag", "8123456789"} {
+		if strings.Contains(string(b), secret) {
+			t.Errorf("%q in the finding: %s", secret, b)
+		}
 	}
 }
 

@@ -52,6 +52,9 @@ func (a *Analyzer) judge(f *flow.Flow, s *state, t time.Time) {
 	ev := map[string]any{"http_status": r.Status, "host": s.host, "method": s.method}
 	for _, h := range []string{"Server", "Via", "Location", "X-Squid-Error", "Proxy-Authenticate"} {
 		if v := r.Header(h); v != nil {
+			if h == "Location" {
+				v = http.RedactURL(v) // no tokens or passcodes in evidence
+			}
 			ev[snake(h)] = string(v[:min(len(v), maxEvidence)])
 		}
 	}

@@ -622,3 +622,26 @@ func TestPortMatrixLatestWins(t *testing.T) {
 		}
 	}
 }
+
+// A reset copying the client's last IP ID is judged the same however many
+// packets the client sent first: the record of its IP IDs must not wrap
+// (it did at 256 packets, a uint8 count back to 0).
+func TestCopiedIPIDAfterManyClientPackets(t *testing.T) {
+	hello := reachtest.ClientHello("zoomfrn99mmr.zoom.us")
+	for _, n := range []int{10, 255, 256, 257, 259, 300, 512, 1000} {
+		t.Run(fmt.Sprint(n), func(t *testing.T) {
+			e := newEnv(t)
+			c := reachtest.NewTCP(client+":40001", mmr+":443")
+			ps := handshake(c, 0) // two client packets
+			for i := 0; i < n-3; i++ {
+				ps = append(ps, c.ACK(at(22*time.Millisecond+time.Duration(i)*time.Microsecond), true))
+			}
+			ch := c.Data(at(30*time.Millisecond), true, hello) // the n-th client packet
+			ps = append(ps, ch, c.Forged(at(31*time.Millisecond), false, 52, ch.IPID, nil))
+			e.h.Feed(ps...)
+			e.h.Flush()
+			equal(t, summary(e.sink.All(), "ip_id_copied_from_client", "phase"),
+				[]string{"connection_reset/sni_filtering media_router tcp:443 ip_id_copied_from_client=true phase=after_client_hello"})
+		})
+	}
+}

@@ -71,9 +71,10 @@ type state struct {
 	synFirst, synLast time.Time
 	isn               uint32
 	clientTTL         uint8
-	clientIPID        [4]uint16
-	clientIPIDn       uint8
-	ackWithoutSynAck  bool // the client ACKed a SYN-ACK the capture missed
+	clientIPID        [4]uint16 // the client's last IP IDs, a ring
+	clientIPIDNext    uint8     // ring slot written next
+	clientIPIDFilled  uint8     // slots in use (at most 4): no counter to wrap
+	ackWithoutSynAck  bool      // the client ACKed a SYN-ACK the capture missed
 	clientPayload     bool
 	clientHello       bool
 	helloAck          uint32 // the ClientHello's ACK: the server's sequence number when it was sent
@@ -83,7 +84,7 @@ type state struct {
 	srvTTLMin         uint8
 	srvTTLMax         uint8
 	srvIPIDLast       uint16
-	srvIPIDn          uint32
+	srvIPIDn          uint8  // IP IDs seen from the server, saturating at 2
 	srvNext           uint32 // server's next sequence number
 	srvNextKnown      bool
 	synAckTTL         uint8
@@ -100,16 +101,18 @@ type state struct {
 }
 
 func (s *state) noteClientIPID(id uint16) {
-	s.clientIPID[s.clientIPIDn%uint8(len(s.clientIPID))] = id
-	s.clientIPIDn++
+	s.clientIPID[s.clientIPIDNext] = id
+	s.clientIPIDNext = (s.clientIPIDNext + 1) % uint8(len(s.clientIPID))
+	if int(s.clientIPIDFilled) < len(s.clientIPID) {
+		s.clientIPIDFilled++
+	}
 }
 
 func (s *state) isClientIPID(id uint16) bool {
 	if id == 0 {
 		return false
 	}
-	n := min(int(s.clientIPIDn), len(s.clientIPID))
-	for i := 0; i < n; i++ {
+	for i := 0; i < int(s.clientIPIDFilled); i++ {
 		if s.clientIPID[i] == id {
 			return true
 		}
@@ -175,7 +178,9 @@ func (a *Analyzer) tcpPacket(f *flow.Flow, s *state, p *decode.Packet, d flow.Di
 	s.noteServerTTL(p.TTL)
 	if p.IPVersion == 4 && p.IPID != 0 {
 		s.srvIPIDLast = p.IPID
-		s.srvIPIDn++
+		if s.srvIPIDn < 2 { // only ">= 2" is asked: saturate, never wrap
+			s.srvIPIDn++
+		}
 	}
 	next := p.Seq + uint32(len(p.Payload))
 	if fl&(decode.TCPSyn|decode.TCPFin) != 0 {

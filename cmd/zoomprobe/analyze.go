@@ -13,6 +13,7 @@ import (
 	_ "github.com/zoomprobe/zoomprobe/analyzers/all" // link every analyzer into the binary
 	"github.com/zoomprobe/zoomprobe/config"
 	"github.com/zoomprobe/zoomprobe/daemon"
+	"github.com/zoomprobe/zoomprobe/internal/safetext"
 	"github.com/zoomprobe/zoomprobe/offline"
 )
 
@@ -46,7 +47,7 @@ func init() {
 				// A file cut short (tcpdump killed mid-write) still gives the
 				// results of the packets before the cut: warn, exit 0.
 				for _, w := range res.Warnings {
-					fmt.Fprintf(os.Stderr, "zoomprobe analyze: warning: %s\n", w)
+					fmt.Fprintf(os.Stderr, "zoomprobe analyze: warning: %s\n", safetext.Escape(w))
 				}
 				out := bufio.NewWriter(os.Stdout)
 				defer out.Flush()

@@ -5,6 +5,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 )
 
@@ -38,6 +39,10 @@ func TestCheckConfigPreflight(t *testing.T) {
 		return p
 	}
 	products := write("products.yml", "products:\n  - {name: X, kind: nonsense, issuer_cn: [X]}\n")
+	fifo := filepath.Join(dir, "events.fifo")
+	if err := syscall.Mkfifo(fifo, 0o600); err != nil {
+		t.Fatal(err)
+	}
 	for _, tc := range []struct {
 		name, yaml string
 		exit       int
@@ -46,10 +51,13 @@ func TestCheckConfigPreflight(t *testing.T) {
 		{"valid", "event_log:\n  path: " + filepath.Join(dir, "events.jsonl") + "\n", 0, "OK"},
 		{"invalid value", "capture:\n  workers: 0\n", 1, "capture.workers"},
 		{"bad bpf", "capture:\n  bpf: \"1\\n6 0 0\\n\"\n", 1, "capture.bpf: bpf line 2"},
+		{"bpf the kernel refuses", "capture:\n  bpf: \"3\\n40 0 0 12\\n52 0 0 0\\n6 0 0 65535\\n\"\n", 1, "capture.bpf: the kernel refuses the program"},
+		{"missing interface", "capture:\n  interfaces: [zp-nope0]\n", 1, `capture.interfaces[0]: no interface "zp-nope0"`},
 		{"missing bpf_file", "capture:\n  bpf_file: " + filepath.Join(dir, "nope.bpf") + "\n", 1, "capture.bpf_file"},
 		{"missing ranges_file", "zoom:\n  ranges_file: " + filepath.Join(dir, "nope.txt") + "\n", 1, "zoom.ranges_file"},
 		{"unknown analyzer", "analyzers:\n  disabled: [tls, dnsfiltre]\n", 1, `analyzers.disabled[1]: no analyzer named "dnsfiltre"`},
 		{"event log dir missing", "event_log:\n  path: " + filepath.Join(dir, "nodir", "events.jsonl") + "\n", 1, "event_log.path: directory"},
+		{"event log is a FIFO", "event_log:\n  path: " + fifo + "\n", 1, "event_log.path: " + fifo + " is a named pipe (FIFO)"},
 		{"bad products_file", "tls:\n  products_file: " + products + "\n", 1, "tls.products_file"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {

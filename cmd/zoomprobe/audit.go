@@ -23,8 +23,10 @@ import (
 	"github.com/zoomprobe/zoomprobe/config"
 	"github.com/zoomprobe/zoomprobe/daemon"
 	"github.com/zoomprobe/zoomprobe/engine"
+	"github.com/zoomprobe/zoomprobe/engine/ownflows"
 	"github.com/zoomprobe/zoomprobe/exporters/report"
 	"github.com/zoomprobe/zoomprobe/finding"
+	"github.com/zoomprobe/zoomprobe/internal/safetext"
 	"github.com/zoomprobe/zoomprobe/offline"
 	"github.com/zoomprobe/zoomprobe/probes"
 )
@@ -93,7 +95,8 @@ func runAudit(g *globals, a auditArgs) int {
 	if !a.quiet {
 		o.Progress = os.Stderr
 	}
-	o.Passive, o.PassiveLabel = passiveHook(cfg, g, a)
+	o.OwnFlows = daemon.OwnFlows(cfg)
+	o.Passive, o.PassiveLabel = passiveHook(cfg, g, a, o.OwnFlows)
 
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
@@ -114,14 +117,16 @@ func runAudit(g *globals, a auditArgs) int {
 		return fail("writing the report: %v", err)
 	}
 	if !a.quiet {
-		fmt.Fprintf(os.Stderr, "zoomprobe audit: %s\n", rep.Headline)
+		fmt.Fprintf(os.Stderr, "zoomprobe audit: %s\n", safetext.Escape(rep.Headline))
 	}
 	return rep.ExitCode()
 }
 
 // passiveHook analyses capture files and/or watches an interface with the
 // same engine as `analyze` and `run`, while the active checks run.
-func passiveHook(cfg *config.Config, g *globals, a auditArgs) (audit.Passive, string) {
+// The checks register their sockets in own, and the engine watching the
+// interface skips their packets: the audit's own probes are not clients.
+func passiveHook(cfg *config.Config, g *globals, a auditArgs, own *ownflows.Registry) (audit.Passive, string) {
 	if len(a.captures) == 0 && a.iface == "" {
 		return nil, ""
 	}
@@ -145,16 +150,16 @@ func passiveHook(cfg *config.Config, g *globals, a auditArgs) (audit.Passive, st
 			}
 		}
 		if a.iface != "" {
-			errs = append(errs, watchInterface(ctx, cfg, g, a.iface, a.duration, sink))
+			errs = append(errs, watchInterface(ctx, cfg, g, a.iface, a.duration, sink, own))
 		}
 		return errors.Join(errs...)
 	}, strings.Join(what, " and ")
 }
 
-func watchInterface(ctx context.Context, cfg *config.Config, g *globals, iface string, d time.Duration, sink finding.Sink) error {
+func watchInterface(ctx context.Context, cfg *config.Config, g *globals, iface string, d time.Duration, sink finding.Sink, own *ownflows.Registry) error {
 	ctx, cancel := context.WithTimeout(ctx, d)
 	defer cancel()
-	eng, err := engine.New(engine.Options{Config: cfg, Registerer: prometheus.NewRegistry(), Sink: sink, Logger: g.logger})
+	eng, err := engine.New(engine.Options{Config: cfg, Registerer: prometheus.NewRegistry(), Sink: sink, Logger: g.logger, OwnFlows: own})
 	if err != nil {
 		return err
 	}

@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
+	"os/signal"
+	"syscall"
 
 	"github.com/alecthomas/kingpin/v2"
 	"github.com/prometheus/common/promslog"
@@ -17,6 +19,9 @@ type globals struct {
 	configFile string
 	site       string
 	logger     *slog.Logger
+	// hup receives SIGHUP from the first instant of run(): the default
+	// action would kill a daemon that gets `systemctl reload` while it starts.
+	hup chan os.Signal
 }
 
 // command is one subcommand. Each lives in its own file and registers itself
@@ -32,10 +37,14 @@ var commands []command
 func main() { os.Exit(run(os.Args[1:])) }
 
 func run(args []string) int {
+	// First thing: a SIGHUP before the daemon's loop runs is kept for it.
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	defer signal.Stop(hup)
 	app := kingpin.New("zoomprobe", "Watches Zoom traffic on a mirror port or gateway and says what breaks it.")
 	app.Version(version.Print("zoomprobe"))
 	app.HelpFlag.Short('h')
-	g := &globals{}
+	g := &globals{hup: hup}
 	app.Flag("config.file", "zoomprobe configuration file (YAML). Empty: the built-in default.").StringVar(&g.configFile)
 	app.Flag("site", "Name of the site this probe watches (overrides the config's site:); shown in metrics, the event log and reports.").StringVar(&g.site)
 	logCfg := &promslog.Config{}
@@ -52,6 +61,9 @@ func run(args []string) int {
 		return 2
 	}
 	g.logger = promslog.New(logCfg)
+	if selected != "run" {
+		signal.Stop(hup) // other commands end on a hangup, as usual
+	}
 	return runners[selected]()
 }
 

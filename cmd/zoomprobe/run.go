@@ -19,9 +19,15 @@ func init() {
 		Setup: func(cmd *kingpin.CmdClause, g *globals) func() int {
 			webCfg := kingpinflag.AddFlags(cmd, daemon.DefaultListenAddress)
 			metricsPath := cmd.Flag("web.telemetry-path", "Path under which to expose metrics.").Default("/metrics").String()
+			lifecycle := cmd.Flag("web.enable-lifecycle", "Enable reload via HTTP request (POST /-/reload). SIGHUP always reloads.").Default("false").Bool()
 			return func() int {
+				// With event_log.path "-" piped into a reader that exits (head,
+				// a crashed shipper), a write to standard output must fail
+				// (counted as an event log write error), not kill the daemon.
+				signal.Ignore(syscall.SIGPIPE)
 				g.logger.Info("starting zoomprobe", "version", version.Info(), "build_context", version.BuildContext())
-				d, err := daemon.New(daemon.Options{ConfigFile: g.configFile, Site: g.site, Web: webCfg, MetricsPath: *metricsPath, Logger: g.logger})
+				d, err := daemon.New(daemon.Options{ConfigFile: g.configFile, Site: g.site, Web: webCfg, MetricsPath: *metricsPath, Logger: g.logger,
+					EnableLifecycle: *lifecycle, HUP: g.hup})
 				if err != nil {
 					g.logger.Error("cannot start", "err", err)
 					return 1

@@ -6,6 +6,8 @@ import (
 	"io"
 	"strings"
 	"time"
+
+	"github.com/zoomprobe/zoomprobe/internal/safetext"
 )
 
 var mdBadge = map[Status]string{Pass: "✅ PASS", Warn: "⚠️ WARN", Fail: "❌ FAIL", Skip: "➖ SKIP"}
@@ -72,7 +74,7 @@ func Markdown(w io.Writer, r *Report) error {
 	if len(r.Checks) > 0 {
 		fmt.Fprintf(bw, "## Checks run\n\n| Status | Check | Target | Result | Time |\n|---|---|---|---|---|\n")
 		for _, c := range r.Checks {
-			fmt.Fprintf(bw, "| %s | %s | `%s` | %s | %s |\n", c.Status, c.Check, strings.ReplaceAll(c.Target, "`", "'"), mdEscape(c.Summary), c.Duration.Round(time.Millisecond))
+			fmt.Fprintf(bw, "| %s | %s | `%s` | %s | %s |\n", c.Status, c.Check, strings.ReplaceAll(safetext.Escape(c.Target), "`", "'"), mdEscape(c.Summary), c.Duration.Round(time.Millisecond))
 		}
 		fmt.Fprintln(bw)
 	}
@@ -93,8 +95,9 @@ func Markdown(w io.Writer, r *Report) error {
 	return bw.Flush()
 }
 
-// mdEscape keeps table cells intact: no pipes, no newlines, no raw HTML.
+// mdEscape keeps table cells intact: no pipes, no newlines, no raw HTML,
+// no control characters (a report is often read with cat or less).
 func mdEscape(s string) string {
 	r := strings.NewReplacer("|", `\|`, "\n", " ", "\r", " ", "<", "&lt;", ">", "&gt;", "*", `\*`, "_", `\_`, "`", "'")
-	return r.Replace(s)
+	return safetext.Escape(r.Replace(s))
 }

@@ -3,6 +3,7 @@ package report
 import (
 	"bytes"
 	"encoding/json"
+	"fmt"
 	"strings"
 	"testing"
 	"time"
@@ -12,7 +13,7 @@ import (
 
 // hostile holds strings that came from the network (a proxy's Via header, a
 // certificate's issuer): every format must keep them inert.
-const hostile = `<script>alert(1)</script> | *bold* _x_ ` + "`code`\nnext line"
+const hostile = `<script>alert(1)</script> | *bold* _x_ ` + "`code`\nnext line \x1b]0;retitled\x07\x1b[2J\rFAKE \u009b31m \u202e"
 
 func sample(statuses ...Status) *Report {
 	r := &Report{Title: "Zoom readiness report", Generated: time.Date(2026, 5, 1, 10, 0, 0, 0, time.UTC), Host: "room-7", Duration: 2500 * time.Millisecond}
@@ -23,7 +24,7 @@ func sample(statuses ...Status) *Report {
 			Remediation: "Fix " + hostile,
 		})
 	}
-	r.Checks = []Check{{Check: "tls", Target: "zoom.us:443", Status: Fail, Reason: "ssl_unknown_authority", Summary: hostile, Duration: time.Millisecond}}
+	r.Checks = []Check{{Check: "tls", Target: "zoom.us:443", Status: Fail, Reason: "ssl_unknown_authority", Summary: "<b>x</b> \x1b[2J\nFAKE", Duration: time.Millisecond}}
 	r.Findings = []finding.Finding{{Kind: finding.KindTLSInterception, Reason: finding.ReasonUnknownAuthority, Source: "probe/tls", SNI: "zoom.us", Product: hostile, Remediation: hostile}}
 	r.Finish()
 	return r
@@ -85,6 +86,19 @@ func TestFormatsKeepHostileTextInert(t *testing.T) {
 	if strings.Contains(tx.String(), "\x1b[") {
 		t.Error("text: colour without a TTY")
 	}
+	for name, out := range map[string]string{"text": tx.String(), "markdown": m.String()} {
+		if bad := controlChars(out); bad != "" {
+			t.Errorf("%s: network text reaches the terminal raw: %s", name, bad)
+		}
+	}
+	var colour bytes.Buffer
+	if err := Text(&colour, r, true); err != nil {
+		t.Fatal(err)
+	}
+	painted := strings.NewReplacer(ansiReset, "", ansiBold, "", ansiDim, "", ansiRed, "", ansiGreen, "", ansiYel, "").Replace(colour.String())
+	if bad := controlChars(painted); bad != "" {
+		t.Errorf("coloured text: escapes other than its own colours: %s", bad)
+	}
 	for _, line := range strings.Split(tx.String(), "\n") {
 		if visibleLen(line) > textWidth+20 {
 			t.Errorf("text line not wrapped (%d): %q", visibleLen(line), line)
@@ -115,4 +129,16 @@ func TestRenderUnknownFormat(t *testing.T) {
 	if err := Render(&bytes.Buffer{}, "pdf", sample(Pass), false); err == nil || !strings.Contains(err.Error(), `unknown report format "pdf"`) {
 		t.Errorf("err = %v", err)
 	}
+}
+
+// controlChars lists what a terminal would act on in out, other than the
+// newlines between lines.
+func controlChars(out string) string {
+	var bad []string
+	for _, r := range out {
+		if r != '\n' && (r < 0x20 || r == 0x7f || r >= 0x80 && r <= 0x9f || r >= 0x202a && r <= 0x202e) {
+			bad = append(bad, fmt.Sprintf("%U", r))
+		}
+	}
+	return strings.Join(bad, " ")
 }

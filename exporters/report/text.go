@@ -6,6 +6,8 @@ import (
 	"io"
 	"strings"
 	"time"
+
+	"github.com/zoomprobe/zoomprobe/internal/safetext"
 )
 
 const (
@@ -40,17 +42,21 @@ func Text(w io.Writer, r *Report, color bool) error {
 		}
 		return code + s + ansiReset
 	}
+	// Every string below may hold text from the network (names, headers,
+	// certificate subjects): esc keeps its control characters off the
+	// terminal; only paint's own codes reach it.
+	esc := safetext.Escape
 	title := r.Title
 	if title == "" {
 		title = "Zoom readiness report"
 	}
-	fmt.Fprintln(bw, paint(ansiBold, title))
+	fmt.Fprintln(bw, paint(ansiBold, esc(title)))
 	var meta []string
 	if r.Site != "" {
 		meta = append(meta, "site "+r.Site)
 	}
 	if r.Host != "" {
-		meta = append(meta, "from "+r.Host)
+		meta = append(meta, "from "+esc(r.Host))
 	}
 	if g := r.generated(); g != "" {
 		meta = append(meta, g)
@@ -59,36 +65,36 @@ func Text(w io.Writer, r *Report, color bool) error {
 		meta = append(meta, "took "+r.Duration.Round(100*time.Millisecond).String())
 	}
 	if r.Version != "" {
-		meta = append(meta, "zoomprobe "+r.Version)
+		meta = append(meta, "zoomprobe "+esc(r.Version))
 	}
 	if len(meta) > 0 {
 		fmt.Fprintln(bw, paint(ansiDim, strings.Join(meta, " · ")))
 	}
 	fmt.Fprintln(bw)
-	fmt.Fprintf(bw, "%s  %s\n", paint(ansiBold+statusColor(r.Overall), "["+string(r.Overall)+"]"), paint(ansiBold, r.Headline))
+	fmt.Fprintf(bw, "%s  %s\n", paint(ansiBold+statusColor(r.Overall), "["+string(r.Overall)+"]"), paint(ansiBold, esc(r.Headline)))
 	fmt.Fprintf(bw, "%d passed, %s, %d failed, %d skipped\n\n", r.Summary.Pass, plural(r.Summary.Warn, "warning"), r.Summary.Fail, r.Summary.Skip)
 
 	for _, q := range r.Requirements {
-		fmt.Fprintf(bw, "%s  %s\n", paint(ansiBold+statusColor(q.Status), fmt.Sprintf("%-4s", q.Status)), paint(ansiBold, q.Title))
+		fmt.Fprintf(bw, "%s  %s\n", paint(ansiBold+statusColor(q.Status), fmt.Sprintf("%-4s", q.Status)), paint(ansiBold, esc(q.Title)))
 		const indent = "      "
 		if q.Needed != "" {
-			writeWrapped(bw, indent, indent, paint(ansiDim, q.Needed), textWidth)
+			writeWrapped(bw, indent, indent, paint(ansiDim, esc(q.Needed)), textWidth)
 		}
 		for _, e := range q.Evidence {
-			writeWrapped(bw, indent+"- ", indent+"  ", e, textWidth)
+			writeWrapped(bw, indent+"- ", indent+"  ", esc(e), textWidth)
 		}
 		if q.Status == Fail || q.Status == Warn {
 			if q.UserSees != "" {
-				writeWrapped(bw, indent+"Users see: ", indent+"           ", q.UserSees, textWidth)
+				writeWrapped(bw, indent+"Users see: ", indent+"           ", esc(q.UserSees), textWidth)
 			}
 			if q.ErrorCodes != "" {
-				writeWrapped(bw, indent+"Error codes: ", indent+"             ", q.ErrorCodes, textWidth)
+				writeWrapped(bw, indent+"Error codes: ", indent+"             ", esc(q.ErrorCodes), textWidth)
 			}
 			if q.RoomsCode != 0 {
 				fmt.Fprintf(bw, "%sZoom Rooms certificate code: %d\n", indent, q.RoomsCode)
 			}
 			if q.Remediation != "" {
-				writeWrapped(bw, indent+paint(ansiBold, "Fix: "), indent+"     ", q.Remediation, textWidth)
+				writeWrapped(bw, indent+paint(ansiBold, "Fix: "), indent+"     ", esc(q.Remediation), textWidth)
 			}
 		}
 		fmt.Fprintln(bw)
@@ -96,7 +102,7 @@ func Text(w io.Writer, r *Report, color bool) error {
 	if len(r.Notes) > 0 {
 		fmt.Fprintln(bw, paint(ansiBold, "Notes"))
 		for _, n := range r.Notes {
-			writeWrapped(bw, "  - ", "    ", n, textWidth)
+			writeWrapped(bw, "  - ", "    ", esc(n), textWidth)
 		}
 		fmt.Fprintln(bw)
 	}
@@ -104,11 +110,11 @@ func Text(w io.Writer, r *Report, color bool) error {
 		fmt.Fprintln(bw, paint(ansiBold, fmt.Sprintf("Checks run (%d)", len(r.Checks))))
 		tw := 0
 		for _, c := range r.Checks {
-			tw = max(tw, len(c.Target))
+			tw = max(tw, len(esc(c.Target)))
 		}
 		tw = min(tw, 40)
 		for _, c := range r.Checks {
-			fmt.Fprintf(bw, "  %s %-5s %-*s %s\n", paint(statusColor(c.Status), fmt.Sprintf("%-4s", c.Status)), c.Check, tw, c.Target, c.Summary)
+			fmt.Fprintf(bw, "  %s %-5s %-*s %s\n", paint(statusColor(c.Status), fmt.Sprintf("%-4s", c.Status)), esc(c.Check), tw, esc(c.Target), esc(c.Summary))
 		}
 		fmt.Fprintln(bw)
 	}
@@ -119,6 +125,7 @@ func Text(w io.Writer, r *Report, color bool) error {
 			if f.SNI != "" {
 				line += " " + f.SNI
 			}
+			line = esc(line)
 			if f.Flow != nil && f.Flow.Server.IsValid() {
 				line += fmt.Sprintf(" %s:%d/%s", f.Flow.Server, f.Flow.ServerPort, f.Flow.Transport)
 			}
@@ -126,7 +133,7 @@ func Text(w io.Writer, r *Report, color bool) error {
 				line += fmt.Sprintf(", Zoom Rooms code %d", f.ZoomRoomsCode)
 			}
 			if f.Product != "" {
-				line += ", product " + f.Product
+				line += ", product " + esc(f.Product)
 			}
 			writeWrapped(bw, "  - ", "    ", line, textWidth)
 		}

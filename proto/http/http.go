@@ -242,6 +242,37 @@ func HostOf(s []byte) []byte {
 	return s
 }
 
+// RedactURL keeps what a URL may be stored with: scheme, host (and port) and
+// path. The query and fragment are dropped (portal tokens, a meeting's pwd=
+// passcode, the original URL), and so is user info (credentials). For a
+// relative reference it returns the path. The result is a sub-slice of s
+// unless user info had to be cut out of the middle.
+func RedactURL(s []byte) []byte {
+	s = bytes.TrimSpace(s)
+	if i := bytes.IndexAny(s, "?#"); i >= 0 {
+		s = s[:i]
+	}
+	start := 0 // where the authority begins
+	if i := bytes.Index(s, []byte("://")); i >= 0 && i < 16 && isScheme(s[:i]) {
+		start = i + 3
+	} else if bytes.HasPrefix(s, []byte("//")) {
+		start = 2
+	} else {
+		return s
+	}
+	end := len(s)
+	if j := bytes.IndexByte(s[start:], '/'); j >= 0 {
+		end = start + j
+	}
+	at := bytes.LastIndexByte(s[start:end], '@')
+	if at < 0 {
+		return s
+	}
+	out := make([]byte, 0, len(s)-at-1)
+	out = append(out, s[:start]...)
+	return append(out, s[start+at+1:]...)
+}
+
 // PathOf returns the path of a request target in origin form ("/a?b") or
 // absolute form ("http://h/a?b"), without the query; "/" when empty.
 func PathOf(target []byte) []byte {

@@ -169,6 +169,46 @@ func BenchmarkParseResponse(b *testing.B) {
 	}
 }
 
+func TestRedactURL(t *testing.T) {
+	for in, want := range map[string]string{
+		"https://portal.example/login?token=abc&orig=x#top":        "https://portal.example/login",
+		"http://192.168.10.1:8002/index.php?zone=guest&redirurl=x": "http://192.168.10.1:8002/index.php",
+		"https://zoom.us/j/8123456789?pwd=AbC123":                  "https://zoom.us/j/8123456789",
+		"http://user:pass@proxy.example:3128/a@b?c":                "http://proxy.example:3128/a@b",
+		"//user@cdn.example/x#y":                                   "//cdn.example/x",
+		"http://[2001:db8::1]:8080/p?q":                            "http://[2001:db8::1]:8080/p",
+		"/relative/path?session=1":                                 "/relative/path",
+		"  https://h.example  ":                                    "https://h.example",
+		"https://h.example?x":                                      "https://h.example",
+		"mailto:a@b.example?subject=x":                             "mailto:a@b.example",
+		"":                                                         "",
+	} {
+		if got := string(RedactURL([]byte(in))); got != want {
+			t.Errorf("RedactURL(%q) = %q, want %q", in, got, want)
+		}
+	}
+}
+
+// checkRedacted: no query, fragment or user info survives.
+func checkRedacted(t *testing.T, in []byte) {
+	t.Helper()
+	out := RedactURL(in)
+	if bytes.ContainsAny(out, "?#") || len(out) > len(in) {
+		t.Fatalf("RedactURL(%q) = %q", in, out)
+	}
+	i := bytes.Index(out, []byte("//"))
+	if i < 0 || !(i == 0 || i >= 2 && i < 18 && out[i-1] == ':' && isScheme(out[:i-1])) {
+		return // no authority
+	}
+	auth := out[i+2:]
+	if j := bytes.IndexByte(auth, '/'); j >= 0 {
+		auth = auth[:j]
+	}
+	if bytes.IndexByte(auth, '@') >= 0 {
+		t.Fatalf("RedactURL(%q) = %q keeps user info", in, out)
+	}
+}
+
 func FuzzParse(f *testing.F) {
 	f.Add([]byte("CONNECT zoom.us:443 HTTP/1.1\r\nHost: zoom.us:443\r\n\r\n"))
 	f.Add([]byte("HTTP/1.1 302 Found\r\nLocation: http://[::1]:8002/x\r\n\r\nbody"))
@@ -189,11 +229,13 @@ func FuzzParse(f *testing.F) {
 				t.Fatalf("bad response parse: %d len %d", s.Status, s.Len)
 			}
 			_ = HostOf(s.Header("location"))
+			checkRedacted(t, s.Header("location"))
 		}
 		h := HostOf(b)
 		if len(h) > len(b) {
 			t.Fatal("host longer than input")
 		}
+		checkRedacted(t, b)
 		_ = ContainsFold(b, "squid")
 	})
 }
