@@ -363,6 +363,14 @@ func (d *Decoder) ipv4(b []byte, p *Packet, depth int) error {
 	if p.Fragment {
 		return nil // a later fragment: no L4 header here
 	}
+	// A first fragment (more-fragments bit) or a segment cut by the snap
+	// length cannot be checksummed.
+	total := int(be16(b[2:]))
+	p.csum = tcpChecksum{set: total != 0 && total <= len(b) && be16(b[6:])&0x2000 == 0}
+	if p.csum.set {
+		p.csum.pseudo = uint32(be16(b[12:])) + uint32(be16(b[14:])) + uint32(be16(b[16:])) + uint32(be16(b[18:])) +
+			uint32(b[9]) + uint32(end-ihl)
+	}
 	return d.transport(b[ihl:end], p, depth)
 }
 
@@ -388,6 +396,17 @@ func (d *Decoder) ipv6(b []byte, p *Packet, depth int) error {
 	p.Fragment = frag
 	if err != nil || frag {
 		return err
+	}
+	// Extension headers (a routing header changes the pseudo-header's
+	// destination) and a payload cut by the snap length are not checksummed.
+	plen := int(be16(b[4:]))
+	p.csum = tcpChecksum{set: off == 40 && plen != 0 && 40+plen <= len(b)}
+	if p.csum.set {
+		var s uint32
+		for i := 8; i < 40; i += 2 {
+			s += uint32(be16(b[i:]))
+		}
+		p.csum.pseudo = s + uint32(proto) + uint32(end-off)
 	}
 	return d.transport(b[off:end], p, depth)
 }
@@ -455,6 +474,12 @@ func (d *Decoder) transport(b []byte, p *Packet, depth int) error {
 		// Options cut off by the snap length (deep inside ERSPAN, say) still
 		// leave ports and flags: keep the packet, with no payload.
 		p.Payload = b[min(doff, len(b)):]
+		if p.csum.set && doff <= len(b) {
+			p.csum.header = uint32(fold(sum16(b[:doff])))
+			p.csum.field = be16(b[16:])
+		} else {
+			p.csum.set = false
+		}
 	case ProtoUDP:
 		if len(b) < 8 {
 			return errUDPTrunc

@@ -75,6 +75,9 @@ func FuzzDecode(f *testing.F) {
 		if p.IPVersion != 4 && p.IPVersion != 6 {
 			t.Fatalf("decoded without an IP version: %+v", p)
 		}
+		if cs := p.TCPChecksum(); cs > ChecksumOffloaded || cs != ChecksumUnknown && !p.IsTCP() {
+			t.Fatalf("checksum state %d for protocol %d", cs, p.Proto)
+		}
 		if p.Src.Is4() != (p.IPVersion == 4) {
 			t.Fatalf("address family %v does not match version %d", p.Src, p.IPVersion)
 		}

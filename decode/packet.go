@@ -4,6 +4,7 @@
 package decode
 
 import (
+	"encoding/binary"
 	"net/netip"
 	"time"
 )
@@ -63,6 +64,83 @@ type Packet struct {
 	Payload []byte // L4 payload (TCP/UDP data; for ICMP, the bytes after the 8-byte ICMP header)
 
 	ICMP ICMP // valid when Proto is ProtoICMP or ProtoICMPv6
+
+	csum tcpChecksum // what TCPChecksum needs besides Payload
+}
+
+// tcpChecksum holds the parts of a TCP checksum the decoder sums cheaply
+// (pseudo-header and TCP header); the payload is summed only when asked.
+type tcpChecksum struct {
+	set    bool   // a whole TCP segment was decoded (not cut by the snap length)
+	pseudo uint32 // pseudo-header sum (addresses, protocol, TCP length)
+	header uint32 // TCP header sum, checksum field included
+	field  uint16 // the checksum field
+}
+
+// ChecksumState is what a packet's TCP checksum says.
+type ChecksumState uint8
+
+const (
+	// ChecksumUnknown: not a whole TCP segment (snap length, IPv4 total
+	// length 0 from segmentation offload, IPv6 extension headers), or a
+	// packet not built by Decode.
+	ChecksumUnknown ChecksumState = iota
+	// ChecksumGood: the checksum verifies.
+	ChecksumGood
+	// ChecksumBad: it does not; the receiver dropped this segment.
+	ChecksumBad
+	// ChecksumOffloaded: the field holds only the pseudo-header sum, as the
+	// sending host's stack leaves it for the NIC to finish (Linux
+	// CHECKSUM_PARTIAL, Windows and BSD offload): a capture on the sending
+	// host, not corruption.
+	ChecksumOffloaded
+)
+
+// TCPChecksum verifies the TCP checksum over the header and Payload. It
+// allocates nothing; it costs a pass over the payload, so callers ask only
+// for the segments they use.
+func (p *Packet) TCPChecksum() ChecksumState {
+	if !p.csum.set || p.Proto != ProtoTCP {
+		return ChecksumUnknown
+	}
+	if fold(uint64(p.csum.pseudo)+uint64(p.csum.header)+sum16(p.Payload)) == 0xffff {
+		return ChecksumGood
+	}
+	if p.csum.field == fold(uint64(p.csum.pseudo)) {
+		return ChecksumOffloaded
+	}
+	return ChecksumBad
+}
+
+// sum16 is the ones' complement sum of b as big-endian 16-bit words (an odd
+// last byte padded with zero), not yet folded.
+func sum16(b []byte) uint64 {
+	// 32-bit halves of big-endian 64-bit loads: the sum stays congruent
+	// modulo 0xffff, which is all a ones' complement sum needs.
+	var s0, s1 uint64
+	for len(b) >= 16 {
+		v, w := binary.BigEndian.Uint64(b), binary.BigEndian.Uint64(b[8:])
+		s0 += v>>32 + v&0xffffffff
+		s1 += w>>32 + w&0xffffffff
+		b = b[16:]
+	}
+	s := s0 + s1
+	for len(b) >= 2 {
+		s += uint64(b[0])<<8 | uint64(b[1])
+		b = b[2:]
+	}
+	if len(b) == 1 {
+		s += uint64(b[0]) << 8
+	}
+	return s
+}
+
+// fold reduces a ones' complement sum to 16 bits.
+func fold(s uint64) uint16 {
+	for s > 0xffff {
+		s = s>>16 + s&0xffff
+	}
+	return uint16(s)
 }
 
 // ICMP holds an ICMP or ICMPv6 message and, for errors, the header it quotes.

@@ -23,6 +23,7 @@ const (
 	ReasonCertNotObservable  Reason = "ssl_cert_not_observable"  // TLS 1.3: chain encrypted
 	ReasonFingerprintDrift   Reason = "tls_fingerprint_drift"    // TLS 1.3 server fingerprint or hop count changed
 	ReasonClientRejectedCert Reason = "ssl_client_rejected_cert" // client sent a certificate alert
+	ReasonOverlapConflict    Reason = "tcp_overlap_conflict"     // two copies of the same handshake bytes disagree
 	ReasonSSLFailedHandshake Reason = "ssl_failed_handshake"
 
 	// Reachability.
@@ -36,7 +37,7 @@ const (
 	ReasonICMPUnreachable     Reason = "icmp_unreachable" // any other destination-unreachable code
 	ReasonUDPNoAnswer         Reason = "udp_no_answer"
 	ReasonUDPFallback         Reason = "udp_fallback_to_tcp"
-	ReasonSNIFiltering        Reason = "sni_filtering" // reset right after a Zoom ClientHello
+	ReasonSNIFiltering        Reason = "sni_filtering" // reset or TLS alert right after a Zoom ClientHello
 
 	// Proxies, portals, DNS.
 	ReasonProxyDenied       Reason = "proxy_denied"        // 403 to CONNECT
@@ -69,7 +70,7 @@ var AllReasons = []Reason{
 	ReasonOK, ReasonInvalidHostname, ReasonRevoked, ReasonOCSPError, ReasonCTInvalid,
 	ReasonExpired, ReasonNotYetValid, ReasonUnknownAuthority, ReasonUnexpectedIssuer, ReasonIncompleteChain,
 	ReasonSelfSigned, ReasonInvalidPurpose, ReasonInvalidCertificate, ReasonCertNotObservable,
-	ReasonFingerprintDrift, ReasonClientRejectedCert, ReasonSSLFailedHandshake,
+	ReasonFingerprintDrift, ReasonClientRejectedCert, ReasonOverlapConflict, ReasonSSLFailedHandshake,
 	ReasonTimeout, ReasonConnectionRefused, ReasonConnectionReset, ReasonICMPAdminProhibited,
 	ReasonICMPPortUnreachable, ReasonICMPHostUnreachable, ReasonICMPNetUnreachable,
 	ReasonICMPUnreachable, ReasonUDPNoAnswer, ReasonUDPFallback, ReasonSNIFiltering,

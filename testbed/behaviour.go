@@ -18,6 +18,7 @@ const (
 	KindCaptivePortal BehaviourKind = "captive_portal" // HTTP redirect to a portal, self-signed certificate on 443
 	KindDNSSinkhole   BehaviourKind = "dns_sinkhole"   // DNS hijack answering Zoom names with 0.0.0.0 or NXDOMAIN
 	KindRandomLoss    BehaviourKind = "random_loss"    // iptables -m statistic --mode random DROP
+	KindSNIAlert      BehaviourKind = "sni_alert"      // transparent box (REDIRECT) answering ClientHellos carrying a string with a fatal TLS alert
 )
 
 // Reject types (iptables --reject-with, IPv4 spelling).
@@ -34,6 +35,7 @@ const (
 	PortalHTTPPort = 18080 // captive portal HTTP (REDIRECT target of :80)
 	PortalTLSPort  = 18443 // captive portal TLS (REDIRECT target of :443)
 	SinkholeDNS    = 15353 // DNS hijack (REDIRECT target of udp :53)
+	AlertPort      = 16443 // SNI filter answering with a TLS alert (REDIRECT target of :443)
 )
 
 // Sinkhole modes.
@@ -51,8 +53,10 @@ type Behaviour struct {
 	Proto, Ports string
 	// Reject: RejectTCPReset, RejectAdminProhibited or RejectPortUnreachable.
 	RejectWith string
-	// SNIReset: the string searched in the first TCP segments to Ports (default "zoom.us" on 443).
+	// SNIReset, SNIAlert: the string searched in the first TCP segments to Ports (default "zoom.us" on 443).
 	Match string
+	// SNIAlert: the alert description sent (40 handshake_failure, 49 access_denied...).
+	Alert uint8
 	// InjectRST: TTL of the forged RST toward the client (default 64: a hop
 	// nearer than the server, whose packets arrive with 63).
 	TTL uint8
@@ -103,6 +107,13 @@ func CaptivePortal() Behaviour { return Behaviour{Kind: KindCaptivePortal} }
 // DNSSinkhole hijacks the client's DNS and sinkholes Zoom names.
 func DNSSinkhole(mode string) Behaviour { return Behaviour{Kind: KindDNSSinkhole, Sinkhole: mode} }
 
+// SNIAlert answers TLS ClientHellos to port 443 that carry s with a fatal
+// alert (desc, e.g. 40 handshake_failure) and closes: a firewall that
+// filters by name with an alert instead of a reset.
+func SNIAlert(s string, desc uint8) Behaviour {
+	return Behaviour{Kind: KindSNIAlert, Proto: "tcp", Ports: "443", Match: s, Alert: desc}
+}
+
 // RandomLoss drops forwarded packets at random.
 func RandomLoss(p float64) Behaviour { return Behaviour{Kind: KindRandomLoss, Probability: p} }
 
@@ -126,6 +137,8 @@ func (bh Behaviour) String() string {
 		return "DNS sinkhole " + bh.Sinkhole
 	case KindRandomLoss:
 		return fmt.Sprintf("random loss %.0f%%", bh.Probability*100)
+	case KindSNIAlert:
+		return fmt.Sprintf("answer ClientHellos containing %q with TLS alert %d", bh.Match, bh.Alert)
 	}
 	return string(bh.Kind)
 }
@@ -227,6 +240,12 @@ func (bh Behaviour) Rules() ([]Rule, error) {
 			{IPv6: true, Args: cat(nat, portMatch("tcp", "80"), []string{"-j", "REDIRECT", "--to-ports", fmt.Sprint(PortalHTTPPort)})},
 			{IPv6: true, Args: cat(nat, portMatch("tcp", "443"), []string{"-j", "REDIRECT", "--to-ports", fmt.Sprint(PortalTLSPort)})},
 		}, nil
+	case KindSNIAlert:
+		if bh.Match == "" || bh.Alert == 0 {
+			return nil, fmt.Errorf("testbed: sni alert needs Match and Alert, got %q %d", bh.Match, bh.Alert)
+		}
+		a := cat(nat, portMatch("tcp", "443"), []string{"-j", "REDIRECT", "--to-ports", fmt.Sprint(AlertPort)})
+		return both(a, a), nil
 	case KindDNSSinkhole:
 		if bh.Sinkhole != SinkholeZero && bh.Sinkhole != SinkholeNXDomain {
 			return nil, fmt.Errorf("testbed: dns sinkhole: Sinkhole %q is not %q or %q", bh.Sinkhole, SinkholeZero, SinkholeNXDomain)
@@ -280,6 +299,8 @@ func (b *Bed) Apply(bh Behaviour) error {
 		return startPortal(b)
 	case KindDNSSinkhole:
 		return startSinkhole(b, bh)
+	case KindSNIAlert:
+		return startSNIAlert(b, bh)
 	}
 	return nil
 }

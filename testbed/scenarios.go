@@ -406,5 +406,28 @@ func Scenarios() ([]Scenario, error) {
 				Analyzers: []string{AnalyzerReach, AnalyzerTLS, AnalyzerHTTP, AnalyzerDNS},
 			},
 		},
+		{
+			Name:   "sni-alert",
+			Desc:   "firewall answers TLS whose ClientHello names zoom.us with a fatal handshake_failure alert and closes, instead of a reset",
+			Router: []Behaviour{SNIAlert("zoom.us", 40)},
+			Expect: Expectation{
+				Client: steps(map[Step]finding.Reason{StepWeb: finding.ReasonSSLFailedHandshake, StepZoneCtrl: finding.ReasonSSLFailedHandshake}),
+				Media:  StepMediaUDP,
+				Traffic: []TrafficCheck{
+					clientHello(web443), clientHello(zc443),
+					AtLeast(1, "the filter's alert as the web server", Match{Proto: ProtoTCP, Src: WebAddr, SrcPort: 443, PayloadPrefix: []byte{21, 3, 3, 0, 2, 2, 40}}),
+					AtLeast(1, "the filter's alert as the zone controller", Match{Proto: ProtoTCP, Src: ZoneCtrlAddr, SrcPort: 443, PayloadPrefix: []byte{21, 3, 3, 0, 2, 2, 40}}),
+				},
+				Findings: []ExpectedFinding{
+					{Kind: finding.KindBlockedConnection, Reason: finding.ReasonSNIFiltering, Service: "web", Transport: "tcp", Server: WebAddr, ServerPort: 443, SNI: WebName},
+					{Kind: finding.KindBlockedConnection, Reason: finding.ReasonSNIFiltering, Service: "zone_controller", Transport: "tcp", Server: ZoneCtrlAddr, ServerPort: 443, SNI: ZoneCtrlName},
+				},
+				Metrics: []ExpectedMetric{
+					{Name: "zoomprobe_findings_total", Labels: map[string]string{"kind": "blocked_connection", "reason": "sni_filtering"}, Value: 2},
+					{Name: "zoomprobe_tls_server_alerts_total", Labels: map[string]string{"alert": "handshake_failure"}, Value: 2},
+				},
+				Analyzers: []string{AnalyzerTLS},
+			},
+		},
 	}, nil
 }

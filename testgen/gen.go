@@ -191,6 +191,9 @@ type ipParams struct {
 	ipid      *uint16 // nil: next from src's counter
 	df        bool
 	flowLabel uint32
+	// badChecksum spoils the TCP checksum, as a segment corrupted on the
+	// way (or forged carelessly) arrives; receivers drop it.
+	badChecksum bool
 }
 
 // emitIP serialises Ethernet + IP + the given layers and emits the frame.
@@ -240,6 +243,13 @@ func (g *Generator) emitIP(p ipParams, proto layers.IPProtocol, ls ...gopacket.S
 		return Packet{}
 	}
 	pkt := Packet{Time: g.now, Data: append([]byte(nil), g.buf.Bytes()...)}
+	if p.badChecksum && proto == layers.IPProtocolTCP {
+		ipLen := 40
+		if src.Is4() {
+			ipLen = 20
+		}
+		pkt.Data[14+ipLen+16] ^= 0x5a
+	}
 	g.emit(pkt)
 	g.Advance(g.jitter(packetGap))
 	return pkt

@@ -39,6 +39,10 @@ type TCPConn struct {
 	started  bool
 	finSent  [2]bool
 	flowLbl  [2]uint32
+	// segSize, when set, replaces the MSS for Send (TLSCut.Segment).
+	segSize int
+	// badChecksum spoils the next segment's TCP checksum (Inject).
+	badChecksum bool
 }
 
 type segment struct {
@@ -177,7 +181,9 @@ func (c *TCPConn) raw(d Dir, seq, ack uint32, flags uint8, payload []byte, opts 
 	if ipid != nil {
 		c.lastIPID[d] = *ipid
 	}
-	return c.g.emitIP(ipParams{src: src.Addr(), dst: dst.Addr(), ttl: ttl, ipid: ipid, df: true, flowLabel: c.flowLbl[d]}, layers.IPProtocolTCP, ls...)
+	bad := c.badChecksum
+	c.badChecksum = false
+	return c.g.emitIP(ipParams{src: src.Addr(), dst: dst.Addr(), ttl: ttl, ipid: ipid, df: true, flowLabel: c.flowLbl[d], badChecksum: bad}, layers.IPProtocolTCP, ls...)
 }
 
 // synOptions are a common SYN option layout (12 bytes, no timestamps):
@@ -222,6 +228,9 @@ func (c *TCPConn) Send(d Dir, data []byte) []Packet {
 		out = append(out, c.ACK(d.other()))
 	}
 	mss := c.MSS()
+	if c.segSize > 0 {
+		mss = c.segSize
+	}
 	for len(data) > 0 {
 		n := min(len(data), mss)
 		flags := uint8(flagACK)

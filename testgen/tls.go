@@ -41,6 +41,10 @@ type TLSSpec struct {
 	ALPN              []string
 	// NoClose leaves out the close_notify alerts.
 	NoClose bool
+	// ServerCurves, when set, are the only key exchange groups the server
+	// accepts: a group the client sent no key share for makes a TLS 1.3
+	// server answer with a HelloRetryRequest.
+	ServerCurves []tls.CurveID
 }
 
 // TLS alert descriptions used by scenarios.
@@ -265,6 +269,7 @@ func recordTLS(spec TLSSpec, useCache bool) (*TLSTranscript, error) {
 	serverCfg := &tls.Config{
 		Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12, MaxVersion: spec.Version,
 		Time: now, NextProtos: spec.ALPN, SessionTicketsDisabled: true,
+		CurvePreferences: spec.ServerCurves,
 	}
 	cEnd, sEnd, rec := recordedPipe()
 	client, server := tls.Client(cEnd, clientCfg), tls.Server(sEnd, serverCfg)

@@ -46,6 +46,9 @@ func tlsCacheKey(s TLSSpec) string {
 	for _, p := range s.ALPN {
 		put([]byte("alpn:" + p))
 	}
+	for _, c := range s.ServerCurves { // only when set: older keys stay as they were
+		put([]byte(fmt.Sprint("curve:", uint16(c))))
+	}
 	return hex.EncodeToString(h.Sum(nil)[:16])
 }
 
@@ -144,6 +147,11 @@ func WriteTLSCache(dir string) (int, error) {
 	}
 	if _, err := newLargeMix(LargeOptions{Start: DefaultStart}); err != nil {
 		return 0, err
+	}
+	for _, spec := range CutSpecs() {
+		if _, err := RecordTLS(spec); err != nil {
+			return 0, err
+		}
 	}
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return 0, err

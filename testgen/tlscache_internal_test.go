@@ -44,6 +44,7 @@ func TestTLSCacheKeyIgnoresTimeOnly(t *testing.T) {
 		func(s *TLSSpec) { s.ClientAlert = AlertUnknownCA },
 		func(s *TLSSpec) { s.Request = []byte("x") },
 		func(s *TLSSpec) { s.NotAfter = ExpiredNotAfter },
+		func(s *TLSSpec) { s.ServerCurves = []tls.CurveID{tls.CurveP256} },
 	} {
 		c := a
 		mut(&c)

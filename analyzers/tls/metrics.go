@@ -15,7 +15,16 @@ type metrics struct {
 	notAfter      *prometheus.GaugeVec
 	limits        *prometheus.CounterVec
 	suppressed    prometheus.Counter
+	serverAlerts  *prometheus.CounterVec
+	skipped       *prometheus.CounterVec
+	badChecksum   prometheus.Counter // skipped{reason="bad_checksum"}, resolved once
+	conflicts     *prometheus.CounterVec
+	refused       prometheus.Counter
 }
+
+// filteringAlerts are the alerts firewalls answer a ClientHello with when
+// they filter by SNI instead of resetting (pre-created series).
+var filteringAlerts = []uint8{ptls.AlertHandshakeFailure, ptls.AlertAccessDenied, ptls.AlertProtocolVersion, ptls.AlertInternalError, ptls.AlertUnrecognizedName}
 
 func newMetrics() *metrics {
 	m := &metrics{
@@ -43,6 +52,22 @@ func newMetrics() *metrics {
 			Name: "zoomprobe_tls_findings_suppressed_total",
 			Help: "TLS findings not emitted because the same (server, leaf fingerprint) already gave one within tls.dedup_window.",
 		}),
+		serverAlerts: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "zoomprobe_tls_server_alerts_total",
+			Help: "Plaintext TLS alerts a server (or a box in its place) answered a ClientHello with, before any ServerHello, for every TCP flow, by service (none: not Zoom) and alert name.",
+		}, []string{"service", "alert"}),
+		skipped: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "zoomprobe_tls_segments_skipped_total",
+			Help: "TCP segments the TLS reassembly ignored, by reason: bad_checksum (the receiver dropped it too).",
+		}, []string{"reason"}),
+		conflicts: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "zoomprobe_tls_overlap_conflicts_total",
+			Help: "TCP segments of a TLS handshake whose bytes disagree with an earlier copy of the same stream positions (injection or evasion), by service.",
+		}, []string{"service"}),
+		refused: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "zoomprobe_tls_reassembly_refused_bytes_total",
+			Help: "Handshake bytes the TLS reassembly refused because a direction already held tls.max_handshake_bytes.",
+		}),
 	}
 	for _, s := range zoom.Services() {
 		if !s.IsZoom() {
@@ -59,7 +84,12 @@ func newMetrics() *metrics {
 			m.alerts.WithLabelValues(s.String(), ptls.AlertName(desc))
 		}
 		m.interceptions.WithLabelValues(s.String(), string(finding.ReasonFingerprintDrift), "unknown")
+		for _, desc := range filteringAlerts {
+			m.serverAlerts.WithLabelValues(s.String(), ptls.AlertName(desc))
+		}
+		m.conflicts.WithLabelValues(s.String())
 	}
+	m.badChecksum = m.skipped.WithLabelValues("bad_checksum")
 	for _, r := range []string{"cap", "gap", "malformed"} {
 		m.limits.WithLabelValues(r)
 	}
@@ -67,7 +97,8 @@ func newMetrics() *metrics {
 }
 
 func (m *metrics) collectors() []prometheus.Collector {
-	return []prometheus.Collector{m.handshakes, m.interceptions, m.alerts, m.notAfter, m.limits, m.suppressed}
+	return []prometheus.Collector{m.handshakes, m.interceptions, m.alerts, m.notAfter, m.limits, m.suppressed,
+		m.serverAlerts, m.skipped, m.conflicts, m.refused}
 }
 
 func (m *metrics) register(r prometheus.Registerer) error {

@@ -7,6 +7,7 @@
 package tls
 
 import (
+	"crypto/sha256"
 	ctls "crypto/tls"
 	"encoding/hex"
 	"fmt"
@@ -92,6 +93,21 @@ type state struct {
 	synAckTTL, serverHelloTTL                              uint8
 	synAckSeen                                             bool
 	limited                                                [2]bool // a cap or malformed stop was counted
+	// checksumsKept: a packet of this direction had a good TCP checksum,
+	// so the capture keeps them and a bad one means a dropped segment.
+	checksumsKept [2]bool
+	// peekServer: an unwatched flow whose server's first bytes are only
+	// checked for an alert answering the ClientHello.
+	peekServer bool
+	conflicts  [2]int // Stream.Conflicts already counted
+	// conflictTTL is the TTL of the first segment that disagreed, and
+	// conflictDir its direction; conflictSeen waits for the flow's identity.
+	conflictSeen, conflictReported bool
+	conflictTTL                    uint8
+	conflictDir                    flow.Dir
+	conflictAt                     int
+	refused                        [2]int // Stream.Refused already counted
+	serverTTL                      uint8  // TTL of the server's latest data segment
 
 	sni    [255]byte
 	sniLen uint8
@@ -149,6 +165,15 @@ func (a *Analyzer) Packet(f *flow.Flow, p *decode.Packet, d flow.Dir) {
 		}
 		s = a.get(f)
 	}
+	if s.peekServer {
+		if d == flow.ToClient && len(p.Payload) > 0 {
+			a.peek(f, s, p)
+		}
+		return
+	}
+	if (p.TCPFlags&decode.TCPSyn != 0 || len(p.Payload) > 0) && !s.dec[d].Done() && a.badChecksum(s, p, d) {
+		return
+	}
 	if p.TCPFlags&decode.TCPSyn != 0 {
 		s.dec[d].Stream.SYN(p.Seq)
 		if d == flow.ToClient && p.TCPFlags&decode.TCPAck != 0 && !s.synAckSeen {
@@ -158,18 +183,90 @@ func (a *Analyzer) Packet(f *flow.Flow, p *decode.Packet, d flow.Dir) {
 	if len(p.Payload) == 0 || s.dec[d].Done() {
 		return
 	}
+	if d == flow.ToClient {
+		s.serverTTL = p.TTL
+		if awaitingHello(f, s) {
+			// Whose flow this is waits for the ClientHello, which a mirror
+			// merging two inputs may deliver after the server's answer:
+			// hold the answer (bounded by the cap) until then.
+			s.dec[d].Stream.Segment(p.Seq, p.Payload)
+			a.streamEvents(f, s, p, d)
+			return
+		}
+	}
 	a.cur.f, a.cur.s, a.cur.p, a.cur.d = f, s, p, d
 	s.dec[d].Segment(p.Seq, p.Payload, a)
+	a.streamEvents(f, s, p, d)
+	if d == flow.ToServer && s.helloSeen && f.Ext[a.slot] == s && s.dec[1].Stream.Len() > 0 && !s.dec[1].Done() {
+		// The server's answer arrived first: read it now.
+		a.cur.d = flow.ToClient
+		s.dec[1].Process(a)
+		if f.Ext[a.slot] == s {
+			a.afterSegment(f, s, p, flow.ToClient)
+		}
+		a.cur.d = d
+	}
 	a.cur.f, a.cur.s, a.cur.p = nil, nil, nil
-	if f.Ext[a.slot] == skip {
+	if f.Ext[a.slot] != s {
 		return // finished inside a callback
 	}
 	a.afterSegment(f, s, p, d)
 }
 
+// badChecksum reports a segment to ignore: its TCP checksum is wrong in a
+// direction whose capture keeps checksums (one of its packets verified), so
+// the receiver dropped it and a copy with other bytes may follow. Until a
+// packet verifies, bad checksums are taken as the capture's doing (rewritten
+// or zeroed by a tool), not the segment's; a checksum the sender's stack
+// left to its NIC (decode.ChecksumOffloaded) is not bad.
+func (a *Analyzer) badChecksum(s *state, p *decode.Packet, d flow.Dir) bool {
+	switch p.TCPChecksum() {
+	case decode.ChecksumGood:
+		s.checksumsKept[d] = true
+	case decode.ChecksumBad:
+		if s.checksumsKept[d] {
+			a.sh.m.badChecksum.Inc()
+			return true
+		}
+	}
+	return false
+}
+
+// streamEvents counts what the reassembly refused and the copies that
+// disagreed, after each segment.
+func (a *Analyzer) streamEvents(f *flow.Flow, s *state, p *decode.Packet, d flow.Dir) {
+	st := &s.dec[d].Stream
+	if n := st.Refused - s.refused[d]; n > 0 {
+		s.refused[d] = st.Refused
+		a.sh.m.refused.Add(float64(n))
+	}
+	if n := st.Conflicts - s.conflicts[d]; n > 0 {
+		s.conflicts[d] = st.Conflicts
+		a.sh.m.conflicts.WithLabelValues(f.Service().String()).Add(float64(n))
+		if !s.conflictSeen {
+			s.conflictSeen, s.conflictTTL, s.conflictDir, s.conflictAt = true, p.TTL, d, st.ConflictAt
+		}
+	}
+	if s.conflictSeen && !s.conflictReported && f.IdentityFinal() && f.Service().IsZoom() {
+		a.overlapConflict(f, s, p.Time)
+	}
+}
+
+// awaitingHello: the server's bytes wait for the client's ClientHello while
+// the flow's identity is open, or while the hello has begun to arrive: the
+// identity stage may name the flow from the hello's first segment, and a
+// mirror may deliver the answer before the hello's last one.
+func awaitingHello(f *flow.Flow, s *state) bool {
+	c := &s.dec[flow.ToServer].Stream
+	return !s.helloSeen && (!f.IdentityFinal() || c.Len() > 0 || c.Gap())
+}
+
 // afterSegment counts why a direction stopped early and decides whether
 // the flow still needs this analyzer.
 func (a *Analyzer) afterSegment(f *flow.Flow, s *state, p *decode.Packet, d flow.Dir) {
+	if s.peekServer {
+		return // waits for the server's first bytes
+	}
 	dec := &s.dec[d]
 	if dec.Done() && !s.limited[d] {
 		switch err := dec.Err(); {
@@ -213,6 +310,9 @@ func (a *Analyzer) Expire(f *flow.Flow, now time.Time, _ flow.ExpireReason) {
 	if s.certSeen && !s.judged {
 		a.judge(f, s, now)
 	}
+	if s.conflictSeen && !s.conflictReported && f.Service().IsZoom() {
+		a.overlapConflict(f, s, now)
+	}
 	if s.dec[0].Stream.Gap() || s.dec[1].Stream.Gap() {
 		a.sh.m.limits.WithLabelValues("gap").Inc()
 	}
@@ -229,7 +329,7 @@ func (a *Analyzer) Handshake(typ uint8, body []byte) {
 		}
 		return
 	}
-	if !s.helloSeen && !f.IdentityFinal() {
+	if awaitingHello(f, s) {
 		return // server talking first: wait for the client's ClientHello
 	}
 	switch typ {
@@ -264,7 +364,13 @@ func (a *Analyzer) Handshake(typ uint8, body []byte) {
 // Alert implements ptls.Handler.
 func (a *Analyzer) Alert(level, desc uint8) {
 	f, s, d := a.cur.f, a.cur.s, a.cur.d
-	if d != flow.ToServer || !s.helloSeen || !f.Watched() {
+	if d == flow.ToClient {
+		if s.helloSeen && !s.serverHelloSeen {
+			a.serverAlert(f, s, a.cur.p.Time, level, desc)
+		}
+		return
+	}
+	if !s.helloSeen || !f.Watched() {
 		return
 	}
 	a.sh.m.alerts.WithLabelValues(f.Service().String(), ptls.AlertName(desc)).Inc()
@@ -323,9 +429,16 @@ func (a *Analyzer) clientHello(f *flow.Flow, s *state, body []byte) {
 	// The identity stage has read this ClientHello before us: the flow's
 	// service already reflects its SNI.
 	if !f.Watched() {
+		// Not ours to judge; only an alert answering this ClientHello is
+		// still counted (filtering by name affects other traffic too).
 		s.dec[0].Stop()
 		s.dec[1].Stop()
-		a.finish(f, s)
+		if held := s.dec[1].Stream.Bytes(); len(held) > 0 {
+			a.peekAlert(f, held) // the server's answer came first
+			a.finish(f, s)
+			return
+		}
+		s.peekServer = true
 		return
 	}
 	s.ja3 = ptls.JA3Hash(ch)
@@ -339,14 +452,18 @@ func (a *Analyzer) serverHello(f *flow.Flow, s *state, body []byte) {
 		s.dec[1].Stop()
 		return
 	}
-	s.serverHelloSeen = true
-	s.hrr = sh.HelloRetryRequest
-	s.version, s.cipher = sh.Version(), sh.CipherSuite
-	if s.hrr {
-		s.version = ptls.VersionTLS13 // only TLS 1.3 retries
+	if sh.HelloRetryRequest {
+		// TLS 1.3 asks the client for another key share; the real
+		// ServerHello follows the client's second ClientHello, after a
+		// dummy ChangeCipherSpec.
+		s.hrr = true
+		s.dec[1].AllowCompatCCS()
+		return
 	}
+	s.serverHelloSeen = true
+	s.version, s.cipher = sh.Version(), sh.CipherSuite
 	s.sfp = ptls.ServerFingerprint(sh)
-	s.serverHelloTTL = a.cur.p.TTL
+	s.serverHelloTTL = s.serverTTL
 	if sh.SCTList != nil {
 		s.scts = s.scts[:0]
 		for _, sct := range ptls.AppendSCTs(nil, sh.SCTList) {
@@ -428,18 +545,31 @@ func (a *Analyzer) judge(f *flow.Flow, s *state, t time.Time) {
 		kind = finding.KindTLSInterception
 		a.sh.m.interceptions.WithLabelValues(f.Service().String(), string(v.Reason), a.sh.productLabel(v.Product)).Inc()
 	}
-	if !a.sh.dedup.First(dedupKey{server: f.Server.Addr(), leaf: v.LeafSHA256, kind: kind}, t, a.sh.window) {
+	if !a.sh.dedup.First(dedupKey{server: f.Server.Addr(), leaf: leafKey(s, v), kind: kind}, t, a.sh.window) {
 		a.sh.m.suppressed.Inc()
 		return
 	}
 	ev := a.baseEvidence(f, s)
 	certEvidence(ev, v, at, t)
+	ev["leaf_sha256"] = leafKey(s, v)
 	us, rem := certTexts(v)
 	a.sink.Emit(finding.Finding{
 		Time: t, Kind: kind, Reason: v.Reason, Source: Name, Service: f.Service().String(),
 		Flow: analyzers.FindingFlow(f), SNI: a.sniString(s), ZoomRoomsCode: v.ZoomRoomsCode,
 		Product: v.Product, Confidence: v.Confidence, UserSees: us, Remediation: rem, Evidence: ev,
 	})
+}
+
+// leafKey identifies the leaf certificate: certcheck's SHA-256 of the leaf,
+// or, when no leaf parsed (certcheck leaves it empty), the SHA-256 of the
+// first certificate's raw bytes, so two different unparsable certificates
+// are not deduplicated as one.
+func leafKey(s *state, v certcheck.Verdict) string {
+	if v.LeafSHA256 != "" || len(s.certs) == 0 {
+		return v.LeafSHA256
+	}
+	sum := sha256.Sum256(s.certs[0])
+	return hex.EncodeToString(sum[:])
 }
 
 // isInterception: someone other than Zoom served the chain, or it is for
@@ -459,7 +589,7 @@ func isInterception(v certcheck.Verdict) bool {
 func (a *Analyzer) rejected(f *flow.Flow, s *state, level, desc uint8) {
 	t := a.cur.p.Time
 	alert := ptls.AlertName(desc)
-	if !a.sh.dedup.First(dedupKey{server: f.Server.Addr(), leaf: s.v.LeafSHA256, kind: finding.KindCertRejected, alert: desc}, t, a.sh.window) {
+	if !a.sh.dedup.First(dedupKey{server: f.Server.Addr(), leaf: leafKey(s, s.v), kind: finding.KindCertRejected, alert: desc}, t, a.sh.window) {
 		a.sh.m.suppressed.Inc()
 		return
 	}
@@ -532,7 +662,87 @@ func (a *Analyzer) baseEvidence(f *flow.Flow, s *state) map[string]any {
 	if s.synAckSeen {
 		ev["ttl_syn_ack"] = int(s.synAckTTL)
 	}
+	if s.hrr {
+		ev["hello_retry_request"] = true
+	}
 	return ev
+}
+
+// peek checks an unwatched flow's first server bytes for an alert answering
+// the ClientHello (counted, no finding), then lets go of the flow.
+func (a *Analyzer) peek(f *flow.Flow, s *state, p *decode.Packet) {
+	if s.dec[1].Stream.Offset(p.Seq) == 0 {
+		a.peekAlert(f, p.Payload)
+	}
+	a.finish(f, s)
+}
+
+// peekAlert counts an alert record at the start of the server's bytes b.
+func (a *Analyzer) peekAlert(f *flow.Flow, b []byte) {
+	if len(b) >= 7 && b[0] == ptls.RecordAlert && b[1] == 3 && b[3] == 0 && b[4] >= 2 {
+		a.sh.m.serverAlerts.WithLabelValues(f.Service().String(), ptls.AlertName(b[6])).Inc()
+	}
+}
+
+// serverAlert handles a plaintext alert from the server side before any
+// ServerHello: a fatal one on a Zoom name is filtering by name (a firewall
+// that refuses the handshake instead of resetting the connection).
+func (a *Analyzer) serverAlert(f *flow.Flow, s *state, t time.Time, level, desc uint8) {
+	alert := ptls.AlertName(desc)
+	a.sh.m.serverAlerts.WithLabelValues(f.Service().String(), alert).Inc()
+	if level != ptls.AlertLevelFatal || !f.Service().IsZoom() {
+		return
+	}
+	if !a.sh.dedup.First(dedupKey{server: f.Server.Addr(), kind: finding.KindBlockedConnection, alert: desc}, t, a.sh.window) {
+		a.sh.m.suppressed.Inc()
+		return
+	}
+	ev := map[string]any{
+		"sni": a.sniString(s), "ja3": hex.EncodeToString(s.ja3[:]), "ja4": string(s.ja4[:]),
+		"alert": alert, "alert_level": "fatal", "ttl": int(s.serverTTL), "signal": "tls_alert",
+	}
+	origin, confidence := "server_or_middlebox", "medium"
+	if s.synAckSeen {
+		ev["ttl_syn_ack"] = int(s.synAckTTL)
+		if s.synAckTTL != s.serverTTL {
+			// The server's own packets keep one TTL: another one answered.
+			origin, confidence = "middlebox", "high"
+		}
+	}
+	ev["origin"] = origin
+	if s.hrr {
+		ev["hello_retry_request"] = true
+	}
+	a.sink.Emit(finding.Finding{
+		Time: t, Kind: finding.KindBlockedConnection, Reason: finding.ReasonSNIFiltering, Source: Name,
+		Service: f.Service().String(), Flow: analyzers.FindingFlow(f), SNI: a.sniString(s), Confidence: confidence,
+		UserSees:    fmt.Sprintf("Zoom cannot connect (error 5003 or another code of the 5000-5004 / 104101-104118 family): the TLS handshake to %s was refused with alert %s right after the client named the server.", a.sniString(s), alert),
+		Remediation: "A firewall or web filter refuses Zoom by name (SNI) with a TLS alert instead of a reset: allow Zoom's domains (*.zoom.us, *.zoom.com, *.zoomgov.com) in the web filter or application control, or exempt them from SSL/TLS inspection policies that filter by category.",
+		Evidence:    ev,
+	})
+}
+
+// overlapConflict reports two copies of the same handshake bytes that
+// disagree on a Zoom flow: the copy kept (the first) may not be the one the
+// endpoint accepted.
+func (a *Analyzer) overlapConflict(f *flow.Flow, s *state, t time.Time) {
+	s.conflictReported = true
+	if !a.sh.dedup.First(dedupKey{server: f.Server.Addr(), leaf: string(finding.ReasonOverlapConflict), kind: finding.KindTLSSuspected}, t, a.sh.window) {
+		a.sh.m.suppressed.Inc()
+		return
+	}
+	ev := a.baseEvidence(f, s)
+	ev["direction"] = map[flow.Dir]string{flow.ToServer: "to_server", flow.ToClient: "to_client"}[s.conflictDir]
+	ev["stream_offset"] = s.conflictAt
+	ev["conflicting_segments"] = s.conflicts[0] + s.conflicts[1]
+	ev["ttl_conflicting_segment"] = int(s.conflictTTL)
+	a.sink.Emit(finding.Finding{
+		Time: t, Kind: finding.KindTLSSuspected, Reason: finding.ReasonOverlapConflict, Source: Name,
+		Service: f.Service().String(), Flow: analyzers.FindingFlow(f), SNI: a.sniString(s), Confidence: "medium",
+		UserSees:    "Possibly a certificate warning or a failed connection: two copies of the same bytes of this Zoom TLS handshake disagree, so a device on the path injected data (or tried to hide the handshake from inspection).",
+		Remediation: "Look for an inline device (IPS, TLS inspection, traffic shaper) that injects TCP segments on Zoom's connections; confirm with zoomprobe's active TLS probe, and exempt Zoom's names and ranges from it.",
+		Evidence:    ev,
+	})
 }
 
 func certEvidence(ev map[string]any, v certcheck.Verdict, at, packetTime time.Time) {

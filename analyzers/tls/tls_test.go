@@ -570,12 +570,21 @@ func TestIdentityFromSNI(t *testing.T) {
 		t.Run(tt.sni, func(t *testing.T) {
 			r := newRig(t, testConfig(p))
 			tr := tlstest.Record(t, tlstest.Spec{ServerName: tt.sni, MaxVersion: ctls.VersionTLS12, Cert: cert})
-			f := r.feed(packets(newConn(44000, "52.1.2.3"), tr, segmentation{name: "split", clientMSS: 1400, serverMSS: 1400, firstCut: 30})[:5])
+			pk := packets(newConn(44000, "52.1.2.3"), tr, segmentation{name: "split", clientMSS: 1400, serverMSS: 1400, firstCut: 30})
+			f := r.feed(pk[:5])
 			if !f.IdentityFinal() || f.Service() != tt.service || f.Name() != tt.name {
 				t.Errorf("identity %+v", f.Identity())
 			}
-			if tt.service == zoom.ServiceNone && f.Ext[3] != skip {
-				t.Errorf("unwatched flow still tracked")
+			if tt.service != zoom.ServiceNone {
+				return
+			}
+			// Only the server's first bytes are still looked at (an alert
+			// answering the ClientHello is counted for every flow).
+			if s, _ := f.Ext[3].(*state); s == nil || !s.peekServer || !s.dec[0].Done() || !s.dec[1].Done() {
+				t.Errorf("unwatched flow: state %+v", f.Ext[3])
+			}
+			if f = r.feed(pk[5:6]); f.Ext[3] != skip {
+				t.Errorf("unwatched flow still tracked after the server's first bytes")
 			}
 		})
 	}

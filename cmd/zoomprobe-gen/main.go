@@ -5,6 +5,7 @@
 //	zoomprobe-gen -list
 //	zoomprobe-gen -scenario zoom-clean -format pcap -wrap erspan2 -o zoom-clean-erspan2.pcap
 //	zoomprobe-gen -large 1000000 -format pcap -o large.pcap
+//	zoomprobe-gen -tls-cuts -o cuts.pcap   (every cut of the real handshakes, testgen.TLSCutsScenario)
 //	zoomprobe-gen -tls-cache testgen/tlscache   (what go generate ./testgen runs)
 package main
 
@@ -22,10 +23,14 @@ import (
 
 func main() { os.Exit(run(os.Args[1:], os.Stdout, os.Stderr)) }
 
+// cutsScenario stands for -tls-cuts (not a registered scenario name).
+const cutsScenario = "\x00tls-cuts"
+
 func run(args []string, stdout, stderr io.Writer) int {
 	fs := flag.NewFlagSet("zoomprobe-gen", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	scenario := fs.String("scenario", "", "scenario to write (see -list)")
+	tlsCuts := fs.Bool("tls-cuts", false, "write every cut of the real test handshakes (one message per record, split over records of 1..1000 bytes, small and shuffled segments...), one connection each, instead of a scenario")
 	format := fs.String("format", "pcap", "file format: pcap or pcapng")
 	wrap := fs.String("wrap", "none", "encapsulation: none, vlan, qinq, erspan2, erspan3, vxlan, gre")
 	out := fs.String("o", "", "output file (required; - for standard output)")
@@ -61,6 +66,9 @@ func run(args []string, stdout, stderr io.Writer) int {
 		}
 		fmt.Fprintf(stdout, "wrote %d captures to %s\n", len(testgen.CommittedCaptures()), *testdata)
 		return 0
+	}
+	if *tlsCuts {
+		*scenario = cutsScenario
 	}
 	if err := generate(*scenario, *format, *wrap, *out, *large, *ipv6, *seed, *start, stderr); err != nil {
 		fmt.Fprintln(stderr, "zoomprobe-gen:", err)
@@ -121,7 +129,11 @@ func generate(scenario, format, wrapName, out string, large int, ipv6 bool, seed
 		}
 		fmt.Fprintf(stderr, "zoomprobe-gen: wrote %d packets in %s\n", n, time.Since(began).Round(time.Millisecond))
 	} else {
-		s, err := testgen.Build(scenario, testgen.Params{Seed: seed, Start: start, IPv6: ipv6})
+		build := testgen.Build
+		if scenario == cutsScenario {
+			build = func(_ string, p testgen.Params) (*testgen.Scenario, error) { return testgen.TLSCutsScenario(p) }
+		}
+		s, err := build(scenario, testgen.Params{Seed: seed, Start: start, IPv6: ipv6})
 		if err != nil {
 			return err
 		}

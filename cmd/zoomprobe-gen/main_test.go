@@ -92,3 +92,24 @@ func TestBadArguments(t *testing.T) {
 		})
 	}
 }
+
+// -tls-cuts writes testgen.TLSCutsScenario byte for byte.
+func TestTLSCutsFlag(t *testing.T) {
+	file := filepath.Join(t.TempDir(), "cuts.pcap")
+	var out, errb bytes.Buffer
+	if code := run([]string{"-tls-cuts", "-o", file}, &out, &errb); code != 0 {
+		t.Fatalf("exit %d: %s", code, errb.String())
+	}
+	sc, err := testgen.TLSCutsScenario(testgen.Params{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var want bytes.Buffer
+	if err := testgen.WritePackets(&want, testgen.FormatPCAP, sc.Packets); err != nil {
+		t.Fatal(err)
+	}
+	got, err := os.ReadFile(file)
+	if err != nil || !bytes.Equal(got, want.Bytes()) {
+		t.Fatalf("-tls-cuts wrote %d bytes, want the scenario's %d (%v)", len(got), want.Len(), err)
+	}
+}

@@ -37,10 +37,6 @@ import (
 // key unlocks every flow's identity for this package.
 var key = writekey.New()
 
-// MaxHelloSegments bounds the client segments read for one ClientHello: two
-// is usual (Go's and Chrome's post-quantum hellos), dozens is an attack.
-const MaxHelloSegments = 32
-
 // maxFree bounds the recycled ClientHello buffers a stage keeps.
 const maxFree = 1024
 
@@ -68,10 +64,47 @@ type Stage struct {
 	scratch []byte // joins a ClientHello split over TLS records
 }
 
-// hello is a flow's ClientHello while it arrives in several segments.
+// hello is a flow's ClientHello while it arrives in several segments. The
+// records' payloads are joined as the stream's prefix grows, so each byte is
+// looked at once however finely the hello is cut (one-byte segments, one-byte
+// records: evasion tools do both).
 type hello struct {
-	stream   ptls.Stream
-	segments int
+	stream  ptls.Stream
+	hs      []byte // the handshake bytes of the records read so far
+	next    int    // stream offset of the first byte not yet read
+	recLeft int    // payload bytes of the current record not yet read; 0: a header comes next
+}
+
+// join reads the records of the stream's new prefix into h.hs; false when
+// they are not handshake records of TLS.
+func (h *hello) join() bool {
+	b := h.stream.Bytes()
+	for h.next < len(b) {
+		if h.recLeft == 0 {
+			if len(b)-h.next < recordHeaderLen {
+				if b[h.next] != recordHandshake {
+					return false
+				}
+				return true // the header's other bytes have not arrived
+			}
+			r := b[h.next:]
+			n := int(r[3])<<8 | int(r[4])
+			if r[0] != recordHandshake || r[1] != 0x03 || n == 0 || n > maxRecordLen {
+				return false
+			}
+			h.next += recordHeaderLen
+			h.recLeft = n
+			continue
+		}
+		k := min(h.recLeft, len(b)-h.next, cap(h.hs)-len(h.hs))
+		if k == 0 {
+			return true // hs is full: the stream's cap refuses what follows
+		}
+		h.hs = append(h.hs, b[h.next:h.next+k]...)
+		h.next += k
+		h.recLeft -= k
+	}
+	return true
 }
 
 // New makes a stage.
@@ -132,6 +165,8 @@ func (s *Stage) Expire(f *flow.Flow) {
 
 // start classifies a new flow by its server address, port and DNS name.
 func (s *Stage) start(f *flow.Flow, c *flow.IdentityCell) {
+	s.release(c)
+	*c = flow.IdentityCell{} // a table hands out clean flows; a reused one starts clean too
 	server := f.Server.Addr()
 	name, _ := s.names.Get(server, f.First)
 	svc, rule := s.cl.ClassifyRule(f.Proto, server, f.Server.Port(), name)
@@ -190,19 +225,19 @@ func (s *Stage) clientData(f *flow.Flow, c *flow.IdentityCell, seq uint32, paylo
 	}
 	before := h.stream.Len()
 	h.stream.Segment(seq, payload)
-	h.segments++
 	if h.stream.Len() > before {
-		if name, res := scanHello(h.stream.Bytes(), s.scratch); res != scanNeedMore {
+		if !h.join() {
+			s.settle(f, c, nil, scanNotHello)
+			return
+		}
+		// Cheap however often: it walks the message by its lengths.
+		if name, res := scanHandshake(h.hs); res != scanNeedMore {
 			s.settle(f, c, name, res)
 			return
 		}
 	}
-	switch {
-	case h.stream.Overflow:
+	if h.stream.Overflow {
 		s.m.refused[refusedBytes].Add(1)
-		s.settle(f, c, nil, scanNoName)
-	case h.segments >= MaxHelloSegments:
-		s.m.refused[refusedSegments].Add(1)
 		s.settle(f, c, nil, scanNoName)
 	}
 }
@@ -239,7 +274,10 @@ func (s *Stage) get() *hello {
 		h = new(hello)
 	}
 	h.stream.Reset(s.max)
-	h.segments = 0
+	if h.hs == nil {
+		h.hs = make([]byte, 0, s.max)
+	}
+	h.hs, h.next, h.recLeft = h.hs[:0], 0, 0
 	return h
 }
 

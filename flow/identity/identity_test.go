@@ -7,6 +7,7 @@ import (
 	"io"
 	"net"
 	"net/netip"
+	"strings"
 	"testing"
 	"time"
 
@@ -243,35 +244,50 @@ func TestSNIWithoutSYN(t *testing.T) {
 }
 
 // A ClientHello whose name lies beyond zoom.max_client_hello_bytes is refused
-// and counted; the flow keeps what its address says. So is one dribbled out
-// over more than MaxHelloSegments segments.
-func TestHelloBounds(t *testing.T) {
-	t.Run("bytes", func(t *testing.T) {
-		r := newRig(config.WatchConfig{}, 1024)
-		c := reachtest.NewTCP(client+":40001", meet+":443")
-		r.feed(open(c)...)
-		h := craftHello(zcName, 2000)
-		f := r.feed(segments(c, h, 1000, 2000)...)
-		wantIdentity(t, f, flow.Identity{Service: zoom.ServiceMediaRouter, Source: flow.SourceRange, Final: true})
-		if r.m.Refused("max_bytes") != 1 || r.m.Refused("max_segments") != 0 {
-			t.Errorf("refused: bytes %d segments %d", r.m.Refused("max_bytes"), r.m.Refused("max_segments"))
-		}
-	})
-	t.Run("segments", func(t *testing.T) {
-		r := newRig(config.WatchConfig{}, 0)
-		c := reachtest.NewTCP(client+":40001", cloud+":443")
-		r.feed(open(c)...)
-		h := craftHello(zcName, 100)
-		var cuts []int
-		for i := 1; i < 60; i++ {
-			cuts = append(cuts, i)
-		}
-		f := r.feed(segments(c, h, cuts...)...)
-		wantIdentity(t, f, flow.Identity{Final: true})
-		if r.m.Refused("max_segments") != 1 {
-			t.Errorf("refused max_segments %d", r.m.Refused("max_segments"))
-		}
-	})
+// and counted; the flow keeps what its address says.
+func TestHelloBound(t *testing.T) {
+	r := newRig(config.WatchConfig{}, 1024)
+	c := reachtest.NewTCP(client+":40001", meet+":443")
+	r.feed(open(c)...)
+	h := craftHello(zcName, 2000)
+	f := r.feed(segments(c, h, 1000, 2000)...)
+	wantIdentity(t, f, flow.Identity{Service: zoom.ServiceMediaRouter, Source: flow.SourceRange, Final: true})
+	if r.m.Refused("max_bytes") != 1 {
+		t.Errorf("refused max_bytes %d", r.m.Refused("max_bytes"))
+	}
+}
+
+// However finely the hello is cut (one-byte segments, one-byte records in
+// seven-byte segments, as evasion tools send it), the name is found, and
+// each byte is joined once.
+func TestSNIFinelyCut(t *testing.T) {
+	hello := goHello(t, zcName, true)
+	for _, tc := range []struct {
+		name  string
+		bytes []byte
+		seg   int
+	}{
+		{"one-byte segments", hello, 1},
+		{"one-byte records, seven-byte segments", inRecords(hello, 1), 7},
+		{"three-byte records, one-byte segments, shuffled pairs", inRecords(hello, 3), 1},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			r := newRig(config.WatchConfig{}, 16384)
+			c := newConn(cloud + ":443")
+			r.feed(open(c)...)
+			var cuts []int
+			for i := tc.seg; i < len(tc.bytes); i += tc.seg {
+				cuts = append(cuts, i)
+			}
+			segs := segments(c, tc.bytes, cuts...)
+			if strings.Contains(tc.name, "shuffled") {
+				for i := 0; i+1 < len(segs); i += 2 {
+					segs[i], segs[i+1] = segs[i+1], segs[i]
+				}
+			}
+			wantIdentity(t, r.feed(segs...), zcBySNI)
+		})
+	}
 }
 
 // The precedence: an explicit SNI beats a DNS-learnt name, Zoom beats

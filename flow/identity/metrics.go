@@ -7,12 +7,11 @@ import (
 )
 
 const (
-	refusedBytes    = iota // the ClientHello outgrew zoom.max_client_hello_bytes
-	refusedSegments        // it took more than MaxHelloSegments segments
+	refusedBytes = iota // the ClientHello outgrew zoom.max_client_hello_bytes
 	numRefused
 )
 
-var refusedReasons = [numRefused]string{"max_bytes", "max_segments"}
+var refusedReasons = [numRefused]string{"max_bytes"}
 
 // Metrics are the stage's counters, shared by every worker's stage; the
 // per-packet path only does atomic adds.
@@ -24,7 +23,7 @@ type Metrics struct {
 // NewMetrics makes the counters; register them with a registry.
 func NewMetrics() *Metrics {
 	return &Metrics{desc: prometheus.NewDesc("zoomprobe_identity_client_hello_refused_total",
-		"ClientHellos the identity stage stopped reading before their server_name, by reason: max_bytes (over zoom.max_client_hello_bytes) or max_segments.",
+		"ClientHellos the identity stage stopped reading before their server_name, by reason: max_bytes (over zoom.max_client_hello_bytes).",
 		[]string{"reason"}, nil)}
 }
 
@@ -38,7 +37,7 @@ func (m *Metrics) Collect(ch chan<- prometheus.Metric) {
 	}
 }
 
-// Refused returns the count for a reason ("max_bytes", "max_segments").
+// Refused returns the count for a reason ("max_bytes").
 func (m *Metrics) Refused(reason string) uint64 {
 	for i, r := range refusedReasons {
 		if r == reason {

@@ -50,7 +50,7 @@ const (
 	AlertLevelFatal   uint8 = 2
 )
 
-// Alert descriptions a certificate judgement cares about.
+// Alert descriptions a certificate judgement, or filtering by name, uses.
 const (
 	AlertCloseNotify            uint8 = 0
 	AlertHandshakeFailure       uint8 = 40
@@ -62,6 +62,9 @@ const (
 	AlertUnknownCA              uint8 = 48
 	AlertAccessDenied           uint8 = 49
 	AlertDecryptError           uint8 = 51
+	AlertProtocolVersion        uint8 = 70
+	AlertInternalError          uint8 = 80
+	AlertUnrecognizedName       uint8 = 112
 	AlertBadCertStatusResponse  uint8 = 113
 )
 

@@ -77,16 +77,19 @@ func FuzzRecord(f *testing.F) {
 		d.Segment(0xfffffff1+uint32(b), data[b:], h)
 		d.Segment(0xfffffff1+uint32(a/2), data[a/2:b], h) // overlaps the first part
 		d.Segment(0xfffffff1, data[:a], h)
-		if d.Stream.Len() > m {
-			t.Fatalf("stream holds %d bytes, cap %d", d.Stream.Len(), m)
+		if held := d.Stream.Held() + len(d.hs); held > m {
+			t.Fatalf("direction holds %d bytes, cap %d", held, m)
 		}
-		// The contiguous bytes must equal the input's prefix (first copy wins,
-		// and every copy here is the same).
-		got := d.Stream.Bytes()
+		// The unread bytes must equal the input at the same offset (every
+		// copy here is the same, so there is no conflict either).
+		got, at := d.Stream.Bytes(), d.Stream.Consumed()
 		for i := range got {
-			if got[i] != data[i] {
-				t.Fatalf("byte %d differs", i)
+			if got[i] != data[at+i] {
+				t.Fatalf("byte %d differs", at+i)
 			}
+		}
+		if d.Stream.Conflicts != 0 {
+			t.Fatalf("%d conflicts between identical copies", d.Stream.Conflicts)
 		}
 	})
 }

@@ -98,18 +98,20 @@ type Handler interface {
 
 // Decoder walks one direction's records and handshake messages, across
 // records and segments, until the handshake turns encrypted. It owns the
-// direction's Stream.
+// direction's Stream. Records are consumed as soon as they are whole; a
+// message spanning records is joined in a buffer of its own, counted against
+// the same cap as the stream's window, so a direction never holds more than
+// the cap however the peer cuts its messages.
 type Decoder struct {
-	Stream Stream
-	off    int    // stream bytes consumed as records
-	hs     []byte // partial handshake message carried across records
-	max    int
-	done   bool
-	err    error
+	Stream    Stream
+	hs        []byte // partial handshake message carried across records
+	max       int
+	done      bool
+	compatCCS bool // a ChangeCipherSpec does not end the plaintext (TLS 1.3 after HelloRetryRequest)
+	err       error
 }
 
-// Reset prepares the decoder for a new direction with cap max bytes (the
-// stream and a handshake message are each bounded by it).
+// Reset prepares the decoder for a new direction with cap max bytes.
 func (d *Decoder) Reset(max int) {
 	d.Stream.Reset(max)
 	hs := d.hs[:0]
@@ -124,7 +126,13 @@ func (d *Decoder) Done() bool { return d.done }
 func (d *Decoder) Err() error { return d.err }
 
 // Consumed is how many stream bytes the decoder has walked as records.
-func (d *Decoder) Consumed() int { return d.off }
+func (d *Decoder) Consumed() int { return d.Stream.Consumed() }
+
+// AllowCompatCCS makes a ChangeCipherSpec record pass without stopping: in
+// TLS 1.3 a server that sent a HelloRetryRequest follows it with a dummy
+// ChangeCipherSpec (middlebox compatibility) and then its real, plaintext
+// ServerHello. Encrypted records still stop the decoder.
+func (d *Decoder) AllowCompatCCS() { d.compatCCS = true }
 
 // Stop ends decoding (the caller lost interest).
 func (d *Decoder) Stop() {
@@ -149,10 +157,16 @@ func (d *Decoder) Segment(seq uint32, payload []byte, h Handler) {
 // Process decodes every complete record in the stream's contiguous bytes.
 func (d *Decoder) Process(h Handler) {
 	for !d.done {
-		b := d.Stream.Bytes()[d.off:]
+		b := d.Stream.Bytes()
 		rec, n, err := ParseRecord(b)
 		if err == ErrShort {
-			if d.Stream.Overflow && d.Stream.Len() >= d.max {
+			// A record that can never fit beside the partial message, or
+			// bytes the cap refused where the record continues: give up.
+			need := 5
+			if len(b) >= 5 {
+				need += int(b[3])<<8 | int(b[4])
+			}
+			if need+len(d.hs) > d.max || d.Stream.Stalled() {
 				d.fail(ErrTooBig)
 			}
 			return
@@ -161,7 +175,7 @@ func (d *Decoder) Process(h Handler) {
 			d.fail(err)
 			return
 		}
-		d.off += n
+		d.Stream.Consume(n)
 		d.Record(rec, h)
 	}
 }
@@ -171,6 +185,7 @@ func (d *Decoder) Record(rec Record, h Handler) {
 	switch rec.Type {
 	case RecordHandshake:
 		d.handshake(rec.Fragment, h)
+		d.Stream.Reserve(len(d.hs))
 	case RecordAlert:
 		if len(d.hs) > 0 {
 			d.fail(ErrMalformed) // an alert inside a fragmented message
@@ -185,8 +200,14 @@ func (d *Decoder) Record(rec Record, h Handler) {
 			h.Alert(rec.Fragment[i], rec.Fragment[i+1])
 		}
 	case RecordChangeCipherSpec:
+		if len(d.hs) > 0 {
+			d.fail(ErrMalformed) // interleaved with a fragmented message
+			return
+		}
 		h.ChangeCipherSpec()
-		d.Stop()
+		if !d.compatCCS {
+			d.Stop()
+		}
 	default: // application data, heartbeat: encrypted from here on
 		d.Stop()
 	}

@@ -9,46 +9,61 @@
 // data) allocates nothing.
 package tls
 
+import "math/bits"
+
 // Stream reassembles one direction of a TCP connection from segments in any
-// order, keeping at most Max bytes from the first byte of the stream. It keeps
-// the first copy of every byte (a retransmission or overlap does not rewrite
-// what was already there) and tolerates gaps: Bytes returns only the
-// contiguous prefix, so parsing simply waits until a hole is filled.
+// order and any size (one-byte segments shuffled included). Its window holds
+// the bytes not yet read plus out-of-order bytes beyond them; together with
+// what the reader holds elsewhere (Reserve) they never exceed the cap. Bytes
+// already read stay in the window until their room is needed, so a later
+// copy can still be compared with them.
+//
+// The first copy of a byte is kept; a later copy that disagrees is counted in
+// Conflicts (an injector racing the real sender, or an evasion attempt)
+// rather than silently resolved. Bytes returns only the contiguous unread
+// bytes, so parsing waits until a hole is filled.
 //
 // The zero Stream is not usable: call Reset with the cap first. A Stream can
-// be reused with Reset; its buffer is kept, so steady-state use allocates
-// nothing once the buffer has grown.
+// be reused with Reset; its buffers are kept, so steady-state use allocates
+// nothing once they have grown (to at most the cap).
 type Stream struct {
-	buf     []byte // bytes [0, len(buf)) of the stream; filled only where covered
-	contig  int    // bytes [0, contig) are all present
-	spans   [maxSpans]span
-	nspans  int // out-of-order spans beyond contig, sorted, disjoint, not touching
-	base    uint32
-	max     int
+	buf    []byte   // window: buf[i] is the byte at sequence number seq0+i; holes hold garbage
+	have   []uint64 // bit i set: buf[i] is present; no bit is set at or beyond len(buf)
+	contig int      // buf[:contig] are all present
+	read   int      // buf[:read] were consumed by the reader
+	seq0   uint32   // sequence number of buf[0]
+	off0   int      // stream offset of buf[0]
+	max    int
+	// reserve is what the reader holds elsewhere (a partial handshake
+	// message), counted against the cap.
+	reserve int
+	// stallAt is the lowest window position of refused bytes (-1: none): the
+	// reader cannot get past it.
+	stallAt int
 	started bool
 	stopped bool
 
-	// Overflow is set when a segment reached past Max: the handshake did not
-	// fit in the configured cap (tls.max_handshake_bytes).
+	// Overflow is set when bytes were refused because the window was full:
+	// the handshake did not fit in the cap (tls.max_handshake_bytes).
 	Overflow bool
-	// Dropped counts segments thrown away because too many holes were open at
-	// once (a hostile or badly damaged stream).
-	Dropped int
+	// Refused counts the bytes refused by the cap.
+	Refused int
+	// Conflicts counts segments carrying bytes that disagree with the copy
+	// already held for the same stream positions.
+	Conflicts int
+	// ConflictAt is the stream offset where the first such segment began.
+	ConflictAt int
 }
 
-// maxSpans bounds the out-of-order islands tracked beyond the contiguous
-// prefix; a handshake of a few dozen segments never needs more.
-const maxSpans = 16
-
-type span struct{ start, end int }
-
-// Reset empties the stream and sets its cap, keeping the buffer's storage.
+// Reset empties the stream and sets its cap, keeping the buffers' storage.
 func (s *Stream) Reset(max int) {
-	buf := s.buf[:0]
-	*s = Stream{buf: buf, max: max}
+	words := (len(s.buf) + 63) / 64
+	clear(s.have[:min(words, len(s.have))])
+	buf, have := s.buf[:0], s.have
+	*s = Stream{buf: buf, have: have, max: max, stallAt: -1}
 }
 
-// Release drops the buffer, for a stream whose flow is being recycled into a
+// Release drops the buffers, for a stream whose flow is being recycled into a
 // pool that should not hold big buffers.
 func (s *Stream) Release() { *s = Stream{} }
 
@@ -58,7 +73,7 @@ func (s *Stream) SYN(seq uint32) {
 	if s.started {
 		return
 	}
-	s.base, s.started = seq+1, true
+	s.seq0, s.started = seq+1, true
 }
 
 // Started reports whether the stream's first byte position is known.
@@ -71,14 +86,41 @@ func (s *Stream) Stop() { s.stopped = true }
 func (s *Stream) Stopped() bool { return s.stopped }
 
 // Gap reports whether data beyond a hole is waiting.
-func (s *Stream) Gap() bool { return s.nspans > 0 }
+func (s *Stream) Gap() bool { return len(s.buf) > s.contig }
 
-// Len is the length of the contiguous prefix.
-func (s *Stream) Len() int { return s.contig }
+// Len is the length of the contiguous unread bytes.
+func (s *Stream) Len() int { return s.contig - s.read }
 
-// Bytes returns the contiguous prefix of the stream. It stays valid until the
-// next call to Segment or Reset.
-func (s *Stream) Bytes() []byte { return s.buf[:s.contig] }
+// Held is how many bytes the window holds against the cap: unread bytes,
+// out-of-order bytes and the holes between them.
+func (s *Stream) Held() int { return len(s.buf) - s.read }
+
+// Bytes returns the contiguous unread bytes. They stay valid until the next
+// call to Segment or Reset.
+func (s *Stream) Bytes() []byte { return s.buf[s.read:s.contig] }
+
+// Consume marks the first n bytes of Bytes as read.
+func (s *Stream) Consume(n int) { s.read = min(s.read+max(n, 0), s.contig) }
+
+// Offset is the stream offset of sequence number seq (negative: before the
+// stream's first byte); 0 before the start is known.
+func (s *Stream) Offset(seq uint32) int {
+	if !s.started {
+		return 0
+	}
+	return s.off0 + int(int32(seq-s.seq0))
+}
+
+// Consumed is the number of stream bytes read so far.
+func (s *Stream) Consumed() int { return s.off0 + s.read }
+
+// Reserve tells the stream how many bytes the reader holds elsewhere; they
+// count against the cap.
+func (s *Stream) Reserve(n int) { s.reserve = n }
+
+// Stalled reports whether the reader has reached bytes that were refused:
+// the stream cannot make progress any more.
+func (s *Stream) Stalled() bool { return s.stallAt >= 0 && s.contig >= s.stallAt }
 
 // Segment adds a TCP segment's payload with its sequence number.
 func (s *Stream) Segment(seq uint32, payload []byte) {
@@ -86,121 +128,190 @@ func (s *Stream) Segment(seq uint32, payload []byte) {
 		return
 	}
 	if !s.started {
-		s.base, s.started = seq, true
+		s.seq0, s.started = seq, true
 	}
-	off := int32(seq - s.base) // signed: segments before the start are negative
-	start := int(off)
+	start := int(int32(seq - s.seq0)) // signed: before the window is negative
 	end := start + len(payload)
-	if end <= s.contig {
-		return // retransmission of what we hold
+	if end <= 0 {
+		return // before the stream or the window: nothing left to compare with
 	}
 	if start < 0 {
 		payload = payload[-start:]
 		start = 0
 	}
-	if start > s.max {
+	if limit := s.read + s.max - s.reserve; end > limit {
 		s.Overflow = true
-		return
+		if start >= limit {
+			s.refuse(start, end-start)
+			return
+		}
+		s.refuse(limit, end-limit)
+		payload = payload[:limit-start]
+		end = limit
 	}
 	if end > s.max {
-		s.Overflow = true
-		payload = payload[:s.max-start]
-		end = s.max
-	}
-	if start < s.contig {
-		payload = payload[s.contig-start:]
-		start = s.contig
-	}
-	if end <= start {
-		return
-	}
-	if start > s.contig && s.nspans == maxSpans && !s.joinsSpan(start, end) {
-		s.Dropped++
-		return
-	}
-	if end > len(s.buf) {
-		if end > cap(s.buf) {
-			nb := make([]byte, end, max(end, min(2*cap(s.buf), s.max)))
-			copy(nb, s.buf)
-			s.buf = nb
-		} else {
-			s.buf = s.buf[:end]
+		// The budget allows it, the buffer does not: drop what was read.
+		k := s.read
+		s.compact(k)
+		start -= k
+		end -= k
+		if start < 0 {
+			payload = payload[-start:]
+			start = 0
 		}
 	}
-	s.fill(start, end, payload)
+	s.place(start, end, payload)
 }
 
-func (s *Stream) joinsSpan(start, end int) bool {
-	for i := 0; i < s.nspans; i++ {
-		if start <= s.spans[i].end && end >= s.spans[i].start {
-			return true
-		}
+func (s *Stream) refuse(at, n int) {
+	s.Refused += n
+	if s.stallAt < 0 || at < s.stallAt {
+		s.stallAt = at
 	}
-	return false
 }
 
-// fill copies payload (which covers [start,end)) into the parts of the buffer
-// not yet covered, then updates the coverage.
-func (s *Stream) fill(start, end int, payload []byte) {
-	pos := start
-	for i := 0; i < s.nspans && pos < end; i++ {
-		sp := s.spans[i]
-		if sp.end <= pos {
-			continue
+// compact drops the first k bytes of the window (all read).
+func (s *Stream) compact(k int) {
+	if k <= 0 {
+		return
+	}
+	n := len(s.buf)
+	words := (n + 63) / 64
+	copy(s.buf, s.buf[k:n])
+	q, r := k/64, uint(k%64)
+	for i := 0; i < words; i++ {
+		var v uint64
+		if i+q < words {
+			v = s.have[i+q] >> r
+			if r != 0 && i+q+1 < words {
+				v |= s.have[i+q+1] << (64 - r)
+			}
 		}
-		if sp.start >= end {
+		s.have[i] = v
+	}
+	s.buf = s.buf[:n-k]
+	s.contig -= k
+	s.read -= k
+	s.off0 += k
+	s.seq0 += uint32(k)
+	if s.stallAt >= 0 {
+		s.stallAt = max(s.stallAt-k, 0)
+	}
+}
+
+// grow makes the window at least end bytes long (end <= max).
+func (s *Stream) grow(end int) {
+	if end > cap(s.buf) {
+		nb := make([]byte, end, max(end, min(2*cap(s.buf), s.max)))
+		copy(nb, s.buf)
+		s.buf = nb
+	} else {
+		s.buf = s.buf[:end]
+	}
+	if words := (cap(s.buf) + 63) / 64; words > len(s.have) {
+		nh := make([]uint64, words)
+		copy(nh, s.have)
+		s.have = nh
+	}
+}
+
+// place copies payload (covering window positions [start,end)) into the
+// positions not yet present, compares it with those present, and advances
+// the contiguous prefix.
+func (s *Stream) place(start, end int, payload []byte) {
+	if start >= end {
+		return
+	}
+	old := len(s.buf)
+	conflict := false
+	if start < old {
+		conflict = s.overlay(start, min(end, old), payload)
+	}
+	if end > old {
+		from := max(start, old)
+		s.grow(end)
+		copy(s.buf[from:end], payload[from-start:])
+		s.setBits(from, end)
+	}
+	if conflict {
+		if s.Conflicts == 0 {
+			s.ConflictAt = s.off0 + start
+		}
+		s.Conflicts++
+	}
+	if s.stallAt >= 0 && start <= s.stallAt && end > s.stallAt {
+		s.stallAt = -1 // the refused bytes came again
+	}
+	if start <= s.contig {
+		s.advance()
+	}
+}
+
+// overlay handles [a,b) inside the current window, 64 positions at a time:
+// absent bytes are filled, present ones compared. It reports a disagreement.
+func (s *Stream) overlay(a, b int, payload []byte) bool {
+	conflict := false
+	base := a
+	for i := a; i < b; {
+		w := i / 64
+		hi := min(b, (w+1)*64)
+		mask := bitRange(i-w*64, hi-w*64)
+		p := payload[i-base : hi-base]
+		switch got := s.have[w] & mask; {
+		case got == 0:
+			copy(s.buf[i:hi], p)
+			s.have[w] |= mask
+		case got == mask:
+			if string(s.buf[i:hi]) != string(p) {
+				conflict = true
+			}
+		default:
+			for j := i; j < hi; j++ {
+				bit := uint64(1) << uint(j-w*64)
+				if s.have[w]&bit != 0 {
+					if s.buf[j] != p[j-i] {
+						conflict = true
+					}
+					continue
+				}
+				s.buf[j] = p[j-i]
+				s.have[w] |= bit
+			}
+		}
+		i = hi
+	}
+	return conflict
+}
+
+// bitRange is a mask of bits [lo,hi) of a word (0 <= lo < hi <= 64).
+func bitRange(lo, hi int) uint64 {
+	m := ^uint64(0) << uint(lo)
+	if hi < 64 {
+		m &= (uint64(1) << uint(hi)) - 1
+	}
+	return m
+}
+
+func (s *Stream) setBits(a, b int) {
+	for i := a; i < b; {
+		w := i / 64
+		hi := min(b, (w+1)*64)
+		s.have[w] |= bitRange(i-w*64, hi-w*64)
+		i = hi
+	}
+}
+
+// advance moves contig over present bytes.
+func (s *Stream) advance() {
+	n := len(s.buf)
+	for s.contig < n {
+		w := s.contig / 64
+		missing := ^s.have[w] >> uint(s.contig%64)
+		if missing != 0 {
+			s.contig += bits.TrailingZeros64(missing)
 			break
 		}
-		if sp.start > pos {
-			copy(s.buf[pos:sp.start], payload[pos-start:])
-		}
-		pos = sp.end
+		s.contig = (w + 1) * 64
 	}
-	if pos < end {
-		copy(s.buf[pos:end], payload[pos-start:])
-	}
-	s.addSpan(start, end)
-}
-
-// addSpan merges [start,end) into the coverage and advances contig.
-func (s *Stream) addSpan(start, end int) {
-	// Merge with every span it touches.
-	out := 0
-	inserted := false
-	var tmp [maxSpans + 1]span
-	for i := 0; i < s.nspans; i++ {
-		sp := s.spans[i]
-		switch {
-		case sp.end < start:
-			tmp[out] = sp
-			out++
-		case sp.start > end:
-			if !inserted {
-				tmp[out] = span{start, end}
-				out++
-				inserted = true
-			}
-			tmp[out] = sp
-			out++
-		default:
-			start, end = min(start, sp.start), max(end, sp.end)
-		}
-	}
-	if !inserted {
-		tmp[out] = span{start, end}
-		out++
-	}
-	// Advance the contiguous prefix.
-	n := 0
-	for i := 0; i < out; i++ {
-		if tmp[i].start <= s.contig {
-			s.contig = max(s.contig, tmp[i].end)
-			continue
-		}
-		if n < maxSpans {
-			s.spans[n] = tmp[i]
-			n++
-		}
-	}
-	s.nspans = n
+	s.contig = min(s.contig, n)
 }

@@ -267,17 +267,67 @@ func TestStreamReassembly(t *testing.T) {
 			t.Errorf("across the sequence wrap: %q", s.Bytes())
 		}
 	})
-	t.Run("too many holes", func(t *testing.T) {
+	t.Run("one-byte segments shuffled, duplicated and conflicting", func(t *testing.T) {
 		var s Stream
-		s.Reset(1000)
+		s.Reset(100)
 		s.SYN(0)
-		for i := range maxSpans + 4 {
-			s.Segment(uint32(10+i*10), []byte("x"))
+		order := rand.New(rand.NewPCG(3, 4)).Perm(len(data))
+		for _, i := range order {
+			s.Segment(uint32(1+i), data[i:i+1])
 		}
-		if s.Dropped != 4 || s.nspans != maxSpans {
-			t.Errorf("dropped %d spans %d", s.Dropped, s.nspans)
+		for _, i := range order[:5] {
+			s.Segment(uint32(1+i), data[i:i+1]) // same bytes again: no conflict
+		}
+		s.Segment(uint32(1+order[0]), []byte{'#'})
+		if string(s.Bytes()) != string(data) || s.Gap() || s.Conflicts != 1 {
+			t.Errorf("bytes %q gap %v conflicts %d", s.Bytes(), s.Gap(), s.Conflicts)
 		}
 	})
+}
+
+// The cap bounds what the window holds, not how long the stream is: bytes
+// read make room, and are compared with later copies while they stay.
+func TestStreamWindow(t *testing.T) {
+	var s Stream
+	s.Reset(64)
+	s.SYN(0)
+	stream := make([]byte, 1000)
+	for i := range stream {
+		stream[i] = byte(i * 7)
+	}
+	for off := 0; off < len(stream); off += 10 {
+		s.Segment(uint32(1+off), stream[off:off+10])
+		if got := s.Bytes(); string(got) != string(stream[s.Consumed():off+10]) {
+			t.Fatalf("at %d: window bytes differ", off)
+		}
+		if s.Held() > 64 || s.Overflow {
+			t.Fatalf("at %d: holds %d overflow %v", off, s.Held(), s.Overflow)
+		}
+		s.Consume(len(s.Bytes()) - 3) // the reader keeps a few bytes back
+	}
+	// A disagreeing copy of bytes read but still in the window is seen.
+	s.Segment(uint32(1+990), []byte("xxxxxxxxxx"))
+	if s.Conflicts != 1 {
+		t.Errorf("conflicts %d, want 1", s.Conflicts)
+	}
+	// Unread bytes past the cap are refused and counted; reading up to them stalls.
+	var r Stream
+	r.Reset(32)
+	r.SYN(0)
+	r.Segment(1, stream[:20])
+	r.Segment(21, stream[20:40])
+	if !r.Overflow || r.Refused != 8 || r.Held() != 32 || !r.Stalled() {
+		t.Errorf("overflow %v refused %d held %d stalled %v", r.Overflow, r.Refused, r.Held(), r.Stalled())
+	}
+	// The reader's reserve counts against the cap.
+	var q Stream
+	q.Reset(32)
+	q.SYN(0)
+	q.Reserve(30)
+	q.Segment(1, stream[:5])
+	if q.Len() != 2 || q.Refused != 3 {
+		t.Errorf("with a reserve of 30 of 32: len %d refused %d", q.Len(), q.Refused)
+	}
 }
 
 // handBuilt is a ClientHello written by hand, so its fingerprints can be
