@@ -180,13 +180,15 @@ func (c *MetricsConfig) validate(v *Validator) {
 
 // EventLogConfig is the JSON-lines log of findings.
 type EventLogConfig struct {
-	// Path of the log; "-" is standard output; empty disables it.
+	// Path of the log; "-" (the default) is standard output, which systemd
+	// and Kubernetes keep in their logs; empty disables it.
 	Path       string `yaml:"path"`
 	MaxSizeMB  int    `yaml:"max_size_mb"`
 	MaxBackups int    `yaml:"max_backups"`
 }
 
 func (c *EventLogConfig) setDefaults() {
+	c.Path = "-"
 	c.MaxSizeMB = 100
 	c.MaxBackups = 5
 }

@@ -46,10 +46,7 @@ type Flow struct {
 	Server     netip.Addr `json:"server"`
 	ServerPort uint16     `json:"server_port"`
 	Service    string     `json:"service"`
-	// Source is the evidence that decided Service: sni, dns, range,
-	// zoom_udp, stun or watch (flow/identity).
-	Source string `json:"source"`
-	Name   string `json:"name,omitempty"`
+	Name       string     `json:"name,omitempty"`
 	// NameSource tells where Name came from: sni or dns.
 	NameSource string    `json:"name_source,omitempty"`
 	First      time.Time `json:"first"`
@@ -57,6 +54,17 @@ type Flow struct {
 	Packets    [2]uint64 `json:"packets"` // to server, to client
 	Bytes      [2]uint64 `json:"bytes"`
 	TCPState   string    `json:"tcp_state,omitempty"`
+
+	// Source is the evidence that decided Service: sni, dns, range,
+	// zoom_udp, stun or watch (flow/identity).
+	Source string `json:"source,omitempty"`
+
+	// Joined from the findings on this flow (by 5-tuple): the flow table
+	// does not keep TLS details past the handshake.
+	SNI        string   `json:"sni,omitempty"`
+	TLSVersion string   `json:"tls_version,omitempty"`
+	Issuer     string   `json:"issuer,omitempty"`   // the leaf issuer's CN, else its DN
+	Verdicts   []string `json:"verdicts,omitempty"` // kind/reason of each finding, in time order
 }
 
 // Result is what an analysis found.
@@ -148,6 +156,7 @@ func Analyze(ctx context.Context, cfg *config.Config, files []string, o Options)
 	res.DroppedFindings = coll.Dropped
 	sortFindings(res.Findings)
 	sortFlows(res.Flows)
+	attachVerdicts(res.Flows, res.Findings)
 	res.Packets = packetsRead(reg)
 	return res, nil
 }
