@@ -81,7 +81,6 @@ type state struct {
 	tlsFlow           bool
 	appData           bool
 	serverPayload     bool
-	sni               string // parsed here only when f.Name is empty
 	srvTTLMin         uint8
 	srvTTLMax         uint8
 	srvIPIDLast       uint16
@@ -207,18 +206,13 @@ func (a *Analyzer) tcpPacket(f *flow.Flow, s *state, p *decode.Packet, d flow.Di
 	}
 }
 
-// clientData looks at client payload: the ClientHello (and its SNI when no
-// other analyzer named the flow) and the first application data.
+// clientData looks at client payload: the ClientHello (its name is the
+// identity stage's) and the first application data.
 func (a *Analyzer) clientData(f *flow.Flow, s *state, b []byte, ack uint32) {
 	if !s.clientPayload {
 		s.clientPayload = true
 		if isClientHello(b) {
 			s.tlsFlow, s.clientHello, s.helloAck = true, true, ack
-			if f.Name == "" {
-				if sni := parseSNI(b); len(sni) > 0 && zoom.IsZoomNameBytes(sni) {
-					s.sni = string(sni) // once per flow, only for a Zoom name
-				}
-			}
 		} else if s.serverPayload {
 			s.appData = true
 		}
@@ -235,12 +229,12 @@ func (a *Analyzer) clientData(f *flow.Flow, s *state, b []byte, ack uint32) {
 // resets on later flows.
 func (a *Analyzer) tcpAnswered(f *flow.Flow, s *state) {
 	if !f.Watched() || !s.synSeen {
-		return // identity may come later (TLS analyzer); tried again on the next server packet
+		return // identity may come later (the SNI); tried again on the next server packet
 	}
 	s.openMarked = true
 	t := s.answerTime
-	a.m.matrix.set(f.Service, f.Proto, f.Server.Port(), StatusOpen, t)
-	fb := a.sh.tcpAnswered(f.Client.Addr(), f.Server.Addr(), f.Service, f.Server.Port(), s.synFirst, t, s.synAckTTL, analyzers.FindingFlow(f), a.cfg.FallbackWindow)
+	a.m.matrix.set(f.Service(), f.Proto, f.Server.Port(), StatusOpen, t)
+	fb := a.sh.tcpAnswered(f.Client.Addr(), f.Server.Addr(), f.Service(), f.Server.Port(), s.synFirst, t, s.synAckTTL, analyzers.FindingFlow(f), a.cfg.FallbackWindow)
 	if fb != nil {
 		a.emitFallback(fb)
 	}
@@ -372,11 +366,10 @@ func (a *Analyzer) tcpExpire(f *flow.Flow, s *state, now time.Time) {
 	if !s.openMarked && s.answered {
 		a.tcpAnswered(f, s) // identity learnt after the last server packet
 	}
-	sni := f.Name
-	if sni == "" {
-		sni = s.sni
-	}
-	svc := serviceOf(f, sni)
+	// The identity stage read the ClientHello's name, even one cut off
+	// by the reset after its first segment.
+	sni := f.Name()
+	svc := f.Service()
 	if svc == zoom.ServiceNone {
 		return
 	}
@@ -449,7 +442,7 @@ func (a *Analyzer) judgeReset(f *flow.Flow, s *state, svc zoom.Service, sni stri
 // blocked gives a blocked_connection finding, counts it and updates the port matrix.
 func (a *Analyzer) blocked(f *flow.Flow, svc zoom.Service, reason finding.Reason, t time.Time, ev map[string]any, sni string) {
 	port := f.Server.Port()
-	a.m.blocked.WithLabelValues(svc.String(), f.Transport(), portLabel(f.Proto, port), string(reason)).Inc()
+	a.m.blocked.WithLabelValues(svc.String(), f.Transport(), zoom.PortLabel(f.Proto, port), string(reason)).Inc()
 	a.m.matrix.set(svc, f.Proto, port, statusOf(reason), t)
 	us, rem := texts(reason)
 	conf := "high"
@@ -471,4 +464,9 @@ func icmpEvidence(r *icmpRecord, count int) map[string]any {
 		"icmp_sender": addrString(r.sender), "icmp_type": int(r.typ), "icmp_code": int(r.code),
 		"ttl": int(r.ttl), "icmp_count": count,
 	}
+}
+
+// isClientHello reports whether b starts a TLS handshake record holding a ClientHello.
+func isClientHello(b []byte) bool {
+	return len(b) >= 6 && b[0] == 0x16 && b[1] == 0x03 && b[5] == 0x01
 }
