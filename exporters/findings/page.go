@@ -133,7 +133,7 @@ func when(t time.Time) string {
 	if t.IsZero() {
 		return "—"
 	}
-	return t.UTC().Format("2006-01-02 15:04:05") + " UTC"
+	return t.UTC().Format("2006-01-02 15:04:05")
 }
 
 func clients(g Group) string {
@@ -196,23 +196,29 @@ main { padding: 18px 24px 28px; }
 .count.critical { background:var(--crit-bg); color:var(--crit); } .count.warning { background:var(--warn-bg); color:var(--warn); }
 .meta { color: var(--muted); font-size: 12.5px; margin-left:auto; text-align:right; }
 table { width:100%; border-collapse: collapse; background:#fff; border:1px solid var(--line); table-layout: fixed; }
-th, td { text-align:left; vertical-align:top; padding: 9px 10px; border-bottom:1px solid var(--line); overflow-wrap:anywhere; }
+th, td { text-align:left; vertical-align:top; padding: 9px 12px; border-bottom:1px solid var(--line); overflow-wrap:anywhere; }
 th { background:#f6f8fa; font-size:12px; color:var(--muted); font-weight:600; text-transform:uppercase; letter-spacing:.3px; }
-tr.critical td:first-child { border-left:6px solid var(--crit); }
-tr.warning td:first-child { border-left:6px solid var(--warn); }
-.pill { display:inline-block; padding: 2px 8px; border-radius: 12px; font-size: 11.5px; font-weight: 700; text-transform:uppercase; }
-tr.critical .pill { background:var(--crit-bg); color:var(--crit); }
-tr.warning .pill { background:var(--warn-bg); color:var(--warn); }
-.kind { font-weight:700; font-size:14.5px; }
+tbody.group { border-bottom: 2px solid var(--line); }
+tbody.group tr.head td { border-bottom: none; padding-bottom: 4px; }
+tbody.critical td.sev { border-left:6px solid var(--crit); }
+tbody.warning td.sev { border-left:6px solid var(--warn); }
+.pill { display:inline-block; padding: 2px 8px; border-radius: 12px; font-size: 11.5px; font-weight: 700; text-transform:uppercase; white-space:nowrap; }
+tbody.critical .pill { background:var(--crit-bg); color:var(--crit); }
+tbody.warning .pill { background:var(--warn-bg); color:var(--warn); }
+.kind { font-weight:700; font-size:15px; }
 .mono, code { font-family: ui-monospace, SFMono-Regular, Menlo, Consolas, monospace; font-size:12.5px; }
 .reason { color:#0550ae; }
 .chips { margin-top:4px; display:flex; flex-wrap:wrap; gap:4px; }
 .chip { font-size:11.5px; background:#eaeef2; border-radius:4px; padding:1px 6px; }
 .chip.product { background:#ddf4ff; color:#0550ae; font-weight:600; }
 .chip.rooms { background:#fbefff; color:#8250df; font-weight:600; }
-.name { font-weight:600; }
-.muted { color:var(--muted); font-size:12.5px; }
+.name { font-weight:600; font-size:13.5px; }
+.addr { color:var(--muted); }
+.muted { color:var(--muted); font-size:12.5px; white-space:nowrap; }
+.src { white-space:normal; margin-top:4px; }
 .num { font-size:18px; font-weight:700; }
+div.detail { display:grid; grid-template-columns: 1fr 1fr; gap: 20px; padding-bottom: 4px; }
+.label { font-size:11.5px; font-weight:600; color:var(--muted); text-transform:uppercase; letter-spacing:.3px; margin-bottom:2px; }
 .text { font-size:13px; }
 .evidence { margin-top:6px; font-size:12.5px; }
 .empty { padding: 40px; text-align:center; color:var(--muted); background:#fff; border:1px solid var(--line); border-radius:8px; }
@@ -230,26 +236,29 @@ footer { color:var(--muted); font-size:12px; margin-top:14px; }
 <span class="big">{{len .Groups}} {{if eq (len .Groups) 1}}problem{{else}}problems{{end}} now</span>
 {{if .Summary.Critical}}<span class="count critical">{{.Summary.Critical}} critical</span>{{end}}
 {{if .Summary.Warning}}<span class="count warning">{{.Summary.Warning}} {{if eq .Summary.Warning 1}}warning{{else}}warnings{{end}}</span>{{end}}
-<span class="meta">{{when .Generated}}{{if .Version}}<br>zoomprobe {{.Version}}{{end}}</span>
+<span class="meta">{{when .Generated}} UTC{{if .Version}}<br>zoomprobe {{.Version}}{{end}}</span>
 </section>
 <table id="findings">
-<colgroup><col style="width:96px"><col style="width:19%"><col style="width:17%"><col style="width:15%"><col style="width:76px"><col><col></colgroup>
-<thead><tr><th>Severity</th><th>Problem</th><th>Server</th><th>Seen</th><th>Clients</th><th>What users see</th><th>Remediation</th></tr></thead>
-<tbody>
-{{range .Groups}}<tr class="group {{.Severity}}" data-kind="{{v (print .Kind)}}" data-reason="{{v (print .Reason)}}">
-<td><span class="pill">{{.Severity}}</span></td>
+<colgroup><col style="width:112px"><col style="width:26%"><col><col style="width:218px"><col style="width:92px"></colgroup>
+<thead><tr><th>Severity</th><th>Problem</th><th>Server</th><th>Seen (UTC)</th><th>Clients</th></tr></thead>
+{{range .Groups}}<tbody class="group {{.Severity}}" data-kind="{{v (print .Kind)}}" data-reason="{{v (print .Reason)}}">
+<tr class="head">
+<td class="sev" rowspan="2"><span class="pill">{{.Severity}}</span></td>
 <td><div class="kind">{{v (title .Kind)}}</div><div class="mono reason">{{v (print .Reason)}}</div>
 <div class="chips">{{if .Service}}<span class="chip">{{v .Service}}</span>{{end}}{{if .Product}}<span class="chip product">{{v .Product}}</span>{{end}}{{if .ZoomRoomsCode}}<span class="chip rooms">Zoom Rooms code {{.ZoomRoomsCode}}</span>{{end}}{{if .Confidence}}<span class="chip">{{v .Confidence}} confidence</span>{{end}}</div></td>
-<td>{{if .Server.Name}}<div class="mono name">{{v .Server.Name}}</div>{{end}}<div class="mono muted">{{endpoint .Server}}</div></td>
+<td>{{if .Server.Name}}<div class="mono name">{{v .Server.Name}}</div>{{end}}<div class="mono addr">{{endpoint .Server}}</div></td>
 <td><span class="num">{{.Count}}×</span><div class="muted">first {{when .FirstSeen}}</div><div class="muted">last {{when .LastSeen}}</div></td>
 <td><span class="num">{{clients .}}</span></td>
-<td class="text">{{v .UserSees}}</td>
-<td class="text">{{v .Remediation}}{{if .EvidenceFile}}<div class="evidence">Evidence: <code class="evidence-file">{{v .EvidenceFile}}</code></div>{{end}}
-<div class="muted">{{range $i, $s := .Sources}}{{if $i}}, {{end}}{{v $s}}{{end}}{{if .Site}} · site {{v .Site}}{{end}}</div></td>
 </tr>
-{{end}}</tbody>
-</table>
-{{else}}<section class="banner ok" id="summary"><span class="big">Nothing broken</span><span>No finding in the last {{.ResolveAfter}}.</span><span class="meta">{{when .Generated}}{{if .Version}}<br>zoomprobe {{.Version}}{{end}}</span></section>
+<tr class="detail"><td colspan="4"><div class="detail">
+<div><div class="label">What users see</div><div class="text">{{if .UserSees}}{{v .UserSees}}{{else}}—{{end}}</div></div>
+<div><div class="label">Remediation</div><div class="text">{{if .Remediation}}{{v .Remediation}}{{else}}—{{end}}</div>
+{{if .EvidenceFile}}<div class="evidence">Evidence: <code class="evidence-file">{{v .EvidenceFile}}</code></div>{{end}}
+<div class="muted src">Reported by {{range $i, $s := .Sources}}{{if $i}}, {{end}}{{v $s}}{{end}}{{if and .Site (ne .Site $.Site)}} · site {{v .Site}}{{end}}</div></div>
+</div></td></tr>
+</tbody>
+{{end}}</table>
+{{else}}<section class="banner ok" id="summary"><span class="big">Nothing broken</span><span>No finding in the last {{.ResolveAfter}}.</span><span class="meta">{{when .Generated}} UTC{{if .Version}}<br>zoomprobe {{.Version}}{{end}}</span></section>
 <div class="empty">Findings appear here as the probe sees them: blocked ports, resets, TLS interception, proxies, DNS filtering, clock skew.</div>{{end}}
 <footer>A problem leaves this page when no finding of it came for {{.ResolveAfter}}{{if or .ResolvedGroups .EvictedGroups}} ({{.ResolvedGroups}} resolved{{if .EvictedGroups}}, {{.EvictedGroups}} dropped for room: raise findings.max_bytes{{end}} since start){{end}}. Times are packet times. Clients are counted without keeping addresses; a ~ marks an estimate. The page refreshes every minute.</footer>
 </main>
