@@ -6,8 +6,11 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
+	"errors"
 	"fmt"
+	"io"
 	"log/slog"
+	"net"
 	"net/http"
 	"net/netip"
 	"os"
@@ -17,6 +20,9 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/prometheus/exporter-toolkit/web"
+	"golang.org/x/crypto/bcrypt"
 
 	"github.com/zoomprobe/zoomprobe/exporters/findings"
 	"github.com/zoomprobe/zoomprobe/finding"
@@ -343,5 +349,61 @@ func TestFindingsPageRoutesAndReload(t *testing.T) {
 	}
 	if !strings.Contains(logs.String(), `msg="configuration reloaded" changed=findings`) {
 		t.Errorf("a findings-only reload changed more than the findings:\n%s", logs.String())
+	}
+}
+
+// The findings page and its JSON are under the web config's auth like
+// /metrics: exporter-toolkit wraps the daemon's whole handler.
+func TestFindingsPageBehindWebAuth(t *testing.T) {
+	dir := t.TempDir()
+	hash, err := bcrypt.GenerateFromPassword([]byte("s3cret"), bcrypt.MinCost)
+	if err != nil {
+		t.Fatal(err)
+	}
+	webCfg := writeFile(t, dir, "web.yml", "basic_auth_users:\n  admin: "+string(hash)+"\n")
+	d, err := New(Options{ConfigFile: writeFile(t, dir, "zoomprobe.yml", "capture:\n  interfaces: [lo]\nprobes:\n  enabled: false\n")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	d.findings.Emit(finding.Finding{Time: testgen.DefaultStart, Kind: finding.KindDNSFiltered, Reason: finding.ReasonDNSNXDomain, SNI: "zoom.us"})
+	srv := d.HTTPServer()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addrs, systemd := []string{ln.Addr().String()}, false
+	served := make(chan error, 1)
+	go func() {
+		served <- web.Serve(ln, srv, &web.FlagConfig{WebListenAddresses: &addrs, WebSystemdSocket: &systemd, WebConfigFile: &webCfg}, slog.New(slog.DiscardHandler))
+	}()
+	t.Cleanup(func() {
+		srv.Close()
+		if err := <-served; !errors.Is(err, http.ErrServerClosed) {
+			t.Errorf("serve: %v", err)
+		}
+	})
+	for _, path := range []string{"/", "/findings", "/api/v1/findings", "/metrics"} {
+		url := "http://" + ln.Addr().String() + path
+		for _, c := range []struct {
+			user, pass string
+			want       int
+		}{{"", "", http.StatusUnauthorized}, {"admin", "wrong", http.StatusUnauthorized}, {"admin", "s3cret", http.StatusOK}} {
+			req, _ := http.NewRequest(http.MethodGet, url, nil)
+			if c.user != "" {
+				req.SetBasicAuth(c.user, c.pass)
+			}
+			resp, err := http.DefaultClient.Do(req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			body, _ := io.ReadAll(resp.Body)
+			resp.Body.Close()
+			if resp.StatusCode != c.want {
+				t.Errorf("%s as %q: %d, want %d", path, c.user+":"+c.pass, resp.StatusCode, c.want)
+			}
+			if c.want != http.StatusOK && strings.Contains(string(body), "zoom.us") {
+				t.Errorf("%s leaks findings without auth", path)
+			}
+		}
 	}
 }
