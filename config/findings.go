@@ -10,8 +10,9 @@ type FindingsConfig struct {
 	// windows in which analyzers and probes hold back repeats of a finding,
 	// or a problem still there would come and go.
 	ResolveAfter time.Duration `yaml:"resolve_after"`
-	// MaxBytes bounds the memory the groups take (each about 1 KiB, plus its
-	// texts); when full, the group seen longest ago is dropped (counted).
+	// MaxBytes bounds the memory the groups take (each about 1 KiB plus its
+	// texts, 1.2 KiB in all); when full, the group refreshed longest ago is
+	// dropped (counted).
 	MaxBytes int `yaml:"max_bytes"`
 }
 
