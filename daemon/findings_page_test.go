@@ -236,7 +236,6 @@ func keepArtefact(t *testing.T, path string) {
 // with its severity, and the hostile SNI as text (markup escaped, the ESC
 // shown as \x1b). The screenshot is kept.
 func TestFindingsPageInChromium(t *testing.T) {
-	bin := chromiumPath(t)
 	pcap, want := findingsCapture(t)
 	cfg := writeFile(t, t.TempDir(), "zoomprobe.yml", "site: paris-hq\ncapture:\n  workers: 1\nprobes:\n  enabled: false\nevent_log:\n  path: \"\"\n"+trustTestPKI(t))
 	d, srv := startDaemon(t, cfg, fileInputs(pcap))
@@ -254,6 +253,13 @@ func TestFindingsPageInChromium(t *testing.T) {
 		t.Errorf("site %q, summary %+v: want the site, and critical and warning groups", snap.Site, snap.Summary)
 	}
 
+	// The page as served; then as Chromium renders it.
+	code, served := get(t, srv.URL+"/findings")
+	if code != 200 || strings.Count(served, `<tbody class="group `) != len(snap.Groups) || strings.Contains(served, "<script") || strings.Contains(served, "\x1b") {
+		t.Errorf("/findings = %d with %d groups (API: %d), script %v, raw ESC %v", code, strings.Count(served, `<tbody class="group `),
+			len(snap.Groups), strings.Contains(served, "<script"), strings.Contains(served, "\x1b"))
+	}
+	bin := chromiumPath(t)
 	dom := string(chromium(t, bin, "--dump-dom", srv.URL+"/findings"))
 	if !strings.Contains(dom, `id="findings"`) {
 		t.Fatalf("Chromium did not render the findings table:\n%s", tail(dom, 3000))

@@ -67,7 +67,7 @@ func FuzzPage(f *testing.F) {
 		if groups != 1 || scripts != 0 {
 			t.Fatalf("%d groups, %d active elements or handlers", groups, scripts)
 		}
-		if want := Visible(clip(sni, maxName)); want != name {
+		if want := Visible(cut(sni, maxName)); want != name {
 			t.Fatalf("name reads %q, want %q", name, want)
 		}
 	})

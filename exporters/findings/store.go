@@ -118,7 +118,8 @@ func (s *Store) Configure(set Settings) {
 	s.prune(s.now())
 }
 
-// Emit adds a finding to its group.
+// Emit adds a finding to its group. A finding for an open group copies
+// nothing unless a text changed.
 func (s *Store) Emit(f finding.Finding) {
 	k := keyOf(f)
 	s.mu.Lock()
@@ -127,6 +128,7 @@ func (s *Store) Emit(f finding.Finding) {
 	s.prune(now)
 	g := s.groups[k]
 	if g == nil {
+		k = k.clone() // the key's strings may be cut from larger ones
 		g = &group{key: k, first: f.Time, last: f.Time}
 		s.groups[k] = g
 	} else {
@@ -140,15 +142,15 @@ func (s *Store) Emit(f finding.Finding) {
 	if f.Flow != nil && f.Flow.Client.IsValid() {
 		g.clients.add(s.hashAddr(f.Flow.Client))
 	}
-	g.addSource(clip(f.Source, maxShort))
+	g.addSource(cut(f.Source, maxShort))
 	// The latest texts win: a reload may have renamed the site, an analyzer
 	// may have refined its advice.
-	g.confidence = keep(g.confidence, clip(f.Confidence, maxShort))
-	g.userSees = keep(g.userSees, clip(f.UserSees, maxText))
-	g.remediation = keep(g.remediation, clip(f.Remediation, maxText))
-	g.site = keep(g.site, clip(f.Site, maxName))
+	update(&g.confidence, f.Confidence, maxShort)
+	update(&g.userSees, f.UserSees, maxText)
+	update(&g.remediation, f.Remediation, maxText)
+	update(&g.site, f.Site, maxName)
 	if ev, ok := f.Evidence[evidenceFile].(string); ok {
-		g.evidence = keep(g.evidence, clip(ev, maxName))
+		update(&g.evidence, ev, maxName)
 	}
 	g.bytes = g.cost()
 	s.bytes += g.bytes
@@ -220,18 +222,28 @@ func mix64(x uint64) uint64 {
 	return x ^ (x >> 31)
 }
 
+// keyOf cuts the key's strings to their bounds without copying them: a
+// lookup of an open group copies nothing.
 func keyOf(f finding.Finding) key {
 	k := key{
-		kind:      finding.Kind(clip(string(f.Kind), maxShort)),
-		reason:    finding.Reason(clip(string(f.Reason), maxShort)),
-		service:   clip(f.Service, maxShort),
-		name:      clip(serverName(f), maxName),
-		product:   clip(f.Product, maxName),
+		kind:      finding.Kind(cut(string(f.Kind), maxShort)),
+		reason:    finding.Reason(cut(string(f.Reason), maxShort)),
+		service:   cut(f.Service, maxShort),
+		name:      cut(serverName(f), maxName),
+		product:   cut(f.Product, maxName),
 		roomsCode: f.ZoomRoomsCode,
 	}
 	if f.Flow != nil {
-		k.server, k.port, k.transport = f.Flow.Server.WithZone(""), f.Flow.ServerPort, clip(f.Flow.Transport, maxShort)
+		k.server, k.port, k.transport = f.Flow.Server.WithZone(""), f.Flow.ServerPort, cut(f.Flow.Transport, maxShort)
 	}
+	return k
+}
+
+// clone copies the key's strings, for a new group to keep.
+func (k key) clone() key {
+	k.kind = finding.Kind(strings.Clone(string(k.kind)))
+	k.reason = finding.Reason(strings.Clone(string(k.reason)))
+	k.service, k.name, k.product, k.transport = strings.Clone(k.service), strings.Clone(k.name), strings.Clone(k.product), strings.Clone(k.transport)
 	return k
 }
 
@@ -257,7 +269,7 @@ func (g *group) addSource(src string) {
 		}
 	}
 	if g.nSources < maxSources {
-		g.sources[g.nSources] = src
+		g.sources[g.nSources] = strings.Clone(src)
 		g.nSources++
 	}
 }
@@ -271,25 +283,24 @@ func (g *group) cost() int {
 	return n
 }
 
-// clip cuts s to at most n bytes, at a rune start, and copies it, so the
-// group never holds on to a larger buffer s was cut from.
-func clip(s string, n int) string {
+// cut cuts s to at most n bytes, at a rune start.
+func cut(s string, n int) string {
 	if len(s) > n {
 		for i := 0; i < utf8.UTFMax && n > 0 && !utf8.RuneStart(s[n]); i++ {
 			n--
 		}
 		s = s[:n]
 	}
-	return strings.Clone(s)
+	return s
 }
 
-// keep returns the new value unless it is empty or equal to the old one (no
-// new copy then).
-func keep(old, new string) string {
-	if new == "" || new == old {
-		return old
+// update sets *field to s cut to n bytes, copying it only when it changed
+// (a copy: the group never pins a larger buffer s was cut from); an empty s
+// leaves the field as it was.
+func update(field *string, s string, n int) {
+	if s = cut(s, n); s != "" && s != *field {
+		*field = strings.Clone(s)
 	}
-	return new
 }
 
 func minTime(a, b time.Time) time.Time {

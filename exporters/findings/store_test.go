@@ -361,3 +361,13 @@ func TestReadOnly(t *testing.T) {
 		}
 	}
 }
+
+// A finding for an open group (the common case: a problem that goes on).
+func BenchmarkEmitRepeat(b *testing.B) {
+	st, _ := testStore(Settings{ResolveAfter: time.Hour, MaxBytes: 1 << 20})
+	f := tlsFinding("10.20.30.40", t0)
+	b.ReportAllocs()
+	for b.Loop() {
+		st.Emit(f)
+	}
+}
