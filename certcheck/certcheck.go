@@ -218,18 +218,21 @@ type Verdict struct {
 // Precedence orders problems, most serious first: Reason is the first
 // present. It follows Chromium's MapCertStatusToNetError (net/cert/
 // cert_status_flags.cc): invalid, revoked, authority, common name,
-// certificate transparency, date, unable to check revocation. Zoom's
-// expected issuers act as a pin, judged on a certificate for the right name
-// (so a captive portal's own certificate is code 1, not 6); a wrong extended
-// key usage, which Chromium folds into "invalid", keeps Zoom's own code 7
-// after the authority and the name.
+// certificate transparency, date, unable to check revocation. One
+// departure: a certificate for another name comes before the authority. The
+// server is then not the one asked for at all (a captive portal, a block
+// page, NAC): Zoom Rooms report that as code 1, and Go's verifier checks the
+// name first; an inspection box mints the right name, so its verdict stays
+// the authority (code 6). Zoom's expected issuers act as a pin, judged on a
+// certificate for the right name; a wrong extended key usage, which Chromium
+// folds into "invalid", keeps Zoom's own code 7 after the authority.
 var Precedence = []finding.Reason{
 	finding.ReasonInvalidCertificate,
 	finding.ReasonRevoked,
+	finding.ReasonInvalidHostname,
 	finding.ReasonSelfSigned,
 	finding.ReasonUnknownAuthority,
 	finding.ReasonIncompleteChain,
-	finding.ReasonInvalidHostname,
 	finding.ReasonUnexpectedIssuer,
 	finding.ReasonInvalidPurpose,
 	finding.ReasonCTInvalid,

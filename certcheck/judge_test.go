@@ -70,10 +70,10 @@ func TestSelfSignedWrongName(t *testing.T) {
 	leaf := tlstest.NewRoot(t, pkix.Name{CommonName: "x"}) // placeholder CA for the call
 	cert := leaf.Leaf(t, tlstest.LeafSpec{Names: []string{"portal.local"}, SelfSigned: true}).Leaf
 	v := Judge(Input{Chain: []*x509.Certificate{cert}, Host: "zoom.us", Zoom: true, At: tlstest.DefaultTime}, Options{Roots: x509.NewCertPool()})
-	if v.Reason != finding.ReasonSelfSigned || !has(v, finding.ReasonInvalidHostname) || len(v.Details) != len(v.Problems) {
+	if v.Reason != finding.ReasonInvalidHostname || !has(v, finding.ReasonSelfSigned) || len(v.Details) != len(v.Problems) {
 		t.Fatalf("%s %v %v", v.Reason, v.Problems, v.Details)
 	}
-	if !v.Intercepted || v.Confidence != "high" || !strings.Contains(v.Details[1], "portal.local") {
+	if !v.Intercepted || v.Confidence != "high" || !strings.Contains(v.Details[0], "portal.local") {
 		t.Errorf("intercepted %v confidence %s details %v", v.Intercepted, v.Confidence, v.Details)
 	}
 }
@@ -84,7 +84,7 @@ func TestEveryProblemReported(t *testing.T) {
 	at := tlstest.DefaultTime
 	leaf := c.unknown.Leaf(t, tlstest.LeafSpec{Names: []string{"other.example"}, NoServerAuth: true, NotBefore: at.AddDate(-2, 0, 0), NotAfter: at.AddDate(0, 0, -3)}).Leaf
 	v := Judge(Input{Chain: []*x509.Certificate{leaf, c.unknown.Cert}, Host: "zoom.us", Zoom: true, At: at}, Options{Roots: pool(c.zoomRoot)})
-	want := []finding.Reason{finding.ReasonUnknownAuthority, finding.ReasonInvalidHostname, finding.ReasonInvalidPurpose, finding.ReasonExpired}
+	want := []finding.Reason{finding.ReasonInvalidHostname, finding.ReasonUnknownAuthority, finding.ReasonInvalidPurpose, finding.ReasonExpired}
 	if len(v.Problems) != len(want) {
 		t.Fatalf("problems %v, want %v", v.Problems, want)
 	}

@@ -14,6 +14,9 @@ type CaptureConfig struct {
 	Interfaces []string `yaml:"interfaces"`
 	// Workers is how many analysis workers (each with its own flow table) run.
 	Workers int `yaml:"workers"`
+	// Readers is how many goroutines decode one capture file when there are
+	// several workers; 0: one per worker, at most the CPUs Go may use.
+	Readers int `yaml:"readers"`
 	// BPF is an optional kernel filter in `tcpdump -ddd` form (a count line
 	// then "code jt jf k" lines); BPFFile reads the same from a file.
 	BPF     string `yaml:"bpf"`
@@ -53,6 +56,7 @@ func (c *CaptureConfig) setDefaults() {
 
 func (c *CaptureConfig) validate(v *Validator) {
 	v.Check(c.Workers >= 1 && c.Workers <= 64, "capture.workers", "must be between 1 and 64, got %d", c.Workers)
+	v.Check(c.Readers >= 0 && c.Readers <= 64, "capture.readers", "must be between 0 (automatic) and 64, got %d", c.Readers)
 	v.Check(c.SnapLen >= 128 && c.SnapLen <= 262144, "capture.snaplen", "must be between 128 and 262144 bytes, got %d", c.SnapLen)
 	v.Check(c.RingSizeMB >= 1 && c.RingSizeMB <= 1024, "capture.ring_size_mb", "must be between 1 and 1024, got %d", c.RingSizeMB)
 	v.Check(c.RetryInterval >= 100*time.Millisecond, "capture.retry_interval", "must be at least 100ms, got %s", c.RetryInterval)
@@ -171,13 +175,15 @@ func (c *MetricsConfig) validate(v *Validator) {
 
 // EventLogConfig is the JSON-lines log of findings.
 type EventLogConfig struct {
-	// Path of the log; "-" is standard output; empty disables it.
+	// Path of the log; "-" (the default) is standard output, which systemd
+	// and Kubernetes keep in their logs; empty disables it.
 	Path       string `yaml:"path"`
 	MaxSizeMB  int    `yaml:"max_size_mb"`
 	MaxBackups int    `yaml:"max_backups"`
 }
 
 func (c *EventLogConfig) setDefaults() {
+	c.Path = "-"
 	c.MaxSizeMB = 100
 	c.MaxBackups = 5
 }

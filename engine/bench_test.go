@@ -1,9 +1,15 @@
 package engine
 
 import (
+	"context"
+	"fmt"
+	"io"
+	"net/netip"
 	"testing"
+	"time"
 
 	_ "github.com/zoomprobe/zoomprobe/analyzers/all"
+	"github.com/zoomprobe/zoomprobe/capture"
 	"github.com/zoomprobe/zoomprobe/config"
 	"github.com/zoomprobe/zoomprobe/decode"
 	"github.com/zoomprobe/zoomprobe/testgen"
@@ -13,13 +19,43 @@ import (
 // table, identity and every registered analyzer, over a realistic mix (Zoom
 // media, TLS, STUN, DNS, background) held in memory. One op is one packet.
 func BenchmarkPacketPath(b *testing.B) {
-	e, frames := benchSetup(b, 1)
+	e, frames := benchSetup(b, config.Default(), 1)
 	w := e.workers[0]
 	benchLoop(b, e, frames, w.handle)
 }
 
+// BenchmarkPacketPathLiveFlows is BenchmarkPacketPath while the worker's
+// table also holds n idle flows (a large link's long tail): the per-packet
+// cost should not grow with the table. One op is one packet.
+func BenchmarkPacketPathLiveFlows(b *testing.B) {
+	for _, n := range []int{1 << 10, 2 << 20} {
+		name := fmt.Sprintf("flows=%dk", n>>10)
+		if n >= 1<<20 {
+			name = fmt.Sprintf("flows=%dM", n>>20)
+		}
+		b.Run(name, func(b *testing.B) {
+			cfg := config.Default()
+			cfg.Flows.MaxFlows = n + 1<<16
+			cfg.Flows.EmbryonicTimeout, cfg.Flows.UDPTimeout, cfg.Flows.TCPTimeout = 24*time.Hour, 24*time.Hour, 24*time.Hour
+			e, frames := benchSetup(b, cfg, 1)
+			w := e.workers[0]
+			p := decode.Packet{Time: frames[0].Time, IPVersion: 4, Proto: decode.ProtoUDP, DstPort: 5000, TTL: 64}
+			for i := range n {
+				p.Src = netip.AddrFrom4([4]byte{192, 168, byte(i >> 8), byte(i)})
+				p.Dst = netip.AddrFrom4([4]byte{198, 51, 100, byte(i >> 16)})
+				p.SrcPort = uint16(1024 + i>>24)
+				w.handle(&p)
+			}
+			if got := w.table.Len(); got < n {
+				b.Fatalf("table holds %d flows, want %d", got, n)
+			}
+			benchLoop(b, e, frames, w.handle)
+		})
+	}
+}
+
 // benchSetup makes an engine and a realistic mix of frames held in memory.
-func benchSetup(b *testing.B, workers int) (*Engine, []testgen.Packet) {
+func benchSetup(b *testing.B, cfg *config.Config, workers int) (*Engine, []testgen.Packet) {
 	var frames []testgen.Packet
 	if _, err := testgen.Large(100000, testgen.LargeOptions{}, func(p testgen.Packet) error {
 		frames = append(frames, p)
@@ -27,7 +63,6 @@ func benchSetup(b *testing.B, workers int) (*Engine, []testgen.Packet) {
 	}); err != nil {
 		b.Fatal(err)
 	}
-	cfg := config.Default()
 	cfg.Capture.Workers = workers
 	e, err := New(Options{Config: cfg})
 	if err != nil {
@@ -36,26 +71,72 @@ func benchSetup(b *testing.B, workers int) (*Engine, []testgen.Packet) {
 	return e, frames
 }
 
+// wrapped returns the i-th frame of an endless replay of frames: each pass
+// is shifted past the previous one, so packet time keeps moving forward.
+func wrapped(frames []testgen.Packet, i int) ([]byte, time.Time) {
+	span := frames[len(frames)-1].Time.Sub(frames[0].Time) + time.Second
+	fr := frames[i%len(frames)]
+	return fr.Data, fr.Time.Add(time.Duration(i/len(frames)) * span)
+}
+
 // benchLoop decodes and snoops each frame as a reader does and hands it to
 // next. A first pass warms up: the flow table and analyzer pools reach their
 // working size, as they do within seconds of a live start.
 func benchLoop(b *testing.B, e *Engine, frames []testgen.Packet, next func(*decode.Packet)) {
-	dec := decode.NewDecoder(decode.Options{Decapsulate: true, VXLANPorts: []uint16{4789}})
+	dec := e.newDecoder()
 	sn := e.newSnooper()
 	var p decode.Packet
-	run := func(fr testgen.Packet) {
-		if dec.Decode(fr.Data, decode.LinkEthernet, fr.Time, len(fr.Data), &p) == nil {
+	run := func(i int) {
+		data, ts := wrapped(frames, i)
+		if dec.Decode(data, decode.LinkEthernet, ts, len(data), &p) == nil {
 			sn.observe(&p)
 			next(&p)
 		}
 	}
-	for _, fr := range frames {
-		run(fr)
+	i := 0
+	for ; i < len(frames); i++ {
+		run(i)
 	}
 	b.ReportAllocs()
 	b.ResetTimer()
-	for i := 0; b.Loop(); i++ {
-		run(frames[i%len(frames)])
+	for ; b.Loop(); i++ {
+		run(i)
+	}
+}
+
+// memSource replays frames n times over, as a capture file would.
+type memSource struct {
+	frames []testgen.Packet
+	i, n   int
+}
+
+func (s *memSource) Name() string                  { return "memory" }
+func (s *memSource) LinkType() decode.LinkType     { return decode.LinkEthernet }
+func (s *memSource) Stats() (capture.Stats, error) { return capture.Stats{}, nil }
+func (s *memSource) Close() error                  { return nil }
+func (s *memSource) ReadPacket() ([]byte, time.Time, int, decode.LinkType, error) {
+	if s.i >= s.n {
+		return nil, time.Time{}, 0, 0, io.EOF
+	}
+	data, ts := wrapped(s.frames, s.i)
+	s.i++
+	return data, ts, len(data), decode.LinkEthernet, nil
+}
+
+// BenchmarkFile runs the whole engine over a capture held in memory: one
+// reader, the decoders, the workers (with one worker, the direct path). One
+// op is one packet; compare workers=1 and workers=2 within one run.
+func BenchmarkFile(b *testing.B) {
+	for _, workers := range []int{1, 2} {
+		b.Run(fmt.Sprintf("workers=%d", workers), func(b *testing.B) {
+			e, frames := benchSetup(b, config.Default(), workers)
+			b.ReportAllocs()
+			b.ResetTimer()
+			in := Input{Label: "file", Open: func() (capture.Source, error) { return &memSource{frames: frames, n: b.N}, nil }}
+			if err := e.Run(context.Background(), []Input{in}); err != nil {
+				b.Fatal(err)
+			}
+		})
 	}
 }
 
@@ -63,7 +144,7 @@ func benchLoop(b *testing.B, e *Engine, frames []testgen.Packet, next func(*deco
 // take: decode and snoop in the reader, copy into a batch, hand it to a worker
 // goroutine over a channel, analysis there. One op is one packet.
 func BenchmarkDispatchPath(b *testing.B) {
-	e, frames := benchSetup(b, 2)
+	e, frames := benchSetup(b, config.Default(), 2)
 	pool := newBatchPool(len(e.workers) * 8)
 	chans := make([]chan *batch, len(e.workers))
 	done := make(chan struct{})

@@ -197,7 +197,14 @@ func (e *Engine) Run(ctx context.Context, inputs []Input) error {
 		return err
 	}
 
-	pool := newBatchPool(len(e.workers) * (len(inputs) + 1) * 4)
+	if len(inputs) == 1 && !inputs[0].Live {
+		return e.runFile(ctx, inputs[0])
+	}
+
+	// In flight at most: per worker a full channel, one being handled and
+	// one open per input; the pool holds them all, so none is allocated
+	// twice (it held 16 while up to 20 were in flight).
+	pool := newBatchPool(len(e.workers) * (workerQueue + 1 + len(inputs)))
 	var wg sync.WaitGroup
 	chans := e.startWorkers(pool, &wg)
 
@@ -227,12 +234,15 @@ func (e *Engine) Run(ctx context.Context, inputs []Input) error {
 	return first
 }
 
+// workerQueue is the depth of each worker's channel.
+const workerQueue = 8
+
 // startWorkers starts one goroutine per worker, each draining its channel
 // until it is closed, then flushing its flows.
 func (e *Engine) startWorkers(pool *batchPool, wg *sync.WaitGroup) []chan *batch {
 	chans := make([]chan *batch, len(e.workers))
 	for i, w := range e.workers {
-		chans[i] = make(chan *batch, 8)
+		chans[i] = make(chan *batch, workerQueue)
 		wg.Add(1)
 		go func() {
 			defer wg.Done()

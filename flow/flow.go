@@ -20,6 +20,8 @@ const (
 )
 
 // Key identifies a flow regardless of direction: the lower endpoint first.
+// The table does not store it (Client and Server hold the same endpoints);
+// Flow.Key derives it.
 type Key struct {
 	Proto  uint8
 	Lo, Hi netip.AddrPort
@@ -73,23 +75,25 @@ const MaxExt = 8
 
 // Flow is one bidirectional conversation. Client is the endpoint that opened
 // it (the SYN sender; for UDP the first sender, unless that looks like a server port).
+//
+// Flows live in the table's slab: the table reuses a Flow once it has expired
+// (after onExpire), so a *Flow must not be kept beyond that.
 type Flow struct {
-	Key    Key
-	Proto  uint8
 	Client netip.AddrPort
 	Server netip.AddrPort
+	Proto  uint8
+
+	TCP         TCPState
+	FirstTTL    [2]uint8 // TTL of the first packet each way; 0 until seen
+	SynCount    uint16   // client SYNs, retransmissions included, mirror copies not
+	SynAckCount uint16
+	RstCount    [2]uint16
+	FinSeen     [2]bool
+	lastSyn     int64 // packet time (Unix ns) of the last counted SYN
 
 	First, Last time.Time
 	Packets     [2]uint64
 	Bytes       [2]uint64 // L4 payload bytes
-	FirstTTL    [2]uint8  // TTL of the first packet each way; 0 until seen
-
-	TCP         TCPState
-	SynCount    uint16    // client SYNs, retransmissions included, mirror copies not
-	LastSyn     time.Time // packet time of the last counted SYN
-	SynAckCount uint16
-	RstCount    [2]uint16
-	FinSeen     [2]bool
 
 	Service  zoom.Service
 	Identity Identity
@@ -100,9 +104,12 @@ type Flow struct {
 
 	// Ext holds per-analyzer state, indexed by the analyzer's slot.
 	Ext [MaxExt]any
+}
 
-	class      uint8
-	prev, next *Flow
+// Key is the flow's symmetric key.
+func (f *Flow) Key() Key {
+	k, _ := KeyOf(f.Proto, f.Client.Addr(), f.Server.Addr(), f.Client.Port(), f.Server.Port())
+	return k
 }
 
 // Watched reports whether analyzers should report on this flow.
@@ -160,11 +167,12 @@ func (f *Flow) update(p *decode.Packet, d Dir) {
 		// A retransmission comes no sooner than the initial RTO (1 s, RFC
 		// 6298); a copy within synCopyWindow is the mirror showing it twice
 		// (SPAN of both directions, a bridge and its port on "any").
-		if f.SynCount > 0 && p.Time.Sub(f.LastSyn) < synCopyWindow {
+		at := p.Time.UnixNano()
+		if f.SynCount > 0 && time.Duration(at-f.lastSyn) < synCopyWindow {
 			break
 		}
 		f.SynCount++
-		f.LastSyn = p.Time
+		f.lastSyn = at
 		if f.TCP == TCPNone {
 			f.TCP = TCPSynSent
 		}
@@ -189,9 +197,4 @@ func (f *Flow) update(p *decode.Packet, d Dir) {
 	if f.TCP == TCPNone && f.Packets[ToServer] > 0 && f.Packets[ToClient] > 0 {
 		f.TCP = TCPEstablished // picked up mid-stream
 	}
-}
-
-// reset clears a recycled flow, keeping nothing from its previous life.
-func (f *Flow) reset() {
-	*f = Flow{}
 }

@@ -1,8 +1,10 @@
 package flow
 
 import (
+	"encoding/binary"
 	"net/netip"
 	"time"
+	"unsafe"
 
 	"github.com/zoomprobe/zoomprobe/decode"
 	"github.com/zoomprobe/zoomprobe/zoom"
@@ -55,73 +57,192 @@ const (
 	numClasses
 )
 
-type list struct{ head, tail *Flow } // head is the least recently seen
+// The table's storage. Flows live in a slab of fixed-size chunks, allocated
+// as the table first grows and never moved, so a *Flow stays valid while its
+// flow lives. Everything the per-packet path walks besides the Flow itself is
+// pointer-free and indexed by int32: the hash index (open addressing, linear
+// probing, deletion by backward shift, so no tombstones build up) and the
+// LRU links. The GC never scans them, and no packet allocates once the table
+// has reached its working size.
+const (
+	chunkShift = 10
+	chunkFlows = 1 << chunkShift
+	none       = int32(-1)
+)
 
-func (l *list) push(f *Flow) {
-	f.prev, f.next = l.tail, nil
-	if l.tail != nil {
-		l.tail.next = f
-	} else {
-		l.head = f
-	}
-	l.tail = f
+type chunk [chunkFlows]Flow
+
+// link is a flow's place in its class's LRU list, and its hash (so removal
+// finds the index slot without rehashing the flow's addresses).
+type link struct {
+	prev, next int32
+	hash       uint32
+	class      uint8
 }
 
-func (l *list) remove(f *Flow) {
-	if f.prev != nil {
-		f.prev.next = f.next
-	} else {
-		l.head = f.next
-	}
-	if f.next != nil {
-		f.next.prev = f.prev
-	} else {
-		l.tail = f.prev
-	}
-	f.prev, f.next = nil, nil
-}
+type list struct{ head, tail int32 } // head is the least recently seen
+
+// IndexBytesPerFlow and LinkBytesPerFlow are the table's fixed costs per
+// flow of max_flows besides the Flow itself: the hash index has at least two
+// 8-byte slots per flow (a power of two, so up to four), the links 16 bytes.
+const (
+	IndexBytesPerFlow = 2 * 8 // ×2 at worst: rounded up to a power of two
+	LinkBytesPerFlow  = int(unsafe.Sizeof(link{}))
+	FlowBytes         = int(unsafe.Sizeof(Flow{}))
+)
 
 // Table is one worker's flow table. It is not safe for concurrent use: each
 // worker owns one, so the per-packet path takes no lock.
 type Table struct {
 	cfg      Config
 	timeouts [numClasses]time.Duration
-	flows    map[Key]*Flow
-	lists    [numClasses]list
-	free     []*Flow
 	onExpire func(f *Flow, now time.Time, why ExpireReason)
+
+	chunks []*chunk // slab; chunks[i>>chunkShift][i&(chunkFlows-1)]
+	links  []link   // by flow index; grows with the slab
+	slots  []uint64 // hash index: 0 empty, else hash<<32 | (index+1)
+	mask   uint32   // len(slots)-1
+	lists  [numClasses]list
+	free   int32 // free flows, chained through links[i].next
+	used   int32 // flow indexes ever handed out
+	n      int
 
 	Created uint64 // flows created, for metrics
 	Evicted uint64 // flows evicted because the table was full
 }
 
 // NewTable makes a table; onExpire sees every flow before it is recycled.
+// The hash index is allocated now (MemoryBytes tells its size); flows are
+// allocated a chunk at a time as the table grows.
 func NewTable(cfg Config, onExpire func(f *Flow, now time.Time, why ExpireReason)) *Table {
 	if cfg.MaxFlows <= 0 {
 		cfg.MaxFlows = DefaultConfig().MaxFlows
 	}
+	cfg.MaxFlows = min(cfg.MaxFlows, MaxFlowsLimit)
 	if onExpire == nil {
 		onExpire = func(*Flow, time.Time, ExpireReason) {}
 	}
-	t := &Table{cfg: cfg, flows: make(map[Key]*Flow, min(cfg.MaxFlows, 1<<16)), onExpire: onExpire}
+	nslots := indexSlots(cfg.MaxFlows)
+	t := &Table{
+		cfg: cfg, onExpire: onExpire, free: none,
+		chunks: make([]*chunk, 0, (cfg.MaxFlows+chunkFlows-1)/chunkFlows),
+		slots:  make([]uint64, nslots), mask: uint32(nslots - 1),
+	}
+	for c := range t.lists {
+		t.lists[c] = list{none, none}
+	}
 	t.timeouts = [numClasses]time.Duration{cfg.EmbryonicTimeout, cfg.TCPTimeout, cfg.UDPTimeout, cfg.ClosedTimeout}
 	return t
 }
 
+// MaxFlowsLimit bounds max_flows per table: flow indexes are int32 and the
+// hash index must stay addressable by a uint32 mask.
+const MaxFlowsLimit = 1 << 28
+
+// indexSlots is the hash index size for max flows: a power of two at least
+// twice max, so linear probing stays short at a full table.
+func indexSlots(max int) int {
+	n := 16
+	for n < 2*max {
+		n <<= 1
+	}
+	return n
+}
+
+// MemoryBytes is the most memory a table of cfg can hold, Flow structs,
+// index and links together (what analyzers hang on Ext is theirs to count).
+func MemoryBytes(cfg Config) int {
+	if cfg.MaxFlows <= 0 {
+		cfg.MaxFlows = DefaultConfig().MaxFlows
+	}
+	chunks := (cfg.MaxFlows + chunkFlows - 1) / chunkFlows
+	return indexSlots(cfg.MaxFlows)*8 + chunks*chunkFlows*(FlowBytes+LinkBytesPerFlow)
+}
+
 // Len is the number of flows held.
-func (t *Table) Len() int { return len(t.flows) }
+func (t *Table) Len() int { return t.n }
+
+func (t *Table) flow(i int32) *Flow { return &t.chunks[i>>chunkShift][i&(chunkFlows-1)] }
+
+// hashOf is symmetric in the two endpoints, so both directions find the flow.
+func hashOf(proto uint8, a, b netip.Addr, ap, bp uint16) uint32 {
+	h := mixEndpoint(a, ap) + mixEndpoint(b, bp) + uint64(proto)*0x9E3779B97F4A7C15
+	h ^= h >> 29
+	h *= 0xbf58476d1ce4e5b9
+	h ^= h >> 32
+	return uint32(h)
+}
+
+func mixEndpoint(a netip.Addr, port uint16) uint64 {
+	x := a.As16()
+	hi := binary.LittleEndian.Uint64(x[:8])
+	lo := binary.LittleEndian.Uint64(x[8:])
+	h := (hi^0x2545F4914F6CDD1D)*0x9E3779B97F4A7C15 ^ (lo + uint64(port))
+	h ^= h >> 31
+	h *= 0xff51afd7ed558ccd
+	h ^= h >> 33
+	return h
+}
+
+// lookup returns the index of the flow of this five-tuple, or none, and the
+// hash.
+func (t *Table) lookup(proto uint8, src, dst netip.Addr, sport, dport uint16) (int32, uint32) {
+	h := hashOf(proto, src, dst, sport, dport)
+	for i := h & t.mask; ; i = (i + 1) & t.mask {
+		s := t.slots[i]
+		if s == 0 {
+			return none, h
+		}
+		if uint32(s>>32) != h {
+			continue
+		}
+		idx := int32(uint32(s)) - 1
+		f := t.flow(idx)
+		if f.Proto == proto && (f.Client.Port() == sport && f.Server.Port() == dport && f.Client.Addr() == src && f.Server.Addr() == dst ||
+			f.Client.Port() == dport && f.Server.Port() == sport && f.Client.Addr() == dst && f.Server.Addr() == src) {
+			return idx, h
+		}
+	}
+}
+
+func (t *Table) insertSlot(idx int32, h uint32) {
+	i := h & t.mask
+	for t.slots[i] != 0 {
+		i = (i + 1) & t.mask
+	}
+	t.slots[i] = uint64(h)<<32 | uint64(uint32(idx+1))
+}
+
+// removeSlot deletes idx from the index and shifts later entries of its
+// probe run back, so lookups never cross a hole and no tombstones remain.
+func (t *Table) removeSlot(idx int32, h uint32) {
+	want := uint64(h)<<32 | uint64(uint32(idx+1))
+	hole := h & t.mask
+	for t.slots[hole] != want {
+		hole = (hole + 1) & t.mask
+	}
+	for j := (hole + 1) & t.mask; t.slots[j] != 0; j = (j + 1) & t.mask {
+		home := uint32(t.slots[j]>>32) & t.mask
+		// The entry at j may fill the hole unless its home lies cyclically in (hole, j].
+		if (j-home)&t.mask >= (j-hole)&t.mask {
+			t.slots[hole] = t.slots[j]
+			hole = j
+		}
+	}
+	t.slots[hole] = 0
+}
 
 // Packet finds or creates the flow of a TCP or UDP packet, updates its state,
 // and returns it with the packet's direction.
 func (t *Table) Packet(p *decode.Packet) (f *Flow, d Dir, created bool) {
-	k, _ := KeyOf(p.Proto, p.Src, p.Dst, p.SrcPort, p.DstPort)
-	f = t.flows[k]
-	if f == nil {
-		if len(t.flows) >= t.cfg.MaxFlows {
+	idx, h := t.lookup(p.Proto, p.Src, p.Dst, p.SrcPort, p.DstPort)
+	if idx == none {
+		if t.n >= t.cfg.MaxFlows {
 			t.evictOldest(p.Time)
 		}
-		f = t.alloc()
-		f.Key, f.Proto, f.First, f.Last = k, p.Proto, p.Time, p.Time
+		idx = t.alloc()
+		f = t.flow(idx)
+		f.Proto, f.First, f.Last = p.Proto, p.Time, p.Time
 		src := netip.AddrPortFrom(p.Src, p.SrcPort)
 		dst := netip.AddrPortFrom(p.Dst, p.DstPort)
 		if srcIsClient(p) {
@@ -129,35 +250,41 @@ func (t *Table) Packet(p *decode.Packet) (f *Flow, d Dir, created bool) {
 		} else {
 			f.Client, f.Server = dst, src
 		}
-		t.flows[k] = f
-		f.class = classEmbryonic
-		t.lists[classEmbryonic].push(f)
+		t.insertSlot(idx, h)
+		l := &t.links[idx]
+		l.hash, l.class = h, classEmbryonic
+		t.push(classEmbryonic, idx)
+		t.n++
 		t.Created++
 		created = true
+	} else {
+		f = t.flow(idx)
 	}
 	d = f.DirOf(p.Src, p.SrcPort)
 	f.update(p, d)
-	t.reclass(f)
+	t.reclass(f, idx)
 	return f, d, created
 }
 
 // Find returns the flow a quoted header belongs to (an ICMP error), without
 // creating one. d is the direction of the quoted packet.
 func (t *Table) Find(proto uint8, src, dst netip.Addr, sport, dport uint16) (*Flow, Dir) {
-	k, _ := KeyOf(proto, src, dst, sport, dport)
-	f := t.flows[k]
-	if f == nil {
+	idx, _ := t.lookup(proto, src, dst, sport, dport)
+	if idx == none {
 		return nil, 0
 	}
+	f := t.flow(idx)
 	return f, f.DirOf(src, sport)
 }
 
 // Advance expires the flows whose class timeout has passed at packet time now.
 func (t *Table) Advance(now time.Time) {
 	for c := range t.lists {
-		l := &t.lists[c]
-		for f := l.head; f != nil && now.Sub(f.Last) > t.timeouts[c]; f = l.head {
-			t.expire(f, now, ExpireIdle)
+		for i := t.lists[c].head; i != none; i = t.lists[c].head {
+			if now.Sub(t.flow(i).Last) <= t.timeouts[c] {
+				break
+			}
+			t.expire(i, now, ExpireIdle)
 		}
 	}
 }
@@ -165,8 +292,8 @@ func (t *Table) Advance(now time.Time) {
 // Flush expires every flow, oldest first in each class.
 func (t *Table) Flush(now time.Time) {
 	for c := range t.lists {
-		for f := t.lists[c].head; f != nil; f = t.lists[c].head {
-			t.expire(f, now, ExpireFlush)
+		for i := t.lists[c].head; i != none; i = t.lists[c].head {
+			t.expire(i, now, ExpireFlush)
 		}
 	}
 }
@@ -174,44 +301,81 @@ func (t *Table) Flush(now time.Time) {
 // Each calls fn for every flow held (for reports); fn must not modify the table.
 func (t *Table) Each(fn func(*Flow)) {
 	for c := range t.lists {
-		for f := t.lists[c].head; f != nil; f = f.next {
-			fn(f)
+		for i := t.lists[c].head; i != none; i = t.links[i].next {
+			fn(t.flow(i))
 		}
 	}
 }
 
 func (t *Table) evictOldest(now time.Time) {
-	var oldest *Flow
+	oldest := none
 	for c := range t.lists {
-		if h := t.lists[c].head; h != nil && (oldest == nil || h.Last.Before(oldest.Last)) {
+		if h := t.lists[c].head; h != none && (oldest == none || t.flow(h).Last.Before(t.flow(oldest).Last)) {
 			oldest = h
 		}
 	}
-	if oldest != nil {
+	if oldest != none {
 		t.Evicted++
 		t.expire(oldest, now, ExpireEvicted)
 	}
 }
 
-func (t *Table) expire(f *Flow, now time.Time, why ExpireReason) {
-	t.lists[f.class].remove(f)
-	delete(t.flows, f.Key)
+func (t *Table) expire(idx int32, now time.Time, why ExpireReason) {
+	l := &t.links[idx]
+	t.unlink(l.class, idx)
+	t.removeSlot(idx, l.hash)
+	t.n--
+	f := t.flow(idx)
 	t.onExpire(f, now, why)
-	f.reset()
-	t.free = append(t.free, f)
+	*f = Flow{}
+	l.next = t.free
+	t.free = idx
 }
 
-func (t *Table) alloc() *Flow {
-	if n := len(t.free); n > 0 {
-		f := t.free[n-1]
-		t.free = t.free[:n-1]
-		return f
+// alloc takes a free flow, or the next never-used one (a new chunk when the
+// last is full). The caller has made room: t.n < MaxFlows.
+func (t *Table) alloc() int32 {
+	if idx := t.free; idx != none {
+		t.free = t.links[idx].next
+		return idx
 	}
-	return new(Flow)
+	idx := t.used
+	if int(idx)>>chunkShift == len(t.chunks) {
+		t.chunks = append(t.chunks, new(chunk))
+		t.links = append(t.links, make([]link, chunkFlows)...)
+	}
+	t.used++
+	return idx
+}
+
+func (t *Table) push(c uint8, idx int32) {
+	l := &t.lists[c]
+	t.links[idx].prev, t.links[idx].next = l.tail, none
+	if l.tail != none {
+		t.links[l.tail].next = idx
+	} else {
+		l.head = idx
+	}
+	l.tail = idx
+}
+
+func (t *Table) unlink(c uint8, idx int32) {
+	l := &t.lists[c]
+	k := &t.links[idx]
+	if k.prev != none {
+		t.links[k.prev].next = k.next
+	} else {
+		l.head = k.next
+	}
+	if k.next != none {
+		t.links[k.next].prev = k.prev
+	} else {
+		l.tail = k.prev
+	}
 }
 
 // reclass moves f to the tail of the list its state belongs to.
-func (t *Table) reclass(f *Flow) {
+func (t *Table) reclass(f *Flow, idx int32) {
 	c := uint8(classUDP)
 	switch {
 	case f.Proto == decode.ProtoTCP && (f.TCP == TCPClosed || f.TCP == TCPReset):
@@ -221,9 +385,13 @@ func (t *Table) reclass(f *Flow) {
 	case f.Proto == decode.ProtoTCP:
 		c = classTCP
 	}
-	t.lists[f.class].remove(f)
-	f.class = c
-	t.lists[c].push(f)
+	k := &t.links[idx]
+	if k.class == c && t.lists[c].tail == idx {
+		return // already the most recent of its class
+	}
+	t.unlink(k.class, idx)
+	k.class = c
+	t.push(c, idx)
 }
 
 // srcIsClient orients a new flow: the SYN sender is the client; otherwise the

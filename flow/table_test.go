@@ -208,3 +208,108 @@ func BenchmarkTablePacket(b *testing.B) {
 		tab.Packet(pkts[i%len(pkts)])
 	}
 }
+
+// TestIndexMatchesReference drives a small, crowded table (many hash
+// collisions, constant eviction and expiry, so backward-shift deletion runs
+// all the time) with a deterministic random mix and checks after every step
+// that each five-tuple finds exactly the flow a plain map says is live.
+func TestIndexMatchesReference(t *testing.T) {
+	cfg := Config{MaxFlows: 48, EmbryonicTimeout: 3 * time.Second, TCPTimeout: 20 * time.Second, UDPTimeout: 10 * time.Second, ClosedTimeout: time.Second}
+	live := map[Key]*Flow{}
+	tab := NewTable(cfg, func(f *Flow, _ time.Time, _ ExpireReason) {
+		k := f.Key()
+		if live[k] != f {
+			t.Fatalf("expired %v, which the reference does not hold", k)
+		}
+		delete(live, k)
+	})
+	type tuple struct {
+		proto        uint8
+		a, b         netip.Addr
+		aport, bport uint16
+	}
+	var universe []tuple
+	for i := range 160 {
+		proto := uint8(decode.ProtoUDP)
+		if i%3 == 0 {
+			proto = decode.ProtoTCP
+		}
+		a := netip.AddrFrom4([4]byte{10, 0, 0, byte(i % 7)})
+		if i%5 == 0 {
+			a = netip.MustParseAddr("2001:db8::1")
+		}
+		universe = append(universe, tuple{proto, a, netip.AddrFrom4([4]byte{3, 7, 35, byte(i % 11)}), uint16(40000 + i%13), 8801})
+	}
+	rng := uint64(1)
+	next := func(n int) int {
+		rng ^= rng << 13
+		rng ^= rng >> 7
+		rng ^= rng << 17
+		return int(rng % uint64(n))
+	}
+	var at time.Duration
+	flags := []uint8{decode.TCPSyn, decode.TCPSyn | decode.TCPAck, decode.TCPAck, decode.TCPFin | decode.TCPAck, decode.TCPRst}
+	for step := range 20000 {
+		at += time.Duration(next(300)) * time.Millisecond
+		u := universe[next(len(universe))]
+		src, dst, sport, dport := u.a, u.b, u.aport, u.bport
+		if next(2) == 0 {
+			src, dst, sport, dport = dst, src, dport, sport
+		}
+		p := &decode.Packet{Time: t0.Add(at), Src: src, Dst: dst, SrcPort: sport, DstPort: dport, Proto: u.proto, TCPFlags: flags[next(len(flags))]}
+		if next(50) == 0 {
+			tab.Advance(p.Time)
+		}
+		f, _, created := tab.Packet(p)
+		k, _ := KeyOf(u.proto, src, dst, sport, dport)
+		if created {
+			if live[k] != nil {
+				t.Fatalf("step %d: created %v again while live", step, k)
+			}
+			live[k] = f
+		} else if live[k] != f {
+			t.Fatalf("step %d: packet found %p for %v, reference has %p", step, f, k, live[k])
+		}
+		if tab.Len() != len(live) || tab.Len() > cfg.MaxFlows {
+			t.Fatalf("step %d: table holds %d, reference %d", step, tab.Len(), len(live))
+		}
+		for _, v := range universe {
+			got, _ := tab.Find(v.proto, v.a, v.b, v.aport, v.bport)
+			k, _ := KeyOf(v.proto, v.a, v.b, v.aport, v.bport)
+			if got != live[k] {
+				t.Fatalf("step %d: Find(%v) = %p, reference %p", step, k, got, live[k])
+			}
+		}
+	}
+	if tab.Evicted == 0 {
+		t.Fatal("the mix never filled the table: eviction untested")
+	}
+}
+
+// TestFlowsStayPutAndNoAllocation: a *Flow handed out stays the same flow
+// while the table grows past several chunks, and once the table has reached
+// its size, creating and evicting flows allocates nothing.
+func TestFlowsStayPutAndNoAllocation(t *testing.T) {
+	const n = 3*chunkFlows + 5
+	tab := NewTable(Config{MaxFlows: n, EmbryonicTimeout: time.Hour, TCPTimeout: time.Hour, UDPTimeout: time.Hour, ClosedTimeout: time.Hour}, nil)
+	first, _, _ := tab.Packet(udp("10.0.0.1", "3.7.35.10", 1, 8801, 0, 1))
+	p := udp("10.0.0.1", "3.7.35.10", 1, 8801, 0, 1)
+	for i := 2; i <= n; i++ {
+		p.Src = netip.AddrFrom4([4]byte{10, 1, byte(i >> 8), byte(i)})
+		p.Time = t0.Add(time.Duration(i))
+		tab.Packet(p)
+	}
+	if f, _ := tab.Find(decode.ProtoUDP, netip.MustParseAddr("10.0.0.1"), netip.MustParseAddr("3.7.35.10"), 1, 8801); f != first {
+		t.Fatalf("the first flow moved or vanished: %p, was %p", f, first)
+	}
+	i := n
+	allocs := testing.AllocsPerRun(5000, func() {
+		i++
+		p.Src = netip.AddrFrom4([4]byte{10, 2, byte(i >> 8), byte(i)})
+		p.Time = t0.Add(time.Duration(i))
+		tab.Packet(p) // a new flow: evicts the oldest
+	})
+	if allocs != 0 || tab.Len() != n {
+		t.Fatalf("%.1f allocations per new flow in a full table, len %d", allocs, tab.Len())
+	}
+}

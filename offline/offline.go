@@ -52,6 +52,18 @@ type Flow struct {
 	Packets    [2]uint64  `json:"packets"` // to server, to client
 	Bytes      [2]uint64  `json:"bytes"`
 	TCPState   string     `json:"tcp_state,omitempty"`
+
+	// Source is how the flow's identity was learnt (sni, dns, range,
+	// zoom_udp, stun, watch), once flows carry it (flow/identity); empty
+	// until then.
+	Source string `json:"source,omitempty"`
+
+	// Joined from the findings on this flow (by 5-tuple): the flow table
+	// does not keep TLS details past the handshake.
+	SNI        string   `json:"sni,omitempty"`
+	TLSVersion string   `json:"tls_version,omitempty"`
+	Issuer     string   `json:"issuer,omitempty"`   // the leaf issuer's CN, else its DN
+	Verdicts   []string `json:"verdicts,omitempty"` // kind/reason of each finding, in time order
 }
 
 // Result is what an analysis found.
@@ -137,6 +149,7 @@ func Analyze(ctx context.Context, cfg *config.Config, files []string, o Options)
 	res.DroppedFindings = coll.Dropped
 	sortFindings(res.Findings)
 	sortFlows(res.Flows)
+	attachVerdicts(res.Flows, res.Findings)
 	res.Packets = packetsRead(reg)
 	return res, nil
 }

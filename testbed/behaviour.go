@@ -60,6 +60,10 @@ type Behaviour struct {
 	// InjectRST: TTL of the forged RST toward the client (default 64: a hop
 	// nearer than the server, whose packets arrive with 63).
 	TTL uint8
+	// InjectRST: reset only the client, then let its ClientHello reach the
+	// server, whose genuine answer follows the forged reset (a race the
+	// injector wins by construction, as seen from the mirror).
+	Race bool
 	// Intercept: the inspection CA's subject.
 	CACommonName, CAOrg string
 	// HTTPProxy: allow CONNECT (true) or answer it with 403.
@@ -91,6 +95,13 @@ func SNIReset(s string) Behaviour {
 // triggers, so the resets always win, however busy the machine.
 func InjectRST(ttl uint8) Behaviour {
 	return Behaviour{Kind: KindInjectRST, Proto: "tcp", Ports: "443", TTL: ttl}
+}
+
+// InjectRSTRace forges a reset toward the client only, then forwards the
+// ClientHello: the server's ServerHello (and its own TTL) arrives after the
+// forged reset, the classic injector's race.
+func InjectRSTRace(ttl uint8) Behaviour {
+	return Behaviour{Kind: KindInjectRST, Proto: "tcp", Ports: "443", TTL: ttl, Race: true}
 }
 
 // Intercept intercepts TLS on port 443 with leaves minted by a CA of that name.

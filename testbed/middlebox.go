@@ -82,7 +82,7 @@ func startInjector(b *Bed, bh Behaviour) error {
 	}
 	stop, done := make(chan struct{}), make(chan struct{})
 	b.onClose(func() { close(stop); <-done; unix.Close(sniff); unix.Close(send) })
-	inj := &injector{b: b, send: send, ttl: ttl, lo: lo, hi: hi, flagged: map[injKey]time.Time{}}
+	inj := &injector{b: b, send: send, ttl: ttl, lo: lo, hi: hi, race: bh.Race, flagged: map[injKey]time.Time{}, helloLeft: map[injKey]int{}}
 	go func() {
 		defer close(done)
 		buf := make([]byte, 65535)
@@ -136,14 +136,24 @@ type injector struct {
 	send    int
 	ttl     uint8
 	lo, hi  uint16
+	race    bool // reset the client only: the server answers the ClientHello anyway
 	flagged map[injKey]time.Time
+	// helloLeft: in race mode, bytes of the ClientHello record still to
+	// come; the reset waits for the last segment so the server gets the
+	// whole hello and answers it.
+	helloLeft map[injKey]int
 }
 
 func (in *injector) packet(s Seen, pkttype uint8, raw []byte) {
 	now := time.Now()
 	switch {
 	case pkttype == unix.PACKET_HOST && s.DstPort >= in.lo && s.DstPort <= in.hi: // client -> server
-		defer in.forward(raw)
+		pass := true
+		defer func() {
+			if pass {
+				in.forward(raw)
+			}
+		}()
 		k := injKey{s.Src, s.Dst, s.SrcPort, s.DstPort}
 		t, flagged := in.flagged[k]
 		if flagged && now.Sub(t) > injectWindow {
@@ -160,12 +170,30 @@ func (in *injector) packet(s Seen, pkttype uint8, raw []byte) {
 			}
 			if len(in.flagged) < maxInjectFlows {
 				in.flagged[k] = now
+				if in.race {
+					in.helloLeft[k] = 5 + int(binary.BigEndian.Uint16(s.Payload[3:5]))
+				}
 			}
 			flagged = true
 		}
+		if left, ok := in.helloLeft[k]; ok && flagged && len(s.Payload) > 0 {
+			if left -= len(s.Payload); left > 0 {
+				in.helloLeft[k] = left
+				return // the hello is not whole yet: forward this part (deferred) and wait
+			}
+			delete(in.helloLeft, k)
+		} else if in.race && flagged {
+			// The race's reset was sent; the client's later packets (its
+			// own RST to the server's answer among them) stay here, so the
+			// server answers the hello it got, after the forged reset.
+			pass = false
+			return
+		}
 		if flagged && len(s.Payload) > 0 {
 			in.emit(forgeRST(s.Dst, s.Src, s.DstPort, s.SrcPort, s.Ack, s.Seq+uint32(len(s.Payload)), in.ttl))
-			in.emit(forgeRST(s.Src, s.Dst, s.SrcPort, s.DstPort, s.Seq+uint32(len(s.Payload)), 0, 64))
+			if !in.race {
+				in.emit(forgeRST(s.Src, s.Dst, s.SrcPort, s.DstPort, s.Seq+uint32(len(s.Payload)), 0, 64))
+			}
 		}
 	case pkttype == unix.PACKET_OUTGOING && s.SrcPort >= in.lo && s.SrcPort <= in.hi: // server -> client
 		k := injKey{s.Dst, s.Src, s.DstPort, s.SrcPort}

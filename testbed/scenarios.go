@@ -39,7 +39,6 @@ var (
 	}
 	web443  = addrPort{WebAddr, 443}
 	zc443   = addrPort{ZoneCtrlAddr, 443}
-	mmr8801 = addrPort{MediaRouterAddr, 8801}
 	anyRST  = Match{Proto: ProtoTCP, FlagsSet: FlagRST}
 	anyICMP = Match{Proto: ProtoICMP}
 )
@@ -240,6 +239,27 @@ func Scenarios() ([]Scenario, error) {
 				},
 				Metrics: []ExpectedMetric{
 					{Name: "zoomprobe_findings_total", Labels: map[string]string{"kind": "connection_reset", "reason": "sni_filtering"}, Value: 2},
+				},
+				Analyzers: []string{AnalyzerReach},
+			},
+		},
+		{
+			Name:   "injected-rst-race",
+			Desc:   "on-path injector resets the client (TTL 64) after each ClientHello and lets the hello through: the server's genuine ServerHello (TTL 63) arrives after the forged reset",
+			Router: []Behaviour{InjectRSTRace(64)},
+			Expect: Expectation{
+				Client: steps(map[Step]finding.Reason{StepWeb: finding.ReasonConnectionReset, StepZoneCtrl: finding.ReasonConnectionReset}),
+				Media:  StepMediaUDP,
+				Traffic: []TrafficCheck{
+					AtLeast(1, "forged RST as the web server with TTL 64", rstFrom(web443, 64)),
+					AtLeast(1, "server's genuine answer after the ClientHello, TTL 63", Match{Proto: ProtoTCP, Src: WebAddr, SrcPort: 443, HasPayload: true, TTL: 63}),
+				},
+				Findings: []ExpectedFinding{
+					{Kind: finding.KindConnectionReset, Reason: finding.ReasonSNIFiltering, Service: "web", Transport: "tcp", Server: WebAddr, ServerPort: 443, SNI: WebName},
+					{Kind: finding.KindConnectionReset, Reason: finding.ReasonSNIFiltering, Service: "zone_controller", Transport: "tcp", Server: ZoneCtrlAddr, ServerPort: 443, SNI: ZoneCtrlName},
+				},
+				Metrics: []ExpectedMetric{
+					{Name: "zoomprobe_connection_resets_total", Labels: map[string]string{"phase": "after_client_hello", "origin": "middlebox"}, Value: 2},
 				},
 				Analyzers: []string{AnalyzerReach},
 			},

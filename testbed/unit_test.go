@@ -411,7 +411,7 @@ func TestScenariosAreWellFormed(t *testing.T) {
 		}
 	}
 	for _, want := range []string{"clean", "drop-tcp-8801", "drop-udp-8801-8810", "reject-tcp-reset-443", "reject-icmp-admin-udp-8801",
-		"reject-icmp-port-unreachable-stun", "sni-reset", "injected-rst", "intercept-known-product", "intercept-unknown-product",
+		"reject-icmp-port-unreachable-stun", "sni-reset", "injected-rst", "injected-rst-race", "intercept-known-product", "intercept-unknown-product",
 		"proxy-denied", "captive-portal", "dns-sinkhole", "lossy-but-fine"} {
 		if !names[want] {
 			t.Errorf("scenario %s missing from the suite", want)

@@ -313,7 +313,7 @@ func (a *Analyzer) resetScore(f *flow.Flow, s *state) (score int, ev map[string]
 			score -= 2
 		}
 	}
-	if f.Key.Lo.Addr().Is4() {
+	if f.Client.Addr().Is4() {
 		ev["rst_ip_id"] = int(r.ipid)
 		if r.copiedIPID {
 			score += 2

@@ -90,11 +90,11 @@ var skip = &state{}
 type state struct {
 	dec [2]ptls.Decoder
 
-	helloSeen, serverHelloSeen, certSeen, judged, reported bool
-	hrr                                                    bool
-	synAckTTL, serverHelloTTL                              uint8
-	synAckSeen                                             bool
-	limited                                                [2]bool // a cap or malformed stop was counted
+	helloSeen, serverHelloSeen, certSeen, judged bool
+	hrr                                          bool
+	synAckTTL, serverHelloTTL                    uint8
+	synAckSeen                                   bool
+	limited                                      [2]bool // a cap or malformed stop was counted
 	// checksumsKept: a packet of this direction had a good TCP checksum,
 	// so the capture keeps them and a bad one means a dropped segment.
 	checksumsKept [2]bool
