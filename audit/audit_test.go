@@ -20,7 +20,7 @@ import (
 	"github.com/zoomprobe/zoomprobe/exporters/report"
 	"github.com/zoomprobe/zoomprobe/finding"
 	"github.com/zoomprobe/zoomprobe/probes"
-	"github.com/zoomprobe/zoomprobe/probes/probetest"
+	"github.com/zoomprobe/zoomprobe/internal/probetest"
 )
 
 func TestMain(m *testing.M) { os.Exit(probetest.Main(m)) }

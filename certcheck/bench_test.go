@@ -4,7 +4,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/zoomprobe/zoomprobe/proto/tls/tlstest"
+	"github.com/zoomprobe/zoomprobe/internal/tlstest"
 )
 
 // BenchmarkJudge is one TLS 1.2 handshake's judgement of a genuine

@@ -7,7 +7,7 @@ import (
 	"time"
 
 	"github.com/zoomprobe/zoomprobe/finding"
-	"github.com/zoomprobe/zoomprobe/proto/tls/tlstest"
+	"github.com/zoomprobe/zoomprobe/internal/tlstest"
 )
 
 func TestCache(t *testing.T) {

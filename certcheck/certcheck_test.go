@@ -10,7 +10,7 @@ import (
 	"golang.org/x/crypto/ocsp"
 
 	"github.com/zoomprobe/zoomprobe/finding"
-	"github.com/zoomprobe/zoomprobe/proto/tls/tlstest"
+	"github.com/zoomprobe/zoomprobe/internal/tlstest"
 )
 
 type testCAs struct {

@@ -18,7 +18,7 @@ import (
 	"golang.org/x/crypto/ocsp"
 
 	"github.com/zoomprobe/zoomprobe/finding"
-	"github.com/zoomprobe/zoomprobe/proto/tls/tlstest"
+	"github.com/zoomprobe/zoomprobe/internal/tlstest"
 )
 
 // testLog is a CT log made for the tests: a real ECDSA P-256 key whose

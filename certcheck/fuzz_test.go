@@ -14,7 +14,7 @@ import (
 	"golang.org/x/crypto/ocsp"
 
 	"github.com/zoomprobe/zoomprobe/finding"
-	"github.com/zoomprobe/zoomprobe/proto/tls/tlstest"
+	"github.com/zoomprobe/zoomprobe/internal/tlstest"
 )
 
 // FuzzJudge feeds hostile chains, names, OCSP responses and SCTs to Judge.

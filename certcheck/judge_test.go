@@ -15,7 +15,7 @@ import (
 	"time"
 
 	"github.com/zoomprobe/zoomprobe/finding"
-	"github.com/zoomprobe/zoomprobe/proto/tls/tlstest"
+	"github.com/zoomprobe/zoomprobe/internal/tlstest"
 )
 
 // intermediateWith makes a CA under parent with its own validity window.

@@ -16,7 +16,7 @@ import (
 	"github.com/zoomprobe/zoomprobe/capture"
 	"github.com/zoomprobe/zoomprobe/config"
 	"github.com/zoomprobe/zoomprobe/engine"
-	"github.com/zoomprobe/zoomprobe/testgen"
+	"github.com/zoomprobe/zoomprobe/internal/testgen"
 )
 
 // fileInputs replays a capture instead of a live interface.

@@ -26,7 +26,7 @@ import (
 
 	"github.com/zoomprobe/zoomprobe/exporters/findings"
 	"github.com/zoomprobe/zoomprobe/finding"
-	"github.com/zoomprobe/zoomprobe/testgen"
+	"github.com/zoomprobe/zoomprobe/internal/testgen"
 )
 
 // hostileName is a DNS question an attacker might send: markup and an

@@ -15,7 +15,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/zoomprobe/zoomprobe/daemon/livetest"
+	"github.com/zoomprobe/zoomprobe/internal/livetest"
 )
 
 const sinkholeFindings = `zoomprobe_findings_total{kind="dns_filtered",reason="dns_sinkhole"}`

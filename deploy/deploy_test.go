@@ -7,6 +7,7 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"github.com/zoomprobe/zoomprobe/internal/promql"
 	"io"
 	"maps"
 	"os"
@@ -27,14 +28,14 @@ var update = flag.Bool("update", false, "rewrite generated files (kubernetes/pro
 
 const runbookBase = "https://github.com/zoomprobe/zoomprobe/blob/main/docs/runbooks/"
 
-func contract(t *testing.T) map[string]Metric {
+func contract(t *testing.T) map[string]promql.Metric {
 	t.Helper()
 	f, err := os.Open("metrics.txt")
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer f.Close()
-	m, err := ParseMetrics(f)
+	m, err := promql.ParseMetrics(f)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -137,14 +138,14 @@ func TestRules(t *testing.T) {
 	fleet := maps.Clone(m)
 	for _, r := range loadRuleFile(t, "fleet/fleet-rules.yml") {
 		if r.Record != "" {
-			for _, p := range CheckUsage(r.Expr, fleet) {
+			for _, p := range promql.CheckUsage(r.Expr, fleet) {
 				t.Errorf("fleet rule %s: %s", r.Record, p)
 			}
 			labels := []string{"site"}
 			for l := range r.Labels {
 				labels = append(labels, l)
 			}
-			fleet[r.Record] = Metric{Name: r.Record, Labels: labels, Type: "gauge"}
+			fleet[r.Record] = promql.Metric{Name: r.Record, Labels: labels, Type: "gauge"}
 			continue
 		}
 		if seen[r.Alert] {
@@ -165,10 +166,10 @@ func TestRules(t *testing.T) {
 
 // checkAlert holds an alerting rule to the house rules: known metrics and
 // labels, a severity, a `for:`, every annotation, and its runbook.
-func checkAlert(t *testing.T, r rule, m map[string]Metric) {
+func checkAlert(t *testing.T, r rule, m map[string]promql.Metric) {
 	t.Helper()
 	name := r.Alert
-	for _, p := range CheckUsage(r.Expr, m) {
+	for _, p := range promql.CheckUsage(r.Expr, m) {
 		t.Errorf("%s: %s", name, p)
 	}
 	if sev := r.Labels["severity"]; sev != "critical" && sev != "warning" {
@@ -419,10 +420,10 @@ func TestDashboard(t *testing.T) {
 		checkPanelDisplay(t, p)
 		for _, tg := range p.Targets {
 			queries++
-			for _, problem := range CheckUsage(tg.Expr, m) {
+			for _, problem := range promql.CheckUsage(tg.Expr, m) {
 				t.Errorf("panel %q: %s", p.Title, problem)
 			}
-			u, _ := ScanPromQL(tg.Expr)
+			u, _ := promql.ScanPromQL(tg.Expr)
 			for _, s := range u.Selectors {
 				used[s.Name] = true
 				if !slices.Contains(s.Labels, "job") || !slices.Contains(s.Labels, "instance") {

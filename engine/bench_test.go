@@ -13,7 +13,7 @@ import (
 	"github.com/zoomprobe/zoomprobe/capture"
 	"github.com/zoomprobe/zoomprobe/config"
 	"github.com/zoomprobe/zoomprobe/decode"
-	"github.com/zoomprobe/zoomprobe/testgen"
+	"github.com/zoomprobe/zoomprobe/internal/testgen"
 )
 
 // BenchmarkPacketPath is the per-packet hot path: decode, DNS snooping, flow

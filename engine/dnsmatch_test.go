@@ -13,7 +13,7 @@ import (
 	"github.com/zoomprobe/zoomprobe/decode"
 	"github.com/zoomprobe/zoomprobe/finding"
 	"github.com/zoomprobe/zoomprobe/flow"
-	"github.com/zoomprobe/zoomprobe/testgen"
+	"github.com/zoomprobe/zoomprobe/internal/testgen"
 	"github.com/zoomprobe/zoomprobe/zoom"
 )
 

@@ -8,7 +8,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/zoomprobe/zoomprobe/testgen"
+	"github.com/zoomprobe/zoomprobe/internal/testgen"
 )
 
 // identityCapture is a capture whose flows only a name or Zoom's UDP header

@@ -15,7 +15,7 @@ import (
 
 	_ "github.com/zoomprobe/zoomprobe/analyzers/all"
 	"github.com/zoomprobe/zoomprobe/config"
-	"github.com/zoomprobe/zoomprobe/testgen"
+	"github.com/zoomprobe/zoomprobe/internal/testgen"
 	"github.com/zoomprobe/zoomprobe/zoom"
 )
 

@@ -7,7 +7,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/zoomprobe/zoomprobe/testgen"
+	"github.com/zoomprobe/zoomprobe/internal/testgen"
 )
 
 // tiedCapture plays several scenarios at once, each over IPv4 and over IPv6,

@@ -7,7 +7,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/zoomprobe/zoomprobe/testgen"
+	"github.com/zoomprobe/zoomprobe/internal/testgen"
 )
 
 // A proxy's answer is hostile text: terminal escapes (retitle, clear

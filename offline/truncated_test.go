@@ -10,7 +10,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/zoomprobe/zoomprobe/testgen"
+	"github.com/zoomprobe/zoomprobe/internal/testgen"
 )
 
 // cut drops the last n bytes of a file, as a tcpdump killed mid-write leaves it.

@@ -12,7 +12,7 @@ import (
 
 	"github.com/zoomprobe/zoomprobe/engine/ownflows"
 	"github.com/zoomprobe/zoomprobe/finding"
-	"github.com/zoomprobe/zoomprobe/probes/probetest"
+	"github.com/zoomprobe/zoomprobe/internal/probetest"
 )
 
 // resolverAt is a Go resolver that asks only the DNS server at addr.

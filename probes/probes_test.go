@@ -23,7 +23,7 @@ import (
 	"github.com/zoomprobe/zoomprobe/certcheck"
 	"github.com/zoomprobe/zoomprobe/config"
 	"github.com/zoomprobe/zoomprobe/finding"
-	"github.com/zoomprobe/zoomprobe/probes/probetest"
+	"github.com/zoomprobe/zoomprobe/internal/probetest"
 )
 
 func TestMain(m *testing.M) { os.Exit(probetest.Main(m)) }

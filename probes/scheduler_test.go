@@ -16,7 +16,7 @@ import (
 	"github.com/zoomprobe/zoomprobe/analyzers"
 	"github.com/zoomprobe/zoomprobe/config"
 	"github.com/zoomprobe/zoomprobe/finding"
-	"github.com/zoomprobe/zoomprobe/probes/probetest"
+	"github.com/zoomprobe/zoomprobe/internal/probetest"
 )
 
 type collect struct {

@@ -5,7 +5,7 @@
 #
 #   scripts/flake-loop.sh [RUNS] [go test args...]
 #   scripts/flake-loop.sh 20                          # the whole suite (scripts/test.sh's go test), 20 times
-#   scripts/flake-loop.sh 20 ./testbed -run 'TestScenarios/injected-rst'
+#   scripts/flake-loop.sh 20 ./internal/testbed -run 'TestScenarios/injected-rst'
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export PATH="/usr/local/go/bin:$PATH"

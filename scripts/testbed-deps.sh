@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Installs the Debian packages the live test bed (testbed/) needs:
+# Installs the Debian packages the live test bed (internal/testbed/) needs:
 # ip and tc (iproute2), iptables, nft (nftables) and ethtool.
 # Idempotent: runs apt-get only when one of the tools is missing.
 set -euo pipefail

@@ -13,7 +13,7 @@ import (
 	"golang.org/x/net/dns/dnsmessage"
 
 	"github.com/zoomprobe/zoomprobe/analyzers/dnsfilter"
-	"github.com/zoomprobe/zoomprobe/analyzers/reach/reachtest"
+	"github.com/zoomprobe/zoomprobe/internal/reachtest"
 	"github.com/zoomprobe/zoomprobe/config"
 	"github.com/zoomprobe/zoomprobe/decode"
 	"github.com/zoomprobe/zoomprobe/finding"

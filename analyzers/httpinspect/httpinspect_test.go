@@ -14,7 +14,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/testutil"
 
 	"github.com/zoomprobe/zoomprobe/analyzers/httpinspect"
-	"github.com/zoomprobe/zoomprobe/analyzers/reach/reachtest"
+	"github.com/zoomprobe/zoomprobe/internal/reachtest"
 	"github.com/zoomprobe/zoomprobe/config"
 	"github.com/zoomprobe/zoomprobe/decode"
 	"github.com/zoomprobe/zoomprobe/finding"

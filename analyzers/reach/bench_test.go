@@ -4,7 +4,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/zoomprobe/zoomprobe/analyzers/reach/reachtest"
+	"github.com/zoomprobe/zoomprobe/internal/reachtest"
 	"github.com/zoomprobe/zoomprobe/decode"
 )
 

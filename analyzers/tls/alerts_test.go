@@ -5,7 +5,7 @@ import (
 	"testing"
 
 	"github.com/zoomprobe/zoomprobe/finding"
-	"github.com/zoomprobe/zoomprobe/testgen"
+	"github.com/zoomprobe/zoomprobe/internal/testgen"
 )
 
 // A server-side alert right after the ClientHello: filtering by name on Zoom

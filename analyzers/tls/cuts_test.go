@@ -17,7 +17,7 @@ import (
 	"github.com/zoomprobe/zoomprobe/finding"
 	"github.com/zoomprobe/zoomprobe/flow"
 	ptls "github.com/zoomprobe/zoomprobe/proto/tls"
-	"github.com/zoomprobe/zoomprobe/testgen"
+	"github.com/zoomprobe/zoomprobe/internal/testgen"
 	"github.com/zoomprobe/zoomprobe/zoom"
 )
 

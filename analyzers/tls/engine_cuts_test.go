@@ -11,7 +11,7 @@ import (
 
 	"github.com/zoomprobe/zoomprobe/config"
 	"github.com/zoomprobe/zoomprobe/offline"
-	"github.com/zoomprobe/zoomprobe/testgen"
+	"github.com/zoomprobe/zoomprobe/internal/testgen"
 )
 
 // The whole pipeline (capture file, decoder with checksums, two workers,

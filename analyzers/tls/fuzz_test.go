@@ -9,7 +9,7 @@ import (
 	"github.com/zoomprobe/zoomprobe/decode"
 	"github.com/zoomprobe/zoomprobe/finding"
 	"github.com/zoomprobe/zoomprobe/flow"
-	"github.com/zoomprobe/zoomprobe/proto/tls/tlstest"
+	"github.com/zoomprobe/zoomprobe/internal/tlstest"
 )
 
 // FuzzAnalyzer drives the whole analyzer with hostile segments: the client's

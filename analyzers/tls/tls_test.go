@@ -24,7 +24,7 @@ import (
 	"github.com/zoomprobe/zoomprobe/flow"
 	"github.com/zoomprobe/zoomprobe/flow/identity"
 	"github.com/zoomprobe/zoomprobe/internal/bounded"
-	"github.com/zoomprobe/zoomprobe/proto/tls/tlstest"
+	"github.com/zoomprobe/zoomprobe/internal/tlstest"
 	"github.com/zoomprobe/zoomprobe/zoom"
 )
 

@@ -7,7 +7,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/zoomprobe/zoomprobe/testgen"
+	"github.com/zoomprobe/zoomprobe/internal/testgen"
 )
 
 func TestList(t *testing.T) {

@@ -10,7 +10,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/zoomprobe/zoomprobe/testgen"
+	"github.com/zoomprobe/zoomprobe/internal/testgen"
 )
 
 var update = flag.Bool("update", false, "rewrite the golden files under testdata/golden")

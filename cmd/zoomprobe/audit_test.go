@@ -9,7 +9,7 @@ import (
 	"testing"
 
 	"github.com/zoomprobe/zoomprobe/exporters/report"
-	"github.com/zoomprobe/zoomprobe/probes/probetest"
+	"github.com/zoomprobe/zoomprobe/internal/probetest"
 )
 
 // auditConfig points every check at loopback servers: nothing leaves the

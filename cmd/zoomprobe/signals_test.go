@@ -16,7 +16,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/zoomprobe/zoomprobe/daemon/livetest"
+	"github.com/zoomprobe/zoomprobe/internal/livetest"
 )
 
 var (

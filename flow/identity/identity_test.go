@@ -11,7 +11,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/zoomprobe/zoomprobe/analyzers/reach/reachtest"
+	"github.com/zoomprobe/zoomprobe/internal/reachtest"
 	"github.com/zoomprobe/zoomprobe/config"
 	"github.com/zoomprobe/zoomprobe/decode"
 	"github.com/zoomprobe/zoomprobe/flow"

@@ -13,7 +13,7 @@ import (
 	"testing"
 
 	pdecode "github.com/zoomprobe/zoomprobe/decode"
-	"github.com/zoomprobe/zoomprobe/testgen"
+	"github.com/zoomprobe/zoomprobe/internal/testgen"
 )
 
 // identity is what a passive observer learns of a handshake: the functions

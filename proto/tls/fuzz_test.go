@@ -4,7 +4,7 @@ import (
 	ctls "crypto/tls"
 	"testing"
 
-	"github.com/zoomprobe/zoomprobe/proto/tls/tlstest"
+	"github.com/zoomprobe/zoomprobe/internal/tlstest"
 )
 
 // realStreams returns both directions of real TLS 1.2 and 1.3 handshakes.

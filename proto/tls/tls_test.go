@@ -12,7 +12,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/zoomprobe/zoomprobe/proto/tls/tlstest"
+	"github.com/zoomprobe/zoomprobe/internal/tlstest"
 )
 
 // collector records what a Decoder hands out (copies).

@@ -20,8 +20,8 @@ import (
 	"github.com/zoomprobe/zoomprobe/config"
 	"github.com/zoomprobe/zoomprobe/daemon"
 	"github.com/zoomprobe/zoomprobe/engine"
-	"github.com/zoomprobe/zoomprobe/probes/probetest"
-	"github.com/zoomprobe/zoomprobe/testbed"
+	"github.com/zoomprobe/zoomprobe/internal/probetest"
+	"github.com/zoomprobe/zoomprobe/internal/testbed"
 )
 
 // site is one live test bed with the real daemon capturing its mirror port

@@ -12,7 +12,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/zoomprobe/zoomprobe/testbed"
+	"github.com/zoomprobe/zoomprobe/internal/testbed"
 )
 
 // Sites of the live test: each is its own bed and daemon, scraped with its

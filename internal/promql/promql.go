@@ -1,14 +1,10 @@
-// Package deploy holds zoomprobe's deployment files (Prometheus rules,
-// Alertmanager, Grafana, Kubernetes, systemd) and the tests that keep them
-// valid and in step with the metrics the daemon exports (metrics.txt).
-//
-// This file is a small PromQL scanner: enough to list the metric selectors and
-// label names an expression uses, so a test can check them against
-// metrics.txt. It does not validate syntax: promtool (rules) and the e2e
+// Package promql is a small PromQL scanner for the tests of deploy/: enough
+// to list the metric selectors and label names an expression uses, so a test
+// can check them against deploy/metrics.txt (ParseMetrics reads it). It does not validate syntax: promtool (rules) and the e2e
 // tests (every dashboard query runs against a real Prometheus) do that.
 // The real parser (prometheus/promql/parser) would pull the whole Prometheus
 // module into go.mod for one check, hence this scanner.
-package deploy
+package promql
 
 import (
 	"bufio"

@@ -14,7 +14,7 @@ import (
 	"github.com/prometheus/common/expfmt"
 	"github.com/prometheus/common/model"
 
-	"github.com/zoomprobe/zoomprobe/deploy"
+	"github.com/zoomprobe/zoomprobe/internal/promql"
 )
 
 // standardPrefixes are the families of client_golang's Go and process
@@ -30,11 +30,11 @@ var notExercised = map[string]string{}
 // requires that every metric of deploy/metrics.txt is exported with exactly
 // its labels and type, and that the daemon exports nothing metrics.txt lacks.
 func checkMetricContract(t *testing.T, bodies ...string) {
-	f, err := os.Open(filepath.Join("..", "deploy", "metrics.txt"))
+	f, err := os.Open(filepath.Join("..", "..", "deploy", "metrics.txt"))
 	if err != nil {
 		t.Fatal(err)
 	}
-	contract, err := deploy.ParseMetrics(f)
+	contract, err := promql.ParseMetrics(f)
 	f.Close()
 	if err != nil {
 		t.Fatal(err)
@@ -115,7 +115,7 @@ var panelsWithoutData = map[string]string{}
 // checkDashboard runs every panel query of deploy/grafana/zoomprobe.json
 // against the harness's Prometheus and requires data.
 func checkDashboard(t *testing.T, h *Harness) {
-	qs, err := DashboardQueries("..")
+	qs, err := DashboardQueries("../..")
 	if err != nil {
 		t.Fatal(err)
 	}

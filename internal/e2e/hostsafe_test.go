@@ -51,7 +51,7 @@ func TestLeavesHostServicesAlone(t *testing.T) {
 		}
 	}
 
-	out, err := exec.Command("../scripts/deps.sh").CombinedOutput()
+	out, err := exec.Command("../../scripts/deps.sh").CombinedOutput()
 	if err != nil {
 		t.Fatalf("scripts/deps.sh: %v\n%s", err, out)
 	}

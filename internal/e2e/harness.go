@@ -44,7 +44,7 @@ type Options struct {
 	// Groups are more targets with their own labels (one site each), scraped
 	// by the same job.
 	Groups []TargetGroup
-	// RepoRoot is the repository's top directory (default "..", from e2e/).
+	// RepoRoot is the repository's top directory (default "../..", from internal/e2e/).
 	RepoRoot string
 	// TimeScale divides every range, offset and `for:` of the shipped rules
 	// (default 60: 15m windows become 15s).
@@ -93,7 +93,7 @@ func Start(t testing.TB, opt Options) *Harness {
 		}
 	}
 	if opt.RepoRoot == "" {
-		opt.RepoRoot = ".."
+		opt.RepoRoot = "../.."
 	}
 	if opt.TimeScale == 0 {
 		opt.TimeScale = 60

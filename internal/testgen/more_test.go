@@ -11,7 +11,7 @@ import (
 
 	"github.com/gopacket/gopacket/layers"
 	"github.com/gopacket/gopacket/pcapgo"
-	"github.com/zoomprobe/zoomprobe/testgen"
+	"github.com/zoomprobe/zoomprobe/internal/testgen"
 )
 
 // Live recordings have the shape of the stored ones: same flights in the
@@ -133,13 +133,13 @@ func TestWriters(t *testing.T) {
 
 // The committed captures are what the generator writes today.
 func TestCommittedCaptures(t *testing.T) {
-	files, _ := filepath.Glob("../testdata/*.pcap*")
+	files, _ := filepath.Glob("../../testdata/*.pcap*")
 	if len(files) == 0 {
 		t.Skip("no committed captures")
 	}
 	for _, c := range testgen.CommittedCaptures() {
 		t.Run(c.File, func(t *testing.T) {
-			want, err := os.ReadFile(filepath.Join("..", "testdata", c.File))
+			want, err := os.ReadFile(filepath.Join("..", "..", "testdata", c.File))
 			if err != nil {
 				t.Fatalf("%v (regenerate with go generate ./testgen)", err)
 			}
@@ -164,7 +164,7 @@ func TestCommittedCAs(t *testing.T) {
 		t.Fatal(err)
 	}
 	for name, ca := range pki.CAFiles() {
-		got, err := os.ReadFile(filepath.Join("..", "testdata", "ca", name))
+		got, err := os.ReadFile(filepath.Join("..", "..", "testdata", "ca", name))
 		if err != nil {
 			t.Fatalf("%v (regenerate with go generate ./testgen)", err)
 		}

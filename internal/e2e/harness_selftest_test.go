@@ -123,7 +123,7 @@ func TestHarnessSelfTest(t *testing.T) {
 		t.Skip("starts Prometheus and Alertmanager")
 	}
 	t.Parallel() // with TestLiveAlerts: the package stays well under two minutes
-	live := syntheticTarget(t, "..")
+	live := syntheticTarget(t, "../..")
 	dead := freeAddr(t) // nothing listens there: up == 0
 	h := Start(t, Options{Targets: []string{live, dead}, TargetLabels: map[string]string{"site": "selftest"}})
 
@@ -162,7 +162,7 @@ func TestHarnessSelfTest(t *testing.T) {
 		}
 	}
 
-	h.RunDashboard(t, "..", 30*time.Second)
+	h.RunDashboard(t, "../..", 30*time.Second)
 }
 
 func TestCompressRules(t *testing.T) {
@@ -206,7 +206,7 @@ func TestCompressRules(t *testing.T) {
 	}
 
 	// The shipped rules, compressed, are still valid for promtool.
-	shipped, err := os.ReadFile("../deploy/prometheus/zoomprobe-rules.yml")
+	shipped, err := os.ReadFile("../../deploy/prometheus/zoomprobe-rules.yml")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -218,7 +218,7 @@ func TestCompressRules(t *testing.T) {
 }
 
 func TestAlertmanagerForTest(t *testing.T) {
-	shipped, err := os.ReadFile("../deploy/alertmanager/alertmanager.yml")
+	shipped, err := os.ReadFile("../../deploy/alertmanager/alertmanager.yml")
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -13,7 +13,7 @@ import (
 
 	yaml "go.yaml.in/yaml/v3"
 
-	"github.com/zoomprobe/zoomprobe/testbed"
+	"github.com/zoomprobe/zoomprobe/internal/testbed"
 )
 
 // Fleet sites: each a test bed with the real daemon, scraped by its own
@@ -167,7 +167,7 @@ func TestFleet(t *testing.T) {
 		}
 	}
 	t.Run("fleet_dashboard", func(t *testing.T) {
-		central.RunDashboardFile(t, filepath.Join("..", "deploy", "grafana", "zoomprobe-fleet.json"), 5*time.Minute)
+		central.RunDashboardFile(t, filepath.Join("..", "..", "deploy", "grafana", "zoomprobe-fleet.json"), 5*time.Minute)
 	})
 	t.Logf("whole fleet test: %s", time.Since(began).Round(100*time.Millisecond))
 }
