@@ -199,7 +199,7 @@ func (a *Analyzer) tcpPacket(f *flow.Flow, s *state, p *decode.Packet, d flow.Di
 		if s.synSeen && !s.answered && fl&decode.TCPAck != 0 {
 			s.ackWithoutSynAck = true
 		}
-		if s.synSeen {
+		if s.synSeen && s.lost.clientAcked <= 1 { // past that the client got server data: nothing to judge
 			a.clientProgress(f, s, p)
 		}
 		if len(p.Payload) > 0 {
@@ -245,7 +245,7 @@ func (a *Analyzer) tcpPacket(f *flow.Flow, s *state, p *decode.Packet, d flow.Di
 			s.appData = true
 		}
 	}
-	if s.synSeen {
+	if s.synSeen && s.lost.clientAcked <= 1 {
 		s.serverAnswer(p)
 	}
 	// The port is open once the client shows it got the answer (its ACK);

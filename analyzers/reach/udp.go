@@ -45,6 +45,9 @@ func (a *Analyzer) udpPacket(f *flow.Flow, s *state, p *decode.Packet, d flow.Di
 // marked open on the first such sign, or when the flow ends without a verdict.
 func (a *Analyzer) udpRequest(f *flow.Flow, s *state, p *decode.Packet) {
 	l := &s.lost
+	if l.progress {
+		return // the client got an answer: nothing later changes that
+	}
 	h := payloadHash(p.Payload)
 	if !s.answered {
 		l.noteRequest(h)
