@@ -1,7 +1,8 @@
 # syntax=docker/dockerfile:1
 # zoomprobe: a static binary on distroless, running as a numeric non-root user.
 #
-#   docker build -t zoomprobe .
+#   docker build -t ghcr.io/zoomprobe/zoomprobe:$(cat VERSION) \
+#     --build-arg REVISION=$(git rev-parse --short HEAD) .
 #   docker run --network host --cap-drop ALL --cap-add NET_RAW zoomprobe \
 #     run --config.file=/etc/zoomprobe/zoomprobe.yml
 #
@@ -20,11 +21,14 @@ RUN apt-get update \
 COPY go.mod go.sum ./
 RUN go mod download
 COPY . .
-ARG VERSION=dev
+# The version comes from the VERSION file unless --build-arg VERSION= says
+# otherwise; the revision from --build-arg REVISION (.git is not copied).
+ARG VERSION=""
 ARG REVISION=unknown
-RUN CGO_ENABLED=0 GOOS=linux go build -trimpath \
+RUN version="${VERSION:-$(cat VERSION)}" \
+ && CGO_ENABLED=0 GOOS=linux go build -trimpath \
       -ldflags "-s -w \
-        -X github.com/prometheus/common/version.Version=${VERSION} \
+        -X github.com/prometheus/common/version.Version=${version} \
         -X github.com/prometheus/common/version.Revision=${REVISION} \
         -X github.com/prometheus/common/version.Branch=docker" \
       -o /out/zoomprobe ./cmd/zoomprobe \

@@ -1,7 +1,7 @@
 // Package analyzers defines the small interface every passive analyzer
-// implements and the one place they are registered. Each analyzer lives in a
-// subpackage and registers itself in init(); cmd/zoomprobe imports them all
-// through analyzers/all.
+// implements, the one place they are registered and their order (Order, in
+// order.go). Each analyzer lives in a subpackage and registers itself in
+// init(); cmd/zoomprobe imports them all through analyzers/all.
 package analyzers
 
 import (
@@ -25,9 +25,15 @@ import (
 // single goroutine, so per-flow state (kept in f.Ext[slot]) needs no lock.
 //
 // Analyzers see every TCP and UDP flow, because identity can be learned late
-// (a SNI in the second segment, a DNS name). They report only on watched flows
-// (f.Watched()) and should return at once for flows whose identity is decided
-// and unwatched.
+// (a SNI in the second segment, Zoom's UDP header). Identity is decided by the
+// identity stage (flow/identity) before any analyzer sees the packet;
+// analyzers only read it (f.Service(), f.Name(), f.Identity()). They report
+// only on watched flows (f.Watched()) and should return at once for flows
+// whose identity is final and unwatched.
+//
+// The engine recovers a panic in any of these calls: the panic is counted
+// (zoomprobe_analyzer_panics_total), the flow is no longer shown to that
+// analyzer, and the others carry on.
 type Analyzer interface {
 	// Packet sees a packet of flow f travelling in direction d. p is valid only
 	// during the call.
@@ -64,10 +70,14 @@ var (
 	plugins = map[string]Plugin{}
 )
 
-// Register adds a plugin; call it from the analyzer package's init().
+// Register adds a plugin; call it from the analyzer package's init(). Its
+// name must be listed in Order.
 func Register(p Plugin) {
 	mu.Lock()
 	defer mu.Unlock()
+	if orderIndex(p.Name()) < 0 {
+		panic("analyzers: " + p.Name() + " is not listed in analyzers.Order (analyzers/order.go)")
+	}
 	if _, dup := plugins[p.Name()]; dup {
 		panic("analyzers: duplicate registration of " + p.Name())
 	}
@@ -77,7 +87,7 @@ func Register(p Plugin) {
 	plugins[p.Name()] = p
 }
 
-// Registered returns the registered plugins sorted by name, so slots are stable.
+// Registered returns the registered plugins in Order.
 func Registered() []Plugin {
 	mu.Lock()
 	defer mu.Unlock()
@@ -85,7 +95,7 @@ func Registered() []Plugin {
 	for _, p := range plugins {
 		out = append(out, p)
 	}
-	sort.Slice(out, func(i, j int) bool { return out[i].Name() < out[j].Name() })
+	sort.Slice(out, func(i, j int) bool { return orderIndex(out[i].Name()) < orderIndex(out[j].Name()) })
 	return out
 }
 

@@ -178,6 +178,7 @@ func Run(ctx context.Context, o Options) (*report.Report, error) {
 		}
 	}
 	r.Findings = append(r.Findings, passiveFindings...)
+	r.Facts = networkFacts(results, &pc)
 	if off := clock.Offset(); off != 0 {
 		r.Notes = append(r.Notes, fmt.Sprintf("TLS certificates were judged at this host's time corrected by the NTP offset (%s).", fmtOffset(off)))
 	}

@@ -229,7 +229,29 @@ func TestAuditFailures(t *testing.T) {
 	if !strings.Contains(strings.Join(r.Notes, " "), "NTP offset (+10m") {
 		t.Errorf("notes %v", r.Notes)
 	}
+	// What the checks learnt on their way: the address the STUN server saw,
+	// the resolver and its sinkhole, the proxy, the offset of the best server.
+	checkFacts(t, r, map[string]string{
+		"egress_address": "127.0.0.1 (seen by zoomfrn99mmr.zoom.us:3478)",
+		"resolvers":      "127.0.0.53: ok, dns_sinkhole",
+		"proxy":          "http://127.0.0.8:3128",
+		"clock_offset":   "+600.",
+	})
 	writeAll(t, r, "fail")
+}
+
+// checkFacts wants each fact's value to contain the given text.
+func checkFacts(t *testing.T, r *report.Report, want map[string]string) {
+	t.Helper()
+	got := map[string]string{}
+	for _, f := range r.Facts {
+		got[f.ID] = f.Value
+	}
+	for id, w := range want {
+		if !strings.Contains(got[id], w) {
+			t.Errorf("fact %s = %q, want it to contain %q", id, got[id], w)
+		}
+	}
 }
 
 func TestAuditBadCheck(t *testing.T) {

@@ -88,6 +88,13 @@ func TestAuditDNSRootCause(t *testing.T) {
 					t.Errorf("a check the DNS failure stopped reported %s/%s: %s", f.Kind, f.Reason, f.Remediation)
 				}
 			}
+			// The resolver is named once, with what it did.
+			checkFacts(t, r, map[string]string{"resolvers": "127.0.0.53: " + string(c.reason), "egress_address": "not learnt: no STUN check was tested"})
+			for _, f := range r.Facts {
+				if f.ID == "resolvers" && strings.Contains(f.Value, "127.0.0.53:53") {
+					t.Errorf("resolver named twice: %q", f.Value)
+				}
+			}
 			for _, ch := range r.Checks {
 				if ch.Check != "dns" && (ch.Status != report.Skip || ch.Reason != string(c.reason)) {
 					t.Errorf("check %s %s = %s/%s; want SKIP/%s", ch.Check, ch.Target, ch.Status, ch.Reason, c.reason)

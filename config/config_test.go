@@ -52,6 +52,7 @@ func TestBadConfigs(t *testing.T) {
 	want := map[string]string{
 		"unknown-field.yml":       "line 3: field wrokers not found in type config.CaptureConfig",
 		"workers-range.yml":       "line 3: capture.workers: must be between 1 and 64, got 0",
+		"client-hello-bytes.yml":  "line 2: zoom.max_client_hello_bytes: must be between 1024 and 65536, got 100",
 		"bad-network.yml":         `line 5: zoom.watch.networks[1]: "10.0.0.300/24" is not a CIDR network`,
 		"bad-duration.yml":        "line 2: cannot unmarshal !!str `forever` into time.Duration",
 		"timeout-range.yml":       "line 2: flows.embryonic_timeout: must be between 1s and 24h, got 10ms",

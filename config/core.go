@@ -117,6 +117,9 @@ type ZoomConfig struct {
 	RangesFile string `yaml:"ranges_file"`
 	// NameCacheSize bounds the DNS-snooped address→name cache.
 	NameCacheSize int `yaml:"name_cache_size"`
+	// MaxClientHelloBytes bounds the client bytes the identity stage holds
+	// per flow while a ClientHello arrives over several segments.
+	MaxClientHelloBytes int `yaml:"max_client_hello_bytes"`
 	// DNSAnswerWindow: a snooped DNS answer is trusted only if it matches a
 	// query seen at most this long before it (client, ports, ID, question).
 	DNSAnswerWindow time.Duration `yaml:"dns_answer_window"`
@@ -139,12 +142,14 @@ type WatchConfig struct {
 
 func (c *ZoomConfig) setDefaults() {
 	c.NameCacheSize = 16384
+	c.MaxClientHelloBytes = 8192
 	c.DNSAnswerWindow = 5 * time.Second
 	c.DNSQueryTableBytes = 1 << 20
 }
 
 func (c *ZoomConfig) validate(v *Validator) {
 	v.Check(c.NameCacheSize >= 16 && c.NameCacheSize <= 10_000_000, "zoom.name_cache_size", "must be between 16 and 10000000, got %d", c.NameCacheSize)
+	v.Check(c.MaxClientHelloBytes >= 1024 && c.MaxClientHelloBytes <= 65536, "zoom.max_client_hello_bytes", "must be between 1024 and 65536, got %d", c.MaxClientHelloBytes)
 	v.Check(c.DNSAnswerWindow >= 100*time.Millisecond && c.DNSAnswerWindow <= time.Minute, "zoom.dns_answer_window", "must be between 100ms and 1m, got %s", c.DNSAnswerWindow)
 	v.Check(c.DNSQueryTableBytes >= 4096 && c.DNSQueryTableBytes <= 1<<30, "zoom.dns_query_table_bytes", "must be between 4096 and 1073741824, got %d", c.DNSQueryTableBytes)
 	c.Watch.Prefixes = c.Watch.Prefixes[:0]
@@ -175,13 +180,15 @@ func (c *MetricsConfig) validate(v *Validator) {
 
 // EventLogConfig is the JSON-lines log of findings.
 type EventLogConfig struct {
-	// Path of the log; "-" is standard output; empty disables it.
+	// Path of the log; "-" (the default) is standard output, which systemd
+	// and Kubernetes keep in their logs; empty disables it.
 	Path       string `yaml:"path"`
 	MaxSizeMB  int    `yaml:"max_size_mb"`
 	MaxBackups int    `yaml:"max_backups"`
 }
 
 func (c *EventLogConfig) setDefaults() {
+	c.Path = "-"
 	c.MaxSizeMB = 100
 	c.MaxBackups = 5
 }

@@ -50,6 +50,9 @@ type Options struct {
 	Web         *web.FlagConfig
 	MetricsPath string
 	Logger      *slog.Logger
+	// Passive turns the active checks off whatever the config says (run
+	// --passive), across reloads: the probe only listens.
+	Passive bool
 	// EnableLifecycle serves POST /-/reload (--web.enable-lifecycle); off,
 	// it answers 403 and only SIGHUP reloads.
 	EnableLifecycle bool

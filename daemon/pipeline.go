@@ -104,6 +104,9 @@ func (d *Daemon) newEngine(cfg *config.Config) (*engine.Engine, *prometheus.Regi
 }
 
 func (d *Daemon) startProbes(cfg *config.Config, key string) (*probeRun, error) {
+	if d.opts.Passive {
+		return nil, nil
+	}
 	reg := prometheus.NewRegistry()
 	run, err := startProbes(cfg, reg, d.sink(), d.clock, d.log, d.own)
 	if err != nil || run == nil {

@@ -294,7 +294,75 @@ type panel struct {
 		Expr       string          `json:"expr"`
 		Datasource json.RawMessage `json:"datasource"`
 	} `json:"targets"`
-	Panels []panel `json:"panels"` // collapsed rows
+	Panels      []panel `json:"panels"` // collapsed rows
+	FieldConfig struct {
+		Defaults struct {
+			Unit       string `json:"unit"`
+			Thresholds *struct {
+				Steps []struct {
+					Color string   `json:"color"`
+					Value *float64 `json:"value"`
+				} `json:"steps"`
+			} `json:"thresholds"`
+			Custom struct {
+				ThresholdsStyle struct {
+					Mode string `json:"mode"`
+				} `json:"thresholdsStyle"`
+			} `json:"custom"`
+		} `json:"defaults"`
+		Overrides []struct {
+			Matcher struct {
+				ID      string          `json:"id"`
+				Options json.RawMessage `json:"options"`
+			} `json:"matcher"`
+			Properties []struct {
+				ID    string          `json:"id"`
+				Value json.RawMessage `json:"value"`
+			} `json:"properties"`
+		} `json:"overrides"`
+	} `json:"fieldConfig"`
+}
+
+// checkPanelDisplay: a unit on every panel; thresholds chosen for the panel,
+// not Grafana's default (green, red from 80), and drawn on time series when
+// they mark a level; series of counters that stayed at zero kept out of the
+// legend, so it lists what happened.
+func checkPanelDisplay(t *testing.T, p panel) {
+	t.Helper()
+	df := p.FieldConfig.Defaults
+	if df.Unit == "" {
+		t.Errorf("panel %q: no unit", p.Title)
+	}
+	if df.Thresholds == nil || len(df.Thresholds.Steps) == 0 {
+		t.Errorf("panel %q: no thresholds (Grafana would show its default: red from 80)", p.Title)
+	} else {
+		st := df.Thresholds.Steps
+		if len(st) == 2 && st[1].Value != nil && *st[1].Value == 80 {
+			t.Errorf("panel %q: Grafana's default thresholds (red from 80)", p.Title)
+		}
+		if p.Type == "timeseries" && len(st) > 1 && (df.Custom.ThresholdsStyle.Mode == "" || df.Custom.ThresholdsStyle.Mode == "off") {
+			t.Errorf("panel %q: thresholds are not drawn (custom.thresholdsStyle.mode)", p.Title)
+		}
+	}
+	rates := false
+	for _, tg := range p.Targets {
+		rates = rates || strings.Contains(tg.Expr, "rate(")
+	}
+	if p.Type != "timeseries" || !rates {
+		return
+	}
+	for _, o := range p.FieldConfig.Overrides {
+		if o.Matcher.ID != "byValue" {
+			continue
+		}
+		for _, prop := range o.Properties {
+			var hide struct{ Legend bool }
+			if prop.ID == "custom.hideFrom" && json.Unmarshal(prop.Value, &hide) == nil && hide.Legend {
+				return
+			}
+		}
+	}
+	t.Errorf("panel %q: all-zero series are listed in the legend (add a byValue override hiding them)", p.Title)
 }
 
 // DashboardQueries returns every panel query of the dashboard, keyed by
@@ -348,6 +416,7 @@ func TestDashboard(t *testing.T) {
 		if len(p.Targets) == 0 {
 			t.Errorf("panel %q: no query", p.Title)
 		}
+		checkPanelDisplay(t, p)
 		for _, tg := range p.Targets {
 			queries++
 			for _, problem := range CheckUsage(tg.Expr, m) {
@@ -573,9 +642,87 @@ func checkZoomprobeContainer(t *testing.T, where string, podSpec any) {
 	if get(sc, "privileged") == true {
 		t.Errorf("%s: privileged", where)
 	}
+	// A tag someone can build: the VERSION the Dockerfile stamps, not :latest.
+	version, err := os.ReadFile("../VERSION")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := zoomprobeImage + ":" + strings.TrimSpace(string(version)); get(c, "image") != want {
+		t.Errorf("%s: image %v, want %s (the documented name, tagged with VERSION)", where, get(c, "image"), want)
+	}
 	args := strs(get(c, "args"))
 	if len(args) == 0 || args[0] != "run" || !slices.Contains(args, "--config.file=/etc/zoomprobe/zoomprobe.yml") {
 		t.Errorf("%s: args %v, want run --config.file=/etc/zoomprobe/zoomprobe.yml", where, args)
+	}
+}
+
+const zoomprobeImage = "ghcr.io/zoomprobe/zoomprobe"
+
+// worstCaseMemory is the documented bound (README "Memory") on what a
+// zoomprobe with this configuration holds: the runtime and tables, the
+// AF_PACKET rings, each worker's packet batches, and per flow its state and
+// the TLS reassembly buffers (both directions and the certificate copies).
+func worstCaseMemory(cfg *config.Config, interfaces int) int64 {
+	const mib, kib = 1 << 20, 1 << 10
+	perFlow := int64(2*kib + 3*cfg.TLS.MaxHandshakeBytes)
+	return 64*mib + int64(interfaces)*int64(cfg.Capture.RingSizeMB)*mib +
+		int64(cfg.Capture.Workers)*(4*mib+int64(cfg.Flows.MaxFlows)*perFlow) +
+		int64(cfg.Zoom.NameCacheSize)*256
+}
+
+// checkMemoryLimit: the container's limit covers the worst case of its
+// config and is not far above it (derived, not guessed).
+func checkMemoryLimit(t *testing.T, where string, podSpec any, yml string) {
+	t.Helper()
+	cfg, err := config.Parse([]byte(yml))
+	if err != nil {
+		t.Errorf("%s: %v", where, err)
+		return
+	}
+	if len(cfg.Capture.Interfaces) == 0 {
+		t.Errorf("%s: name the capture interfaces (the memory bound counts their rings)", where)
+	}
+	var limit string
+	for _, x := range get(podSpec, "containers").([]any) {
+		if get(x, "name") == "zoomprobe" {
+			limit = fmt.Sprint(get(x, "resources", "limits", "memory"))
+		}
+	}
+	units := map[string]int64{"Mi": 1 << 20, "Gi": 1 << 30}
+	var n, got int64
+	if _, err := fmt.Sscanf(limit, "%d", &n); err == nil && len(limit) > 2 {
+		got = n * units[limit[len(limit)-2:]]
+	}
+	worst := worstCaseMemory(cfg, len(cfg.Capture.Interfaces))
+	if got < worst || float64(got) > 1.5*float64(worst) {
+		t.Errorf("%s: memory limit %q; the config's worst case is %d MiB: want a limit between it and 1.5 times it",
+			where, limit, worst>>20)
+	}
+}
+
+// checkSiteLabel: the PodMonitor turns a pod label into the site label the
+// rules and Alertmanager group by, and the pods carry that label.
+func checkSiteLabel(t *testing.T, where string, podMonitor, podTemplate any) {
+	t.Helper()
+	labels, _ := get(podTemplate, "metadata", "labels").(map[string]any)
+	found := false
+	for _, ep := range get(podMonitor, "spec", "podMetricsEndpoints").([]any) {
+		rl, _ := get(ep, "relabelings").([]any)
+		for _, r := range rl {
+			if get(r, "targetLabel") != "site" {
+				continue
+			}
+			src := strs(get(r, "sourceLabels"))
+			for k, v := range labels {
+				sanitized := regexp.MustCompile(`[^a-zA-Z0-9_]`).ReplaceAllString(k, "_")
+				if len(src) == 1 && src[0] == "__meta_kubernetes_pod_label_"+sanitized && fmt.Sprint(v) != "" {
+					found = true
+				}
+			}
+		}
+	}
+	if !found {
+		t.Errorf("%s: no pod label that the PodMonitor relabels to site", where)
 	}
 }
 
@@ -597,6 +744,12 @@ func TestKubernetes(t *testing.T) {
 		t.Error("DaemonSet: hostNetwork must be true to see the node's mirror interface")
 	}
 	checkZoomprobeContainer(t, "DaemonSet", pod)
+	// The DNS check asks the resolver Zoom clients use: the node's, not the
+	// cluster's (ClusterFirstWithHostNet).
+	if get(pod, "dnsPolicy") != "Default" {
+		t.Errorf("DaemonSet: dnsPolicy %v, want Default (the node's resolver)", get(pod, "dnsPolicy"))
+	}
+	checkSiteLabel(t, "DaemonSet", kinds["PodMonitor"], get(ds, "spec", "template"))
 
 	// The PodMonitor selects the DaemonSet's pods and the port it names exists.
 	podLabels, _ := get(ds, "spec", "template", "metadata", "labels").(map[string]any)
@@ -615,19 +768,21 @@ func TestKubernetes(t *testing.T) {
 	if _, err := config.Parse([]byte(data)); err != nil {
 		t.Errorf("ConfigMap zoomprobe.yml: %v", err)
 	}
+	checkMemoryLimit(t, "DaemonSet", pod, data)
 
 	// The sidecar example holds to the same privileges.
+	sidecar := map[string]map[string]any{}
 	for _, d := range k8sDocs(t, "kubernetes/sidecar-example.yaml") {
-		switch d["kind"] {
-		case "Deployment":
-			checkZoomprobeContainer(t, "sidecar example", get(d, "spec", "template", "spec"))
-		case "ConfigMap":
-			data, _ := get(d, "data", "zoomprobe.yml").(string)
-			if _, err := config.Parse([]byte(data)); err != nil {
-				t.Errorf("sidecar ConfigMap zoomprobe.yml: %v", err)
-			}
-		}
+		sidecar[fmt.Sprint(d["kind"])] = d
 	}
+	sidecarPod := get(sidecar["Deployment"], "spec", "template", "spec")
+	checkZoomprobeContainer(t, "sidecar example", sidecarPod)
+	sidecarData, _ := get(sidecar["ConfigMap"], "data", "zoomprobe.yml").(string)
+	if _, err := config.Parse([]byte(sidecarData)); err != nil {
+		t.Errorf("sidecar ConfigMap zoomprobe.yml: %v", err)
+	}
+	checkMemoryLimit(t, "sidecar example", sidecarPod, sidecarData)
+	checkSiteLabel(t, "sidecar example", sidecar["PodMonitor"], get(sidecar["Deployment"], "spec", "template"))
 }
 
 func TestSystemdUnit(t *testing.T) {
@@ -644,7 +799,7 @@ func TestSystemdUnit(t *testing.T) {
 	}
 	for k, want := range map[string]string{
 		"AmbientCapabilities": "CAP_NET_RAW", "CapabilityBoundingSet": "CAP_NET_RAW", "NoNewPrivileges": "yes",
-		"DynamicUser": "yes", "ProtectSystem": "strict", "ProtectHome": "yes", "PrivateTmp": "yes",
+		"DynamicUser": "yes", "User": "zoomprobe", "ProtectSystem": "strict", "ProtectHome": "yes", "PrivateTmp": "yes",
 		"PrivateDevices": "yes", "ProtectKernelTunables": "yes", "ProtectKernelModules": "yes",
 		"ProtectControlGroups": "yes", "RestrictSUIDSGID": "yes", "LockPersonality": "yes",
 		// Any exit is restarted (a signal death included), and a reload is
@@ -665,7 +820,7 @@ func TestSystemdUnit(t *testing.T) {
 		t.Skip("systemd-analyze not installed; static checks above ran")
 	}
 	dir := t.TempDir()
-	unit := strings.ReplaceAll(string(b), "/usr/local/bin/zoomprobe", "/bin/true")
+	unit := strings.ReplaceAll(string(b), "/usr/bin/zoomprobe", "/bin/true")
 	if err := os.WriteFile(filepath.Join(dir, "zoomprobe.service"), []byte(unit), 0o644); err != nil {
 		t.Fatal(err)
 	}
@@ -741,7 +896,9 @@ func TestDockerfile(t *testing.T) {
 		}
 		return s
 	}(), "\n")
-	for _, want := range []string{"CGO_ENABLED=0", "./cmd/zoomprobe", "setcap cap_net_raw=+ep"} {
+	// Stamped with the VERSION file, like scripts/run.sh and release.sh,
+	// not "dev".
+	for _, want := range []string{"CGO_ENABLED=0", "./cmd/zoomprobe", "setcap cap_net_raw=+ep", "$(cat VERSION)", "version.Version=${version}"} {
 		if !strings.Contains(build, want) {
 			t.Errorf("build stage does not run %q", want)
 		}

@@ -172,7 +172,7 @@ func prometheusConfig(opt Options, amAddr string, ruleFiles []string) []byte {
 		statics = append(statics, staticConfig{Targets: opt.Targets, Labels: opt.TargetLabels})
 	}
 	for _, g := range opt.Groups {
-		statics = append(statics, staticConfig{Targets: g.Targets, Labels: g.Labels})
+		statics = append(statics, staticConfig(g))
 	}
 	cfg := map[string]any{
 		"global": map[string]any{

@@ -24,6 +24,7 @@ import (
 	"github.com/zoomprobe/zoomprobe/engine/ownflows"
 	"github.com/zoomprobe/zoomprobe/finding"
 	"github.com/zoomprobe/zoomprobe/flow"
+	"github.com/zoomprobe/zoomprobe/flow/identity"
 	"github.com/zoomprobe/zoomprobe/zoom"
 )
 
@@ -38,6 +39,9 @@ type Options struct {
 	// OnFlowEnd, when set, sees every flow as it leaves a table (analyze uses it
 	// to list flows). It is called from worker goroutines.
 	OnFlowEnd func(*flow.Flow, flow.ExpireReason)
+	// Plugins are the analyzers to run, in this order; nil: every registered
+	// analyzer in analyzers.Order. analyzers.disabled applies to both.
+	Plugins []analyzers.Plugin
 	// OwnFlows, when set, holds the sockets of zoomprobe's own active checks:
 	// their packets are kept from the passive analyzers (the probes report
 	// what they found themselves).
@@ -106,6 +110,10 @@ func New(o Options) (*Engine, error) {
 	}
 	classifier := zoom.NewClassifier(ranges, cfg.Zoom.Watch)
 	e.classifier = classifier
+	idMetrics := identity.NewMetrics()
+	if err := o.Registerer.Register(idMetrics); err != nil {
+		return nil, err
+	}
 
 	set, err := e.initAnalyzers(cfg)
 	if err != nil {
@@ -115,7 +123,7 @@ func New(o Options) (*Engine, error) {
 		return nil, err
 	}
 	e.analyzerSet = set
-	e.m.analyzers = set.names
+	e.m.setAnalyzers(set.health)
 	fc := flow.Config{
 		MaxFlows:         cfg.Flows.MaxFlows,
 		EmbryonicTimeout: cfg.Flows.EmbryonicTimeout,
@@ -124,7 +132,8 @@ func New(o Options) (*Engine, error) {
 		ClosedTimeout:    cfg.Flows.ClosedTimeout,
 	}
 	for range cfg.Capture.Workers {
-		e.workers = append(e.workers, newWorker(fc, set.instances(), classifier, e.names, o.OnFlowEnd))
+		id := identity.New(identity.Config{Classifier: classifier, Names: e.names, MaxHelloBytes: cfg.Zoom.MaxClientHelloBytes, Metrics: idMetrics})
+		e.workers = append(e.workers, newWorker(fc, id, set, set.instances(), o.Logger, o.OnFlowEnd))
 	}
 	return e, nil
 }
@@ -134,11 +143,13 @@ func (e *Engine) newSnooper() *snooper {
 	return &snooper{classifier: e.classifier, names: e.names, queries: e.queries}
 }
 
-// analyzerSet is one configuration's analyzers: their constructors, names
-// and the metrics their Init registered.
+// analyzerSet is one configuration's analyzers: their constructors, names,
+// flow.Ext slots, panic records and the metrics their Init registered.
 type analyzerSet struct {
 	ctors      []func() analyzers.Analyzer
 	names      []string
+	slots      []int             // each analyzer's slot: its index in analyzers.Order (Options.Plugins)
+	health     []*analyzerHealth // shared by every worker running the set
 	collectors *collectorList
 }
 
@@ -149,7 +160,14 @@ type analyzerSet struct {
 // enabled by a reload: flows in the table keep their per-analyzer state.
 func (e *Engine) initAnalyzers(cfg *config.Config) (*analyzerSet, error) {
 	set := &analyzerSet{collectors: &collectorList{}}
-	for slot, p := range analyzers.Registered() {
+	plugins := e.opts.Plugins
+	if plugins == nil {
+		plugins = analyzers.Registered() // in analyzers.Order
+	}
+	if len(plugins) > flow.MaxExt {
+		return nil, fmt.Errorf("engine: %d analyzers, at most flow.MaxExt (%d)", len(plugins), flow.MaxExt)
+	}
+	for slot, p := range plugins {
 		if !cfg.Analyzers.Enabled(p.Name()) {
 			continue
 		}
@@ -162,6 +180,8 @@ func (e *Engine) initAnalyzers(cfg *config.Config) (*analyzerSet, error) {
 		}
 		set.ctors = append(set.ctors, ctor)
 		set.names = append(set.names, p.Name())
+		set.slots = append(set.slots, slot)
+		set.health = append(set.health, &analyzerHealth{name: p.Name()})
 	}
 	return set, nil
 }
@@ -249,7 +269,7 @@ func (e *Engine) startWorkers(pool *batchPool, wg *sync.WaitGroup) []chan *batch
 			for b := range chans[i] {
 				if b.swap != nil {
 					// Between two batches: no packet is in flight in this worker.
-					w.analyzers = b.swap.perWorker[i]
+					w.setAnalyzers(b.swap.set, b.swap.perWorker[i])
 					b.swap.applied.Done()
 					continue
 				}

@@ -236,6 +236,7 @@ func (e *Engine) NotReady() []string {
 
 // analyzerSwap carries new analyzer instances to every worker.
 type analyzerSwap struct {
+	set       *analyzerSet
 	perWorker [][]analyzers.Analyzer
 	applied   sync.WaitGroup
 }
@@ -267,7 +268,7 @@ func (e *Engine) SwapAnalyzers(p *PreparedAnalyzers) error {
 	if ls.stopped {
 		return errors.New("engine: stopped")
 	}
-	sw := &analyzerSwap{}
+	sw := &analyzerSwap{set: p.set}
 	for range e.workers {
 		sw.perWorker = append(sw.perWorker, p.set.instances())
 	}
@@ -280,7 +281,7 @@ func (e *Engine) SwapAnalyzers(p *PreparedAnalyzers) error {
 	old.collectors.unregisterFrom(e.opts.Registerer)
 	err := p.set.collectors.registerOn(e.opts.Registerer)
 	e.analyzerSet = p.set
-	e.m.setAnalyzers(p.set.names)
+	e.m.setAnalyzers(p.set.health)
 	return err
 }
 

@@ -18,11 +18,11 @@ type metrics struct {
 	mu        sync.Mutex
 	sources   map[string]*sourceStats
 	decodeErr *prometheus.CounterVec
-	analyzers []string
+	analyzers []*analyzerHealth // the running set's, in analyzers.Order; guarded by mu
 
 	packets, dropped, up, lastPacket   *prometheus.Desc
 	flows, active, evictions, zoomPkts *prometheus.Desc
-	analyzerUp                         *prometheus.Desc
+	analyzerUp, analyzerPanics         *prometheus.Desc
 	dnsUnmatched, dnsEvictions         *prometheus.Desc
 	ownPackets, ownRefused             *prometheus.Desc
 }
@@ -42,7 +42,10 @@ func newMetrics(e *Engine) *metrics {
 		active:     prometheus.NewDesc("zoomprobe_active_flows", "Flows held in the flow tables.", []string{"service", "transport"}, nil),
 		evictions:  prometheus.NewDesc("zoomprobe_flow_evictions_total", "Flows evicted because a flow table was full (flows.max_flows).", nil, nil),
 		zoomPkts:   prometheus.NewDesc("zoomprobe_zoom_packets_total", "Packets of Zoom (or watched) flows, by service.", []string{"service"}, nil),
-		analyzerUp: prometheus.NewDesc("zoomprobe_analyzer_up", "1 for each analyzer that initialised and runs.", []string{"analyzer"}, nil),
+		analyzerUp: prometheus.NewDesc("zoomprobe_analyzer_up",
+			"1 for each analyzer that initialised and runs without fault; 0 once it panicked (it still sees the other flows).", []string{"analyzer"}, nil),
+		analyzerPanics: prometheus.NewDesc("zoomprobe_analyzer_panics_total",
+			"Panics recovered at the analyzer boundary; each drops the flow from that analyzer.", []string{"analyzer"}, nil),
 		dnsUnmatched: prometheus.NewDesc("zoomprobe_dns_unmatched_answers_total",
 			"DNS answers for Zoom or watched names ignored because they matched no query seen (client, ports, ID, question, zoom.dns_answer_window), by why.", []string{"reason"}, nil),
 		ownPackets: prometheus.NewDesc("zoomprobe_probe_own_packets_total",
@@ -69,10 +72,10 @@ func (m *metrics) source(label string) *sourceStats {
 	return s
 }
 
-func (m *metrics) setAnalyzers(names []string) {
+func (m *metrics) setAnalyzers(health []*analyzerHealth) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	m.analyzers = names
+	m.analyzers = health
 }
 
 func (m *metrics) decodeError(err error) {
@@ -89,7 +92,7 @@ func (m *metrics) decodeError(err error) {
 
 func (m *metrics) Describe(ch chan<- *prometheus.Desc) {
 	m.decodeErr.Describe(ch)
-	for _, d := range []*prometheus.Desc{m.packets, m.dropped, m.up, m.lastPacket, m.flows, m.active, m.evictions, m.zoomPkts, m.analyzerUp, m.dnsUnmatched, m.dnsEvictions, m.ownPackets, m.ownRefused} {
+	for _, d := range []*prometheus.Desc{m.packets, m.dropped, m.up, m.lastPacket, m.flows, m.active, m.evictions, m.zoomPkts, m.analyzerUp, m.analyzerPanics, m.dnsUnmatched, m.dnsEvictions, m.ownPackets, m.ownRefused} {
 		ch <- d
 	}
 }
@@ -139,10 +142,16 @@ func (m *metrics) Collect(ch chan<- prometheus.Metric) {
 	}
 	ch <- prometheus.MustNewConstMetric(m.evictions, prometheus.CounterValue, ev)
 	m.mu.Lock()
-	names := m.analyzers
+	health := m.analyzers
 	m.mu.Unlock()
-	for _, a := range names {
-		ch <- prometheus.MustNewConstMetric(m.analyzerUp, prometheus.GaugeValue, 1, a)
+	for _, a := range health {
+		panics := a.panics.Load()
+		up := 1.0
+		if panics > 0 {
+			up = 0
+		}
+		ch <- prometheus.MustNewConstMetric(m.analyzerUp, prometheus.GaugeValue, up, a.name)
+		ch <- prometheus.MustNewConstMetric(m.analyzerPanics, prometheus.CounterValue, float64(panics), a.name)
 	}
 	q := m.e.queries
 	for r, name := range unmatchedReasonNames {

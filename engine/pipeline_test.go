@@ -83,7 +83,7 @@ func TestFileDecodersKeepDNSOrder(t *testing.T) {
 		e, err := New(Options{Config: cfg, OnFlowEnd: func(f *flow.Flow, _ flow.ExpireReason) {
 			if f.Proto == decode.ProtoTCP {
 				tcp.Add(1)
-				if f.Service != zoom.ServiceNone {
+				if f.Service() != zoom.ServiceNone {
 					named.Add(1)
 				}
 			}

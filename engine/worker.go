@@ -1,12 +1,16 @@
 package engine
 
 import (
+	"fmt"
+	"log/slog"
+	"runtime/debug"
 	"sync/atomic"
 	"time"
 
 	"github.com/zoomprobe/zoomprobe/analyzers"
 	"github.com/zoomprobe/zoomprobe/decode"
 	"github.com/zoomprobe/zoomprobe/flow"
+	"github.com/zoomprobe/zoomprobe/flow/identity"
 	"github.com/zoomprobe/zoomprobe/zoom"
 )
 
@@ -29,26 +33,46 @@ type workerStats struct {
 
 const zoomServices = zoom.NumServices
 
-// worker owns one flow table and one instance of every analyzer. It is driven
-// from a single goroutine, so nothing on its per-packet path takes a lock.
+// analyzerHealth is one analyzer's panic record, shared by every worker.
+type analyzerHealth struct {
+	name   string
+	panics atomic.Uint64
+	logged atomic.Bool
+}
+
+// worker owns one flow table, one identity stage and one instance of every
+// analyzer. It is driven from a single goroutine, so nothing on its
+// per-packet path takes a lock.
 type worker struct {
 	table       *flow.Table
-	analyzers   []analyzers.Analyzer
-	classifier  *zoom.Classifier
-	names       *zoom.NameCache
+	identity    *identity.Stage
+	analyzers   []analyzers.Analyzer // in analyzers.Order
+	slots       []int                // each one's flow.Ext slot, also its bit in flow.Flow.Dropped
+	health      []*analyzerHealth    // each one's panic record
+	log         *slog.Logger
 	stats       *workerStats
 	clock       packetClock // packet time; flushes judge at clock.now
 	lastAdvance time.Time
 	onFlowEnd   func(*flow.Flow, flow.ExpireReason) // optional: analyze lists flows
 }
 
-func newWorker(cfg flow.Config, as []analyzers.Analyzer, cl *zoom.Classifier, names *zoom.NameCache, onFlowEnd func(*flow.Flow, flow.ExpireReason)) *worker {
-	w := &worker{analyzers: as, classifier: cl, names: names, stats: &workerStats{}, onFlowEnd: onFlowEnd}
+func newWorker(cfg flow.Config, id *identity.Stage, set *analyzerSet, as []analyzers.Analyzer, log *slog.Logger, onFlowEnd func(*flow.Flow, flow.ExpireReason)) *worker {
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	w := &worker{identity: id, log: log, stats: &workerStats{}, onFlowEnd: onFlowEnd}
+	w.setAnalyzers(set, as)
 	w.table = flow.NewTable(cfg, w.expire)
 	return w
 }
 
-// handle runs one decoded packet through identity, the flow table and the analyzers.
+// setAnalyzers makes the worker run as, this worker's instances of set.
+func (w *worker) setAnalyzers(set *analyzerSet, as []analyzers.Analyzer) {
+	w.analyzers, w.slots, w.health = as, set.slots, set.health
+}
+
+// handle runs one decoded packet through the flow table, the identity stage
+// and the analyzers.
 func (w *worker) handle(p *decode.Packet) {
 	switch w.clock.observe(p.Time) {
 	case clockForward:
@@ -64,23 +88,21 @@ func (w *worker) handle(p *decode.Packet) {
 	switch {
 	case p.IsTCP() || p.IsUDP():
 		f, d, created := w.table.Packet(p)
+		if created || !f.IdentityFinal() { // most packets: one branch
+			w.identity.Packet(f, p, d, created)
+		}
 		if created {
-			w.identify(f)
 			w.stats.active[f.Counted][transportIndex(f.Proto)].Add(1)
-		} else if f.Identity == flow.IdentityPending && f.Proto == decode.ProtoUDP && d == flow.ToServer && len(p.Payload) > 0 {
-			w.identifyUDP(f, p)
 		}
-		for _, a := range w.analyzers {
-			a.Packet(f, p, d)
-		}
-		if f.Service != f.Counted {
+		w.packet(0, f, p, d)
+		if svc := f.Service(); svc != f.Counted {
 			t := transportIndex(f.Proto)
 			w.stats.active[f.Counted][t].Add(-1)
-			w.stats.active[f.Service][t].Add(1)
-			f.Counted = f.Service
+			w.stats.active[svc][t].Add(1)
+			f.Counted = svc
 		}
-		if f.Service != zoom.ServiceNone {
-			w.stats.zoomPackets[f.Service].Add(1)
+		if svc := f.Service(); svc != zoom.ServiceNone {
+			w.stats.zoomPackets[svc].Add(1)
 		}
 	case p.IsICMP() && p.ICMP.Quoted:
 		q := &p.ICMP
@@ -88,10 +110,73 @@ func (w *worker) handle(p *decode.Packet) {
 			return
 		}
 		if f, d := w.table.Find(q.QProto, q.QSrc, q.QDst, q.QSrcPort, q.QDstPort); f != nil {
-			for _, a := range w.analyzers {
-				a.ICMP(f, p, d)
-			}
+			w.icmp(0, f, p, d)
 		}
+	}
+}
+
+// The analyzer boundary: a panic in one analyzer's call is recovered, so one
+// analyzer's bug on one hostile flow costs that analyzer that flow, not the
+// daemon. One deferred recover covers the whole loop (a defer per analyzer
+// would cost more per packet); after a panic the loop resumes with the next
+// analyzer under a new recover. Neither allocates.
+
+// packet shows p to the analyzers from index i on.
+func (w *worker) packet(i int, f *flow.Flow, p *decode.Packet, d flow.Dir) {
+	defer func() {
+		if r := recover(); r != nil {
+			w.panicked(i, f, r)
+			w.packet(i+1, f, p, d)
+		}
+	}()
+	for ; i < len(w.analyzers); i++ {
+		if f.Dropped&(1<<w.slots[i]) == 0 {
+			w.analyzers[i].Packet(f, p, d)
+		}
+	}
+}
+
+// icmp shows an ICMP error quoting f to the analyzers from index i on.
+func (w *worker) icmp(i int, f *flow.Flow, p *decode.Packet, d flow.Dir) {
+	defer func() {
+		if r := recover(); r != nil {
+			w.panicked(i, f, r)
+			w.icmp(i+1, f, p, d)
+		}
+	}()
+	for ; i < len(w.analyzers); i++ {
+		if f.Dropped&(1<<w.slots[i]) == 0 {
+			w.analyzers[i].ICMP(f, p, d)
+		}
+	}
+}
+
+// expireAnalyzers shows the expiring f to the analyzers from index i on.
+func (w *worker) expireAnalyzers(i int, f *flow.Flow, now time.Time, why flow.ExpireReason) {
+	defer func() {
+		if r := recover(); r != nil {
+			w.panicked(i, f, r)
+			w.expireAnalyzers(i+1, f, now, why)
+		}
+	}()
+	for ; i < len(w.analyzers); i++ {
+		if f.Dropped&(1<<w.slots[i]) == 0 {
+			w.analyzers[i].Expire(f, now, why)
+		}
+	}
+}
+
+// panicked drops f from analyzer i, counts the panic and logs the first one
+// of each analyzer with its flow and stack.
+func (w *worker) panicked(i int, f *flow.Flow, r any) {
+	f.Dropped |= 1 << w.slots[i]
+	h := w.health[i]
+	h.panics.Add(1)
+	if h.logged.CompareAndSwap(false, true) {
+		w.log.Error("analyzer panicked; the flow is dropped from it (logged once per analyzer, counted in zoomprobe_analyzer_panics_total)",
+			"analyzer", h.name, "panic", fmt.Sprint(r), "transport", f.Transport(),
+			"client", f.Client.String(), "server", f.Server.String(), "service", f.Service().String(),
+			"stack", string(debug.Stack()))
 	}
 }
 
@@ -115,44 +200,15 @@ func (w *worker) flush(now time.Time) {
 }
 
 func (w *worker) expire(f *flow.Flow, now time.Time, why flow.ExpireReason) {
-	for _, a := range w.analyzers {
-		a.Expire(f, now, why)
-	}
+	w.expireAnalyzers(0, f, now, why)
+	w.identity.Expire(f)
 	t := transportIndex(f.Proto)
 	w.stats.active[f.Counted][t].Add(-1)
-	w.stats.flows[f.Service][t].Add(1)
+	w.stats.flows[f.Service()][t].Add(1)
 	if why == flow.ExpireEvicted {
 		w.stats.evictions.Add(1)
 	}
 	if w.onFlowEnd != nil {
 		w.onFlowEnd(f, why)
-	}
-}
-
-// identify classifies a new flow by its server's address, port and the name
-// DNS answered for that address. TCP flows stay pending until the TLS analyzer
-// has seen the ClientHello; UDP flows until the first datagram shows Zoom's header.
-func (w *worker) identify(f *flow.Flow) {
-	name, _ := w.names.Get(f.Server.Addr(), f.First)
-	f.Name = name
-	f.Service = w.classifier.Classify(f.Proto, f.Server.Addr(), f.Server.Port(), name)
-	switch {
-	case f.Service != zoom.ServiceNone:
-		f.Identity = flow.IdentityDecided
-	case f.Proto == decode.ProtoUDP && !zoom.IsZoomPort(decode.ProtoUDP, f.Server.Port()):
-		f.Identity = flow.IdentityDecided
-	}
-}
-
-// identifyUDP looks at the first client datagram to a Zoom port on an address
-// outside Zoom's ranges: Zoom's session set-up or STUN proves it is Zoom media.
-func (w *worker) identifyUDP(f *flow.Flow, p *decode.Packet) {
-	f.Identity = flow.IdentityDecided
-	if _, ok := zoom.ParseMedia(p.Payload); ok {
-		f.Service = zoom.ServiceMedia
-		return
-	}
-	if s, ok := zoom.ParseSTUN(p.Payload); ok && s.Zoom {
-		f.Service = zoom.ServiceMedia
 	}
 }

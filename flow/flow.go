@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/zoomprobe/zoomprobe/decode"
+	"github.com/zoomprobe/zoomprobe/flow/internal/writekey"
 	"github.com/zoomprobe/zoomprobe/zoom"
 )
 
@@ -59,13 +60,70 @@ func (s TCPState) String() string {
 	return "unknown"
 }
 
-// Identity tells whether the Zoom identity of a flow is settled.
-type Identity uint8
+// Identity is what a flow is: its service class, the name it is known by and
+// how that was learnt. Only the identity stage (flow/identity) writes it;
+// everyone else reads it through Flow's accessors. See flow/identity's README
+// for the precedence.
+type Identity struct {
+	Service zoom.Service
+	// Source is the evidence that decided Service (SourceNone when Service is
+	// ServiceNone).
+	Source Source
+	// NameSource is where Name came from: SourceSNI or SourceDNS.
+	NameSource Source
+	// Final: nothing later in the flow can change the identity (the
+	// ClientHello was read, or the first client bytes were not TLS; the
+	// first datagram of a UDP flow to a Zoom port).
+	Final bool
+	// Name is the SNI the client sent, else the DNS name of the server
+	// address; kept for watched flows only.
+	Name string
+}
+
+// Source is how a flow's identity was learnt.
+type Source uint8
 
 const (
-	IdentityPending Identity = iota // may still learn a name (SNI, media header)
-	IdentityDecided                 // final: Service says what it is
+	SourceNone    Source = iota
+	SourceSNI            // the ClientHello's server_name
+	SourceDNS            // a DNS answer for the server address (zoom.NameCache)
+	SourceRange          // the server address is in Zoom's ranges
+	SourceZoomUDP        // the first datagram is Zoom's media session set-up
+	SourceSTUN           // the first datagram is a STUN request with Zoom's attributes
+	SourceWatch          // the zoom.watch settings (watched, not Zoom)
+	numSources
 )
+
+var sourceNames = [numSources]string{"none", "sni", "dns", "range", "zoom_udp", "stun", "watch"}
+
+// String is the JSON value of the source.
+func (s Source) String() string {
+	if s >= numSources {
+		return "none"
+	}
+	return sourceNames[s]
+}
+
+// Sources lists every source, for pre-creating metric label values.
+func Sources() []Source {
+	out := make([]Source, 0, numSources)
+	for s := Source(0); s < numSources; s++ {
+		out = append(out, s)
+	}
+	return out
+}
+
+// IdentityCell is a flow's identity record as the identity stage holds it:
+// the identity and the stage's own per-flow state.
+type IdentityCell struct {
+	Identity
+	// ClientISN is the client's initial sequence number, when its SYN was seen.
+	ClientISN uint32
+	ISNKnown  bool
+	// Stage is the identity stage's per-flow state (a ClientHello split over
+	// segments); nil when not needed.
+	Stage any
+}
 
 // synCopyWindow: SYNs closer than this are copies of one SYN, not retransmissions.
 const synCopyWindow = 200 * time.Millisecond
@@ -89,15 +147,18 @@ type Flow struct {
 	SynAckCount uint16
 	RstCount    [2]uint16
 	FinSeen     [2]bool
-	lastSyn     int64 // packet time (Unix ns) of the last counted SYN
+	// Dropped has bit i set when the analyzer in slot i panicked on this
+	// flow: the engine no longer shows it this flow. Written by the engine.
+	Dropped uint8
+	lastSyn int64 // packet time (Unix ns) of the last counted SYN
 
 	First, Last time.Time
 	Packets     [2]uint64
 	Bytes       [2]uint64 // L4 payload bytes
 
-	Service  zoom.Service
-	Identity Identity
-	Name     string // SNI or DNS name that identified the flow, when known
+	// identity is written by flow/identity only (IdentityCell); read it
+	// with Service, Name, Identity, IdentityFinal and Watched.
+	identity IdentityCell
 	// Counted is the service the engine last counted this flow under in
 	// flows_total / active_flows; it lets late identity move the count.
 	Counted zoom.Service
@@ -112,8 +173,31 @@ func (f *Flow) Key() Key {
 	return k
 }
 
+// Service is the flow's service class (ServiceNone: not Zoom, not watched).
+func (f *Flow) Service() zoom.Service { return f.identity.Service }
+
+// Name is the SNI the client sent, else the server's DNS name; "" when
+// unknown or the flow is not watched.
+func (f *Flow) Name() string { return f.identity.Name }
+
+// Identity is a copy of the flow's identity: changing it changes nothing.
+func (f *Flow) Identity() Identity { return f.identity.Identity }
+
+// IdentityFinal reports whether the identity can no longer change: an
+// analyzer may let go of a final, unwatched flow.
+func (f *Flow) IdentityFinal() bool { return f.identity.Final }
+
 // Watched reports whether analyzers should report on this flow.
-func (f *Flow) Watched() bool { return f.Service != zoom.ServiceNone }
+func (f *Flow) Watched() bool { return f.identity.Service != zoom.ServiceNone }
+
+// IdentityCell gives the identity stage the flow's identity to write. Only
+// packages under flow/ can import writekey and make a key; a zero key gets nil.
+func (f *Flow) IdentityCell(k writekey.Key) *IdentityCell {
+	if !k.Valid() {
+		return nil
+	}
+	return &f.identity
+}
 
 // Transport is "tcp", "udp" or the protocol number's name.
 func (f *Flow) Transport() string { return TransportName(f.Proto) }
@@ -197,9 +281,4 @@ func (f *Flow) update(p *decode.Packet, d Dir) {
 	if f.TCP == TCPNone && f.Packets[ToServer] > 0 && f.Packets[ToClient] > 0 {
 		f.TCP = TCPEstablished // picked up mid-stream
 	}
-}
-
-// reset clears a recycled flow, keeping nothing from its previous life.
-func (f *Flow) reset() {
-	*f = Flow{}
 }

@@ -47,11 +47,24 @@ type Flow struct {
 	ServerPort uint16     `json:"server_port"`
 	Service    string     `json:"service"`
 	Name       string     `json:"name,omitempty"`
-	First      time.Time  `json:"first"`
-	Last       time.Time  `json:"last"`
-	Packets    [2]uint64  `json:"packets"` // to server, to client
-	Bytes      [2]uint64  `json:"bytes"`
-	TCPState   string     `json:"tcp_state,omitempty"`
+	// NameSource tells where Name came from: sni or dns.
+	NameSource string    `json:"name_source,omitempty"`
+	First      time.Time `json:"first"`
+	Last       time.Time `json:"last"`
+	Packets    [2]uint64 `json:"packets"` // to server, to client
+	Bytes      [2]uint64 `json:"bytes"`
+	TCPState   string    `json:"tcp_state,omitempty"`
+
+	// Source is the evidence that decided Service: sni, dns, range,
+	// zoom_udp, stun or watch (flow/identity).
+	Source string `json:"source,omitempty"`
+
+	// Joined from the findings on this flow (by 5-tuple): the flow table
+	// does not keep TLS details past the handshake.
+	SNI        string   `json:"sni,omitempty"`
+	TLSVersion string   `json:"tls_version,omitempty"`
+	Issuer     string   `json:"issuer,omitempty"`   // the leaf issuer's CN, else its DN
+	Verdicts   []string `json:"verdicts,omitempty"` // kind/reason of each finding, in time order
 }
 
 // Result is what an analysis found.
@@ -89,7 +102,7 @@ func Analyze(ctx context.Context, cfg *config.Config, files []string, o Options)
 	onEnd := func(f *flow.Flow, _ flow.ExpireReason) {
 		mu.Lock()
 		defer mu.Unlock()
-		svc, tr := f.Service.String(), f.Transport()
+		svc, tr := f.Service().String(), f.Transport()
 		if res.FlowsByService[svc] == nil {
 			res.FlowsByService[svc] = map[string]int{}
 		}
@@ -101,9 +114,15 @@ func Analyze(ctx context.Context, cfg *config.Config, files []string, o Options)
 			res.UnlistedFlows++
 			return
 		}
+		id := f.Identity()
+		var nameSource string
+		if id.Name != "" {
+			nameSource = id.NameSource.String()
+		}
 		res.Flows = append(res.Flows, Flow{
 			Transport: tr, Client: f.Client.Addr(), ClientPort: f.Client.Port(),
-			Server: f.Server.Addr(), ServerPort: f.Server.Port(), Service: svc, Name: f.Name,
+			Server: f.Server.Addr(), ServerPort: f.Server.Port(), Service: svc,
+			Source: id.Source.String(), Name: id.Name, NameSource: nameSource,
 			First: f.First, Last: f.Last, Packets: f.Packets, Bytes: f.Bytes, TCPState: tcpState(f),
 		})
 	}
@@ -137,6 +156,7 @@ func Analyze(ctx context.Context, cfg *config.Config, files []string, o Options)
 	res.DroppedFindings = coll.Dropped
 	sortFindings(res.Findings)
 	sortFlows(res.Flows)
+	attachVerdicts(res.Flows, res.Findings)
 	res.Packets = packetsRead(reg)
 	return res, nil
 }

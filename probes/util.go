@@ -3,7 +3,6 @@ package probes
 import (
 	"maps"
 	"net/netip"
-	"time"
 
 	"github.com/zoomprobe/zoomprobe/finding"
 	"github.com/zoomprobe/zoomprobe/zoom"
@@ -36,5 +35,3 @@ func findingFlow(transport, remote string) *finding.Flow {
 	}
 	return &finding.Flow{Transport: transport, Server: ap.Addr().Unmap(), ServerPort: ap.Port()}
 }
-
-func seconds(d time.Duration) float64 { return d.Seconds() }

@@ -34,5 +34,7 @@ fi
 # Debian may start Prometheus, Alertmanager and node-exporter on install
 # (ports 9090, 9093/9094, 9100). They are left alone: the tests run their own
 # instances on free loopback ports and stop only the processes they started.
-export PATH="/usr/local/go/bin:$PATH"
+. scripts/toolchain.sh
+zp_go_toolchain
+zp_log "downloading Go modules"
 go mod download

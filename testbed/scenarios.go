@@ -39,7 +39,6 @@ var (
 	}
 	web443  = addrPort{WebAddr, 443}
 	zc443   = addrPort{ZoneCtrlAddr, 443}
-	mmr8801 = addrPort{MediaRouterAddr, 8801}
 	anyRST  = Match{Proto: ProtoTCP, FlagsSet: FlagRST}
 	anyICMP = Match{Proto: ProtoICMP}
 )

@@ -70,15 +70,14 @@ type Generator struct {
 	sink func(Packet) error
 	err  error
 
-	ipid      map[netip.Addr]uint16
-	macs      map[netip.Addr]net.HardwareAddr
-	dropNext  int
-	swapNext  bool
-	held      *Packet
-	buf       gopacket.SerializeBuffer
-	emitted   int
-	dropped   int
-	lastFrame []byte
+	ipid     map[netip.Addr]uint16
+	macs     map[netip.Addr]net.HardwareAddr
+	dropNext int
+	swapNext bool
+	held     *Packet
+	buf      gopacket.SerializeBuffer
+	emitted  int
+	dropped  int
 }
 
 // New returns a generator that collects its packets in memory.

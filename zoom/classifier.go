@@ -82,28 +82,44 @@ func (c *Classifier) Ranges() *Ranges { return c.ranges }
 // TCP, 17 UDP), with name the server's name from SNI or the DNS cache ("" if
 // unknown). An invalid server address is allowed (a name-only question).
 func (c *Classifier) Classify(proto uint8, server netip.Addr, serverPort uint16, name string) Service {
+	s, _ := c.ClassifyRule(proto, server, serverPort, name)
+	return s
+}
+
+// Rule is the step of the precedence that decided a classification.
+type Rule uint8
+
+const (
+	RuleNone  Rule = iota // not Zoom, not watched
+	RuleName              // a Zoom name
+	RuleRange             // an address in Zoom's ranges
+	RuleWatch             // the watch settings
+)
+
+// ClassifyRule is Classify, also telling which rule decided.
+func (c *Classifier) ClassifyRule(proto uint8, server netip.Addr, serverPort uint16, name string) (Service, Rule) {
 	portSvc := ServiceForPort(proto, serverPort)
 	if name != "" {
 		if s := serviceForName(name); s != ServiceNone {
 			if portSvc == ServiceMedia && (s == ServiceMediaRouter || s == ServiceOther) {
-				return ServiceMedia
+				return ServiceMedia, RuleName
 			}
-			return s
+			return s, RuleName
 		}
 	}
 	if s, ok := c.ranges.Lookup(server); ok {
 		switch {
 		case portSvc == ServiceMedia || portSvc == ServiceMediaRouter:
-			return portSvc
+			return portSvc, RuleRange
 		case s == ServiceMedia && proto == ProtoTCP:
-			return ServiceMediaRouter
+			return ServiceMediaRouter, RuleRange
 		}
-		return s
+		return s, RuleRange
 	}
 	if c.watched(proto, server, serverPort, name) {
-		return ServiceWatched
+		return ServiceWatched, RuleWatch
 	}
-	return ServiceNone
+	return ServiceNone, RuleNone
 }
 
 // ClassifyWithCache is Classify with the name taken from the DNS cache when

@@ -40,8 +40,9 @@ var Ports = []PortRange{
 	{Proto: ProtoUDP, First: 20000, Last: 64000, Service: ServicePhone, Cloud: true, Product: "phone", Purpose: "RTP media (too broad to judge a flow by; ServiceForPort ignores it)"},
 }
 
-// IsZoomPort reports whether port is one Zoom's servers listen on for proto
-// (6 TCP, 17 UDP): TCP 443, 8801, 8802; UDP 443, 3478, 3479, 8801-8810.
+// IsZoomPort reports whether port is one Zoom's Meetings servers listen on
+// for proto (6 TCP, 17 UDP): TCP 443, 8801, 8802 (where media falls back
+// to when UDP fails); UDP 443, 3478, 3479, 8801-8810.
 func IsZoomPort(proto uint8, port uint16) bool {
 	switch proto {
 	case ProtoTCP:
@@ -51,6 +52,15 @@ func IsZoomPort(proto uint8, port uint16) bool {
 	}
 	return false
 }
+
+// IsMediaPort reports whether a UDP port carries Zoom's media or STUN (3478,
+// 3479, 8801-8810): the ports whose silence means media is blocked.
+func IsMediaPort(port uint16) bool { return port == 3478 || port == 3479 || IsMediaDataPort(port) }
+
+// IsMediaDataPort reports whether a UDP port carries Zoom's media itself
+// (8801-8810): an answer there, unlike one on STUN's ports, proves UDP media
+// gets through.
+func IsMediaDataPort(port uint16) bool { return port >= 8801 && port <= 8810 }
 
 // ServiceForPort is the service a server port of Zoom's implies: TCP
 // 8801/8802 media router; UDP 3478/3479 and 8801-8810 media; TCP 5090/5091
@@ -92,16 +102,34 @@ func IsZoomRoomsPort(proto uint8, port uint16) bool {
 	return false
 }
 
-// portLabels are the metric `port` label values: Zoom's cloud ports one by
-// one, everything else "other" (bounded, whatever is watched).
+// maxLabelledRange: a line of Ports wider than this (Phone's RTP range) gets
+// no port labels of its own, so the label set stays small.
+const maxLabelledRange = 16
+
+// portLabels are the metric `port` label values, from Ports: Zoom's cloud
+// ports one by one, everything else "other" (bounded, whatever is watched).
 var portLabels = func() (m [2][]string) {
-	m[0] = make([]string, 8811) // TCP, indexed by port
-	m[1] = make([]string, 8811) // UDP
-	for _, p := range []uint16{80, 443, 5090, 5091, 8801, 8802} {
-		m[0][p] = strconv.Itoa(int(p))
+	labelled := func(p PortRange) bool { return p.Cloud && int(p.Last)-int(p.First) < maxLabelledRange }
+	size := 0
+	for _, p := range Ports {
+		if labelled(p) {
+			size = max(size, int(p.Last)+1)
+		}
 	}
-	for _, p := range []uint16{443, 3478, 3479, 5090, 8801, 8802, 8803, 8804, 8805, 8806, 8807, 8808, 8809, 8810} {
-		m[1][p] = strconv.Itoa(int(p))
+	for i := range m {
+		m[i] = make([]string, size) // indexed by port; TCP, UDP
+	}
+	for _, p := range Ports {
+		if !labelled(p) {
+			continue
+		}
+		t := 0
+		if p.Proto == ProtoUDP {
+			t = 1
+		}
+		for port := int(p.First); port <= int(p.Last); port++ {
+			m[t][port] = strconv.Itoa(port)
+		}
 	}
 	return m
 }()

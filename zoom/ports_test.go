@@ -65,6 +65,8 @@ func TestPortLabel(t *testing.T) {
 	}{
 		{ProtoTCP, 443, "443"}, {ProtoTCP, 8801, "8801"}, {ProtoTCP, 8803, "other"}, {ProtoUDP, 8805, "8805"},
 		{ProtoUDP, 3478, "3478"}, {ProtoUDP, 53, "other"}, {ProtoTCP, 65535, "other"}, {1, 443, "other"},
+		{ProtoTCP, 80, "80"}, {ProtoTCP, 5091, "5091"}, {ProtoUDP, 5090, "5090"}, {ProtoUDP, 20000, "other"}, // from Ports
+		{ProtoTCP, 9090, "other"}, {ProtoUDP, 8889, "other"}, // Zoom Rooms' LAN ports are not cloud ports
 	}
 	for _, tc := range tests {
 		if got := PortLabel(tc.proto, tc.port); got != tc.want {
@@ -88,5 +90,22 @@ func TestPortLabel(t *testing.T) {
 	}
 	if n := testing.AllocsPerRun(100, func() { PortLabel(ProtoUDP, 8801); PortLabel(ProtoTCP, 1) }); n != 0 {
 		t.Errorf("PortLabel allocates %.1f", n)
+	}
+}
+
+// The media port predicates agree with ServiceForPort, the one table of
+// what a UDP port means.
+func TestMediaPorts(t *testing.T) {
+	for port := 0; port < 65536; port++ {
+		p := uint16(port)
+		if IsMediaPort(p) != (ServiceForPort(ProtoUDP, p) == ServiceMedia) {
+			t.Errorf("IsMediaPort(%d) = %v, ServiceForPort %s", p, IsMediaPort(p), ServiceForPort(ProtoUDP, p))
+		}
+		if IsMediaDataPort(p) != (IsMediaPort(p) && p != 3478 && p != 3479) {
+			t.Errorf("IsMediaDataPort(%d) = %v", p, IsMediaDataPort(p))
+		}
+		if IsMediaPort(p) && !IsZoomPort(ProtoUDP, p) {
+			t.Errorf("media port %d is not a Zoom port", p)
+		}
 	}
 }

@@ -4,7 +4,7 @@
 // local, ULA) or a configured sinkhole.
 //
 // It does not fill the shared name cache: the engine snoops DNS answers into
-// env.Names for identity (engine/worker.go snoopDNS).
+// env.Names, which the identity stage reads (engine/snoop.go).
 package dnsfilter
 
 import (

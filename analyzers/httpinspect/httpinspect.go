@@ -271,7 +271,7 @@ func (a *Analyzer) request(f *flow.Flow, s *state) {
 	case zoom.IsZoomNameBytes(host):
 		s.svc = zoom.ServiceForNameBytes(host)
 	case f.Watched() && !s.connect:
-		s.svc = f.Service
+		s.svc = f.Service()
 	default:
 		c, ok := a.sigs.Check(host, http.PathOf(r.Target))
 		if !ok || s.connect {

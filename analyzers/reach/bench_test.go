@@ -1,11 +1,9 @@
 package reach_test
 
 import (
-	"encoding/binary"
 	"testing"
 	"time"
 
-	"github.com/zoomprobe/zoomprobe/analyzers/reach"
 	"github.com/zoomprobe/zoomprobe/analyzers/reach/reachtest"
 	"github.com/zoomprobe/zoomprobe/decode"
 )
@@ -116,21 +114,6 @@ func FuzzICMP(f *testing.F) {
 		e.h.FlushAt(at(time.Minute))
 		if n := len(e.sink.All()); n > 1 {
 			t.Fatalf("%d findings for one flow: %v", n, summary(e.sink.All()))
-		}
-	})
-}
-
-// FuzzSNI: the minimal ClientHello reader never panics and returns a
-// sub-slice no longer than a DNS name.
-func FuzzSNI(f *testing.F) {
-	f.Add(reachtest.ClientHello("zoomfrn99mmr.zoom.us"))
-	f.Add([]byte{0x16, 0x03, 0x01, 0x00, 0x05, 0x01, 0x00, 0x00, 0x01})
-	h := reachtest.ClientHello("a.zoom.us")
-	binary.BigEndian.PutUint16(h[3:], 0xffff)
-	f.Add(h)
-	f.Fuzz(func(t *testing.T, b []byte) {
-		if s := reach.ParseSNIForTest(b); len(s) > 253 {
-			t.Fatalf("SNI of %d bytes", len(s))
 		}
 	})
 }

@@ -139,14 +139,14 @@ func TestClientSideDrop(t *testing.T) {
 			build: func() []decode.Packet {
 				return udpLost(reachtest.NewUDP(client+":40001", mmr+":8801"), setup, setupAnswer, 3)
 			},
-			want: []string{"blocked_connection/client_side_drop media_router udp:8801 answers_passed_probe=3 client_retries_after_answers=2 lost=udp_answers where=client_host"},
+			want: []string{"blocked_connection/client_side_drop media udp:8801 answers_passed_probe=3 client_retries_after_answers=2 lost=udp_answers where=client_host"},
 		},
 		{
 			name: "STUN answers pass the probe, the client repeats the transaction",
 			build: func() []decode.Packet {
 				return udpLost(reachtest.NewUDP(client+":40001", mmr+":3478"), stunReq, stunAnswer, 4)
 			},
-			want: []string{"blocked_connection/client_side_drop media_router udp:3478 answers_passed_probe=4 client_retries_after_answers=3 lost=udp_answers where=client_host"},
+			want: []string{"blocked_connection/client_side_drop media udp:3478 answers_passed_probe=4 client_retries_after_answers=3 lost=udp_answers where=client_host"},
 		},
 		{
 			name: "lossy path: the set-up is repeated, then the client moves on to the next step",
@@ -164,7 +164,7 @@ func TestClientSideDrop(t *testing.T) {
 				return append(ps, handshake(c, 2*time.Second)...)
 			},
 			want: []string{
-				"blocked_connection/client_side_drop media_router udp:8801 answers_passed_probe=3 client_retries_after_answers=2 lost=udp_answers where=client_host",
+				"blocked_connection/client_side_drop media udp:8801 answers_passed_probe=3 client_retries_after_answers=2 lost=udp_answers where=client_host",
 				"udp_fallback/udp_fallback_to_tcp media_router tcp:443 udp_failure=client_side_drop",
 			},
 			cell: reach.StatusNotSeen,
@@ -188,7 +188,7 @@ func TestClientSideDrop(t *testing.T) {
 				if !strings.Contains(f.Remediation, "Zoom.exe") || f.Time.IsZero() || f.Evidence["first_answer"] == nil || f.Evidence["last_client_retry"] == nil {
 					t.Errorf("incomplete finding %+v", f)
 				}
-				want := `zoomprobe_blocked_connections_total{port="` + strconv.Itoa(int(f.Flow.ServerPort)) + `",reason="client_side_drop",service="media_router",transport="` + f.Flow.Transport + `",where="client_host"} 1`
+				want := `zoomprobe_blocked_connections_total{port="` + strconv.Itoa(int(f.Flow.ServerPort)) + `",reason="client_side_drop",service="` + f.Service + `",transport="` + f.Flow.Transport + `",where="client_host"} 1`
 				if got := gather(t, e.reg, "zoomprobe_blocked_connections_total"); !strings.Contains(got, want) {
 					t.Errorf("want %s in\n%s", want, got)
 				}

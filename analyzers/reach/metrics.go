@@ -1,7 +1,6 @@
 package reach
 
 import (
-	"strconv"
 	"sync"
 	"time"
 
@@ -108,29 +107,6 @@ func (m *metrics) register(r prometheus.Registerer) error {
 // Collectors returns the analyzer's metrics, to register (standalone use).
 func (a *Analyzer) Collectors() []prometheus.Collector { return a.m.collectors() }
 
-// PortLabel is the port label value: one of Zoom's known ports for the
-// transport, or "other", so the label stays bounded.
-func portLabel(proto uint8, port uint16) string {
-	if !zoom.IsZoomPort(proto, port) {
-		return "other"
-	}
-	switch port {
-	case 443:
-		return "443"
-	case 3478:
-		return "3478"
-	case 3479:
-		return "3479"
-	}
-	if port >= 8801 && port <= 8810 {
-		return zoomHighPorts[port-8801]
-	}
-	return strconv.Itoa(int(port))
-}
-
-// zoomHighPorts are the label values of 8801-8810, constant so labelling allocates nothing.
-var zoomHighPorts = [...]string{"8801", "8802", "8803", "8804", "8805", "8806", "8807", "8808", "8809", "8810"}
-
 func statusOf(r finding.Reason) string {
 	switch r {
 	case finding.ReasonConnectionRefused, finding.ReasonICMPPortUnreachable:
@@ -194,7 +170,7 @@ func (pm *portMatrix) set(svc zoom.Service, proto uint8, port uint16, status str
 	if svc == zoom.ServiceNone {
 		return
 	}
-	k := cellKey{svc, proto, portLabel(proto, port)}
+	k := cellKey{svc, proto, zoom.PortLabel(proto, port)}
 	pm.mu.Lock()
 	defer pm.mu.Unlock()
 	if c, ok := pm.cells[k]; ok && c.status != StatusNotSeen && t.Before(c.t) {
@@ -208,7 +184,7 @@ func (a *Analyzer) PortStatus(svc zoom.Service, proto uint8, port uint16) string
 	pm := a.m.matrix
 	pm.mu.Lock()
 	defer pm.mu.Unlock()
-	if c, ok := pm.cells[cellKey{svc, proto, portLabel(proto, port)}]; ok {
+	if c, ok := pm.cells[cellKey{svc, proto, zoom.PortLabel(proto, port)}]; ok {
 		return c.status
 	}
 	return StatusNotSeen

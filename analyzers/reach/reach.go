@@ -21,7 +21,6 @@ import (
 	"github.com/zoomprobe/zoomprobe/decode"
 	"github.com/zoomprobe/zoomprobe/finding"
 	"github.com/zoomprobe/zoomprobe/flow"
-	"github.com/zoomprobe/zoomprobe/zoom"
 )
 
 // Name is the analyzer's name in analyzers.disabled and log lines.
@@ -141,7 +140,7 @@ func (a *Analyzer) release(f *flow.Flow, s *state) {
 
 // Packet implements analyzers.Analyzer.
 func (a *Analyzer) Packet(f *flow.Flow, p *decode.Packet, d flow.Dir) {
-	if f.Identity == flow.IdentityDecided && !f.Watched() && f.Ext[a.slot] == nil {
+	if f.IdentityFinal() && !f.Watched() && f.Ext[a.slot] == nil {
 		return
 	}
 	s := a.get(f)
@@ -249,18 +248,6 @@ func (a *Analyzer) emit(x finding.Finding, f *flow.Flow) {
 		x.Flow = analyzers.FindingFlow(f)
 	}
 	a.sink.Emit(x)
-}
-
-// serviceOf is the flow's service, or the one its Zoom SNI names when the
-// engine has not decided it (no TLS analyzer, or a reset before it ran).
-func serviceOf(f *flow.Flow, sni string) zoom.Service {
-	if f.Watched() {
-		return f.Service
-	}
-	if s := zoom.ServiceForName(sni); s != zoom.ServiceNone {
-		return s
-	}
-	return zoom.ServiceNone
 }
 
 func addrString(a netip.Addr) string {

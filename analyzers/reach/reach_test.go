@@ -465,7 +465,7 @@ func TestUDP(t *testing.T) {
 				return []decode.Packet{u.Data(at(0), true, setup), u.Data(at(time.Second), true, setup), u.Data(at(6*time.Second), true, setup)}
 			},
 			keys: []string{"datagrams"},
-			want: []string{"blocked_connection/udp_no_answer media_router udp:8801 datagrams=3"},
+			want: []string{"blocked_connection/udp_no_answer media udp:8801 datagrams=3"},
 		},
 		{
 			name: "UDP unanswered then TCP 8801 to the same server: fallback",
@@ -477,7 +477,7 @@ func TestUDP(t *testing.T) {
 			},
 			keys: []string{"udp_port", "udp_failure", "same_server"},
 			want: []string{
-				"blocked_connection/udp_no_answer media_router udp:8801",
+				"blocked_connection/udp_no_answer media udp:8801",
 				"udp_fallback/udp_fallback_to_tcp media_router tcp:8801 same_server=true udp_failure=udp_no_answer udp_port=8801",
 			},
 			fb: 1,
@@ -501,7 +501,7 @@ func TestUDP(t *testing.T) {
 			},
 			keys: []string{"udp_port", "udp_failure", "same_server"},
 			want: []string{
-				"blocked_connection/udp_no_answer media_router udp:8801",
+				"blocked_connection/udp_no_answer media udp:8801",
 				"udp_fallback/udp_fallback_to_tcp media_router tcp:8801 same_server=true udp_failure=udp_no_answer udp_port=8801",
 			},
 			fb: 1,
@@ -518,8 +518,8 @@ func TestUDP(t *testing.T) {
 			},
 			keys: []string{"same_server", "failed_udp_servers"},
 			want: []string{
-				"blocked_connection/udp_no_answer media_router udp:3478 failed_udp_servers=1",
-				"blocked_connection/udp_no_answer media_router udp:8801 failed_udp_servers=1",
+				"blocked_connection/udp_no_answer media udp:3478 failed_udp_servers=1",
+				"blocked_connection/udp_no_answer media udp:8801 failed_udp_servers=1",
 				"udp_fallback/udp_fallback_to_tcp media_router tcp:443 same_server=false",
 			},
 			fb: 1,
@@ -548,7 +548,7 @@ func TestUDP(t *testing.T) {
 				return []decode.Packet{d, reachtest.Unreachable(at(time.Millisecond), router, 64, 10, d)}
 			},
 			keys: []string{"icmp_sender", "icmp_code"},
-			want: []string{"blocked_connection/icmp_admin_prohibited media_router udp:3478 icmp_code=10 icmp_sender=192.168.10.1"},
+			want: []string{"blocked_connection/icmp_admin_prohibited media udp:3478 icmp_code=10 icmp_sender=192.168.10.1"},
 		},
 		{
 			name: "UDP to a non-media port is not judged",
@@ -564,7 +564,7 @@ func TestUDP(t *testing.T) {
 			e.h.Feed(tc.build()...)
 			e.h.Flush()
 			equal(t, summary(e.sink.All(), tc.keys...), tc.want)
-			want := fmt.Sprintf(`zoomprobe_udp_fallbacks_total{service="media_router"} %v`, tc.fb)
+			want := fmt.Sprintf(`zoomprobe_udp_fallbacks_total{service="media"} %v`, tc.fb)
 			if got := gather(t, e.reg, "zoomprobe_udp_fallbacks_total"); !strings.Contains(got, want) {
 				t.Fatalf("want %s in\n%s", want, got)
 			}
@@ -620,17 +620,6 @@ func TestPortMatrixLatestWins(t *testing.T) {
 		if !strings.Contains(out, want) {
 			t.Errorf("missing %s", want)
 		}
-	}
-}
-
-func TestSNIParse(t *testing.T) {
-	for _, name := range []string{"zoomfrn99mmr.zoom.us", "www.zoom.us", "example.org"} {
-		if got := reach.ParseSNIForTest(reachtest.ClientHello(name)); got != name {
-			t.Errorf("SNI %q, want %q", got, name)
-		}
-	}
-	if reach.ParseSNIForTest([]byte{0x16, 0x03, 0x01, 0x00}) != "" {
-		t.Error("short record gave an SNI")
 	}
 }
 

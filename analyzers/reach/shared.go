@@ -96,7 +96,7 @@ func (sh *shared) serverTTL(addr netip.Addr) (uint8, bool) {
 
 // fallbackEligible: a TCP connection that can carry Zoom media.
 func fallbackEligible(svc zoom.Service, port uint16) bool {
-	if port != 443 && port != 8801 && port != 8802 {
+	if !zoom.IsZoomPort(zoom.ProtoTCP, port) {
 		return false
 	}
 	switch svc {
@@ -121,7 +121,7 @@ func (sh *shared) tcpAnswered(client, server netip.Addr, svc zoom.Service, port 
 	r := sh.client(client)
 	r.answers[r.an%heRecords] = answerRec{t: ansTime, svc: svc, port: port}
 	r.an++
-	if !fallbackEligible(svc, port) && !(r.failValid && server == r.failServer && (port == 443 || port == 8801 || port == 8802)) {
+	if !fallbackEligible(svc, port) && !(r.failValid && server == r.failServer && zoom.IsZoomPort(zoom.ProtoTCP, port)) {
 		return nil
 	}
 	r.tcpValid, r.tcpUsed, r.tcpTime, r.tcpAns, r.tcpFlow, r.tcpSvc = true, false, synTime, ansTime, *ff, svc

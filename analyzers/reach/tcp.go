@@ -81,7 +81,6 @@ type state struct {
 	tlsFlow           bool
 	appData           bool
 	serverPayload     bool
-	sni               string // parsed here only when f.Name is empty
 	srvTTLMin         uint8
 	srvTTLMax         uint8
 	srvIPIDLast       uint16
@@ -343,18 +342,13 @@ func (a *Analyzer) clientProgress(f *flow.Flow, s *state, p *decode.Packet) {
 	l.lastRepeat = p.Time
 }
 
-// clientData looks at client payload: the ClientHello (and its SNI when no
-// other analyzer named the flow) and the first application data.
+// clientData looks at client payload: the ClientHello (its name is the
+// identity stage's) and the first application data.
 func (a *Analyzer) clientData(f *flow.Flow, s *state, b []byte, ack uint32) {
 	if !s.clientPayload {
 		s.clientPayload = true
 		if isClientHello(b) {
 			s.tlsFlow, s.clientHello, s.helloAck = true, true, ack
-			if f.Name == "" {
-				if sni := parseSNI(b); len(sni) > 0 && zoom.IsZoomNameBytes(sni) {
-					s.sni = string(sni) // once per flow, only for a Zoom name
-				}
-			}
 		} else if s.serverPayload {
 			s.appData = true
 		}
@@ -371,12 +365,12 @@ func (a *Analyzer) clientData(f *flow.Flow, s *state, b []byte, ack uint32) {
 // resets on later flows.
 func (a *Analyzer) tcpAnswered(f *flow.Flow, s *state) {
 	if !f.Watched() || !s.synSeen {
-		return // identity may come later (TLS analyzer); tried again on the next server packet
+		return // identity may come later (the SNI); tried again on the next server packet
 	}
 	s.openMarked = true
 	t := s.answerTime
-	a.m.matrix.set(f.Service, f.Proto, f.Server.Port(), StatusOpen, t)
-	fb := a.sh.tcpAnswered(f.Client.Addr(), f.Server.Addr(), f.Service, f.Server.Port(), s.synFirst, t, s.synAckTTL, analyzers.FindingFlow(f), a.cfg.FallbackWindow)
+	a.m.matrix.set(f.Service(), f.Proto, f.Server.Port(), StatusOpen, t)
+	fb := a.sh.tcpAnswered(f.Client.Addr(), f.Server.Addr(), f.Service(), f.Server.Port(), s.synFirst, t, s.synAckTTL, analyzers.FindingFlow(f), a.cfg.FallbackWindow)
 	if fb != nil {
 		a.emitFallback(fb)
 	}
@@ -505,15 +499,14 @@ func (a *Analyzer) origin(score int, known bool) string {
 }
 
 func (a *Analyzer) tcpExpire(f *flow.Flow, s *state, now time.Time) {
-	sni := f.Name
-	if sni == "" {
-		sni = s.sni
-	}
-	svc := serviceOf(f, sni)
 	lost := !s.rst.seen && s.answered && a.tcpAnswersLost(s)
 	if !s.openMarked && s.answered && !lost {
 		a.tcpAnswered(f, s) // identity learnt late, or the client's ACK not seen
 	}
+	// The identity stage read the ClientHello's name, even one cut off
+	// by the reset after its first segment.
+	sni := f.Name()
+	svc := f.Service()
 	if svc == zoom.ServiceNone {
 		return
 	}
@@ -598,7 +591,7 @@ func (a *Analyzer) blocked(f *flow.Flow, svc zoom.Service, reason finding.Reason
 		a.m.matrix.set(svc, f.Proto, port, statusOf(reason), t)
 	}
 	ev["where"] = where
-	a.m.blocked.WithLabelValues(svc.String(), f.Transport(), portLabel(f.Proto, port), string(reason), where).Inc()
+	a.m.blocked.WithLabelValues(svc.String(), f.Transport(), zoom.PortLabel(f.Proto, port), string(reason), where).Inc()
 	us, rem := texts(reason)
 	conf := "high"
 	if reason == finding.ReasonUDPNoAnswer || reason == finding.ReasonICMPUnreachable {
@@ -668,4 +661,9 @@ func (a *Analyzer) clientSideDrop(f *flow.Flow, svc zoom.Service, l *lostAnswers
 	ev["last_answer"] = l.lastAnswer.UTC().Format(time.RFC3339Nano)
 	ev["last_client_retry"] = l.lastRetry.UTC().Format(time.RFC3339Nano)
 	a.blocked(f, svc, finding.ReasonClientSideDrop, l.firstAnswer, ev, sni)
+}
+
+// isClientHello reports whether b starts a TLS handshake record holding a ClientHello.
+func isClientHello(b []byte) bool {
+	return len(b) >= 6 && b[0] == 0x16 && b[1] == 0x03 && b[5] == 0x01
 }

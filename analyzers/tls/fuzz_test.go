@@ -10,7 +10,6 @@ import (
 	"github.com/zoomprobe/zoomprobe/finding"
 	"github.com/zoomprobe/zoomprobe/flow"
 	"github.com/zoomprobe/zoomprobe/proto/tls/tlstest"
-	"github.com/zoomprobe/zoomprobe/zoom"
 )
 
 // FuzzAnalyzer drives the whole analyzer with hostile segments: the client's
@@ -36,12 +35,12 @@ func FuzzAnalyzer(f *testing.F) {
 			}
 		}()
 		r.findings = r.findings[:0]
-		r.tab = flow.NewTable(flow.Config{MaxFlows: 16, EmbryonicTimeout: time.Minute, TCPTimeout: time.Minute, UDPTimeout: time.Minute, ClosedTimeout: time.Minute}, func(f *flow.Flow, now time.Time, why flow.ExpireReason) { r.a.Expire(f, now, why) })
-		r.service, r.identity = zoom.ServiceMediaRouter, flow.IdentityDecided
+		r.tab = flow.NewTable(flow.Config{MaxFlows: 16, EmbryonicTimeout: time.Minute, TCPTimeout: time.Minute, UDPTimeout: time.Minute, ClosedTimeout: time.Minute}, r.expire)
+		addr := "3.7.35.10" // a Zoom range: identity known from the address
 		if pending {
-			r.service, r.identity = zoom.ServiceNone, flow.IdentityPending
+			addr = "52.1.2.10" // identity waits for the SNI
 		}
-		c := newConn(40000, "3.7.35.10")
+		c := newConn(40000, addr)
 		pk := c.open()
 		// Bound the work per input: at most 16 KiB each way, segments of 20+ bytes.
 		client, server = client[:min(len(client), 16<<10)], server[:min(len(server), 16<<10)]
@@ -95,16 +94,15 @@ func TestInitWithDefaults(t *testing.T) {
 }
 
 // A flow whose first client bytes are not TLS (plain HTTP, a CONNECT) is let
-// go without deciding its identity: another analyzer may still name it.
-func TestNotTLSLeavesIdentityPending(t *testing.T) {
+// go: its identity stays what the address said (none here).
+func TestNotTLSLetGo(t *testing.T) {
 	p := getPKI(t)
 	r := newRig(t, testConfig(p))
-	r.service, r.identity = zoom.ServiceNone, flow.IdentityPending
 	c := newConn(49000, "52.1.2.4")
 	pk := append(c.open(), c.send(flow.ToServer, []byte("CONNECT zoom.us:443 HTTP/1.1\r\nHost: zoom.us:443\r\n\r\n"), 1400)...)
 	f := r.feed(pk)
-	if f.Identity != flow.IdentityPending || f.Ext[3] != skip {
-		t.Errorf("identity %d ext %v", f.Identity, f.Ext[3])
+	if !f.IdentityFinal() || f.Watched() || f.Ext[3] != skip {
+		t.Errorf("identity %+v ext %v", f.Identity(), f.Ext[3])
 	}
 	r.flush()
 	if len(r.findings) != 0 {

@@ -25,17 +25,15 @@ const maxFingerprintsPerKey = 8
 // shared is what all workers of one engine share. Everything here is
 // touched per handshake or per finding, never per packet, so a mutex is fine.
 type shared struct {
-	opts       certcheck.Options
-	maxBytes   int
-	classifier *zoom.Classifier
-	watchNames bool
-	clock      *analyzers.Clock
-	window     time.Duration
-	baseline   int
-	m          *metrics
-	dedup      *bounded.Dedup[dedupKey]
-	learn      *learner
-	hops       *hopLearner
+	opts     certcheck.Options
+	maxBytes int
+	clock    *analyzers.Clock
+	window   time.Duration
+	baseline int
+	m        *metrics
+	dedup    *bounded.Dedup[dedupKey]
+	learn    *learner
+	hops     *hopLearner
 
 	mu          sync.Mutex
 	earliest    map[zoom.Service]time.Time
@@ -50,7 +48,6 @@ func newShared(cfg *config.Config, clock *analyzers.Clock) (*shared, error) {
 	}
 	return &shared{
 		opts: opts, maxBytes: cfg.TLS.MaxHandshakeBytes,
-		classifier: zoom.NewClassifier(nil, cfg.Zoom.Watch), watchNames: len(cfg.Zoom.Watch.Names) > 0,
 		clock: clock, window: cfg.TLS.DedupWindow, baseline: cfg.TLS.FingerprintBaseline,
 		m: newMetrics(), dedup: bounded.NewDedup[dedupKey](cfg.TLS.MaxDedupEntries), learn: newLearner(cfg.TLS.MaxLearnedFingerprints),
 		hops:     newHopLearner(cfg.TLS.MaxLearnedFingerprints),

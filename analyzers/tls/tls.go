@@ -1,6 +1,5 @@
 // Package tls is the passive TLS analyzer: it reassembles each TCP flow's
-// handshake (bounded per direction), learns the flow's identity from the
-// ClientHello's SNI, judges TLS 1.2-and-below certificate chains through
+// handshake (bounded per direction), judges TLS 1.2-and-below certificate chains through
 // certcheck (interception, product, Zoom Rooms code), reports clients that
 // refuse a certificate, and for TLS 1.3 (certificate encrypted) learns
 // server fingerprints and hop counts to report drift as suspected
@@ -12,7 +11,6 @@ import (
 	ctls "crypto/tls"
 	"encoding/hex"
 	"fmt"
-	"strings"
 	"time"
 
 	"github.com/zoomprobe/zoomprobe/analyzers"
@@ -90,11 +88,11 @@ var skip = &state{}
 type state struct {
 	dec [2]ptls.Decoder
 
-	helloSeen, serverHelloSeen, certSeen, judged, reported bool
-	hrr                                                    bool
-	synAckTTL, serverHelloTTL                              uint8
-	synAckSeen                                             bool
-	limited                                                [2]bool // a cap or malformed stop was counted
+	helloSeen, serverHelloSeen, certSeen, judged bool
+	hrr                                          bool
+	synAckTTL, serverHelloTTL                    uint8
+	synAckSeen                                   bool
+	limited                                      [2]bool // a cap or malformed stop was counted
 	// checksumsKept: a packet of this direction had a good TCP checksum,
 	// so the capture keeps them and a bad one means a dropped segment.
 	checksumsKept [2]bool
@@ -162,7 +160,7 @@ func (a *Analyzer) Packet(f *flow.Flow, p *decode.Packet, d flow.Dir) {
 		return
 	}
 	if s == nil {
-		if f.Identity == flow.IdentityDecided && !f.Watched() {
+		if f.IdentityFinal() && !f.Watched() {
 			return
 		}
 		s = a.get(f)
@@ -187,7 +185,7 @@ func (a *Analyzer) Packet(f *flow.Flow, p *decode.Packet, d flow.Dir) {
 	}
 	if d == flow.ToClient {
 		s.serverTTL = p.TTL
-		if !s.helloSeen && f.Identity == flow.IdentityPending {
+		if awaitingHello(f, s) {
 			// Whose flow this is waits for the ClientHello, which a mirror
 			// merging two inputs may deliver after the server's answer:
 			// hold the answer (bounded by the cap) until then.
@@ -244,14 +242,23 @@ func (a *Analyzer) streamEvents(f *flow.Flow, s *state, p *decode.Packet, d flow
 	}
 	if n := st.Conflicts - s.conflicts[d]; n > 0 {
 		s.conflicts[d] = st.Conflicts
-		a.sh.m.conflicts.WithLabelValues(f.Service.String()).Add(float64(n))
+		a.sh.m.conflicts.WithLabelValues(f.Service().String()).Add(float64(n))
 		if !s.conflictSeen {
 			s.conflictSeen, s.conflictTTL, s.conflictDir, s.conflictAt = true, p.TTL, d, st.ConflictAt
 		}
 	}
-	if s.conflictSeen && !s.conflictReported && f.Identity != flow.IdentityPending && f.Service.IsZoom() {
+	if s.conflictSeen && !s.conflictReported && f.IdentityFinal() && f.Service().IsZoom() {
 		a.overlapConflict(f, s, p.Time)
 	}
+}
+
+// awaitingHello: the server's bytes wait for the client's ClientHello while
+// the flow's identity is open, or while the hello has begun to arrive: the
+// identity stage may name the flow from the hello's first segment, and a
+// mirror may deliver the answer before the hello's last one.
+func awaitingHello(f *flow.Flow, s *state) bool {
+	c := &s.dec[flow.ToServer].Stream
+	return !s.helloSeen && (!f.IdentityFinal() || c.Len() > 0 || c.Gap())
 }
 
 // afterSegment counts why a direction stopped early and decides whether
@@ -303,7 +310,7 @@ func (a *Analyzer) Expire(f *flow.Flow, now time.Time, _ flow.ExpireReason) {
 	if s.certSeen && !s.judged {
 		a.judge(f, s, now)
 	}
-	if s.conflictSeen && !s.conflictReported && f.Service.IsZoom() {
+	if s.conflictSeen && !s.conflictReported && f.Service().IsZoom() {
 		a.overlapConflict(f, s, now)
 	}
 	if s.dec[0].Stream.Gap() || s.dec[1].Stream.Gap() {
@@ -322,7 +329,7 @@ func (a *Analyzer) Handshake(typ uint8, body []byte) {
 		}
 		return
 	}
-	if !s.helloSeen && f.Identity == flow.IdentityPending {
+	if awaitingHello(f, s) {
 		return // server talking first: wait for the client's ClientHello
 	}
 	switch typ {
@@ -366,7 +373,7 @@ func (a *Analyzer) Alert(level, desc uint8) {
 	if !s.helloSeen || !f.Watched() {
 		return
 	}
-	a.sh.m.alerts.WithLabelValues(f.Service.String(), ptls.AlertName(desc)).Inc()
+	a.sh.m.alerts.WithLabelValues(f.Service().String(), ptls.AlertName(desc)).Inc()
 	if !ptls.IsCertificateAlert(desc) || !s.certSeen {
 		return
 	}
@@ -390,7 +397,7 @@ func (a *Analyzer) ChangeCipherSpec() {
 	}
 	if s.version != ptls.VersionTLS13 && f.Watched() {
 		// TLS 1.2 resumption: no certificate on the wire.
-		a.sh.m.handshake(f.Service, s.version, finding.ReasonCertNotObservable)
+		a.sh.m.handshake(f.Service(), s.version, finding.ReasonCertNotObservable)
 	}
 }
 
@@ -419,28 +426,8 @@ func (a *Analyzer) clientHello(f *flow.Flow, s *state, body []byte) {
 		sni = nil
 	}
 	s.sniLen = uint8(copy(s.sni[:], sni))
-	if f.Identity == flow.IdentityPending {
-		f.Identity = flow.IdentityDecided
-		if sni != nil {
-			svc := zoom.ServiceForNameBytes(sni)
-			if svc == zoom.ServiceNone && a.sh.watchNames && a.sh.classifier.IsWatchedName(string(sni)) {
-				svc = zoom.ServiceWatched
-			}
-			if svc != zoom.ServiceNone {
-				f.Service = svc
-				f.Name = string(sni)
-			}
-		}
-	} else if sni != nil && f.Service.IsZoom() {
-		// A Zoom name is more precise than the address range (zone
-		// controller vs media router share the Meetings ranges).
-		if svc := zoom.ServiceForNameBytes(sni); svc != zoom.ServiceNone && svc != f.Service {
-			f.Service = svc
-		}
-		if f.Name == "" || !strings.EqualFold(f.Name, string(sni)) {
-			f.Name = string(sni)
-		}
-	}
+	// The identity stage has read this ClientHello before us: the flow's
+	// service already reflects its SNI.
 	if !f.Watched() {
 		// Not ours to judge; only an alert answering this ClientHello is
 		// still counted (filtering by name affects other traffic too).
@@ -489,7 +476,7 @@ func (a *Analyzer) serverHello(f *flow.Flow, s *state, body []byte) {
 	// TLS 1.3: the rest is encrypted, certificate included.
 	s.dec[0].Stop()
 	s.dec[1].Stop()
-	a.sh.m.handshake(f.Service, s.version, finding.ReasonCertNotObservable)
+	a.sh.m.handshake(f.Service(), s.version, finding.ReasonCertNotObservable)
 	a.tls13(f, s)
 }
 
@@ -497,7 +484,7 @@ func (a *Analyzer) serverHello(f *flow.Flow, s *state, body []byte) {
 // compares the ServerHello's hop count with the SYN-ACK's.
 func (a *Analyzer) tls13(f *flow.Flow, s *state) {
 	t := a.cur.p.Time
-	drift, known := a.sh.learn.observe(f.Service, s.ja4, s.sfp, a.sh.baseline)
+	drift, known := a.sh.learn.observe(f.Service(), s.ja4, s.sfp, a.sh.baseline)
 	if drift {
 		ev := a.baseEvidence(f, s)
 		ev["learned_fingerprints"] = known
@@ -543,12 +530,12 @@ func (a *Analyzer) judge(f *flow.Flow, s *state, t time.Time) {
 	}
 	at := a.sh.clock.Correct(t)
 	v := a.verdicts.Judge(certcheck.Input{
-		DER: s.certs, Host: a.sniString(s), At: at, OCSP: s.ocsp, SCTs: s.scts, Zoom: f.Service.IsZoom(),
+		DER: s.certs, Host: a.sniString(s), At: at, OCSP: s.ocsp, SCTs: s.scts, Zoom: f.Service().IsZoom(),
 	})
 	s.v = v
-	a.sh.m.handshake(f.Service, s.version, v.Reason)
+	a.sh.m.handshake(f.Service(), s.version, v.Reason)
 	if !v.NotAfter.IsZero() {
-		a.sh.notAfter(f.Service, v.NotAfter)
+		a.sh.notAfter(f.Service(), v.NotAfter)
 	}
 	if v.Reason == finding.ReasonOK {
 		return
@@ -556,7 +543,7 @@ func (a *Analyzer) judge(f *flow.Flow, s *state, t time.Time) {
 	kind := finding.KindCertificateProblem
 	if isInterception(v) {
 		kind = finding.KindTLSInterception
-		a.sh.m.interceptions.WithLabelValues(f.Service.String(), string(v.Reason), a.sh.productLabel(v.Product)).Inc()
+		a.sh.m.interceptions.WithLabelValues(f.Service().String(), string(v.Reason), a.sh.productLabel(v.Product)).Inc()
 	}
 	if !a.sh.dedup.First(dedupKey{server: f.Server.Addr(), leaf: leafKey(s, v), kind: kind}, t, a.sh.window) {
 		a.sh.m.suppressed.Inc()
@@ -567,7 +554,7 @@ func (a *Analyzer) judge(f *flow.Flow, s *state, t time.Time) {
 	ev["leaf_sha256"] = leafKey(s, v)
 	us, rem := certTexts(v)
 	a.sink.Emit(finding.Finding{
-		Time: t, Kind: kind, Reason: v.Reason, Source: Name, Service: f.Service.String(),
+		Time: t, Kind: kind, Reason: v.Reason, Source: Name, Service: f.Service().String(),
 		Flow: analyzers.FindingFlow(f), SNI: a.sniString(s), ZoomRoomsCode: v.ZoomRoomsCode,
 		Product: v.Product, Confidence: v.Confidence, UserSees: us, Remediation: rem, Evidence: ev,
 	})
@@ -619,7 +606,7 @@ func (a *Analyzer) rejected(f *flow.Flow, s *state, level, desc uint8) {
 		code = zoom.RoomsCodeForReason(alertReason(desc))
 	}
 	a.sink.Emit(finding.Finding{
-		Time: t, Kind: finding.KindCertRejected, Reason: reason, Source: Name, Service: f.Service.String(),
+		Time: t, Kind: finding.KindCertRejected, Reason: reason, Source: Name, Service: f.Service().String(),
 		Flow: analyzers.FindingFlow(f), SNI: a.sniString(s), ZoomRoomsCode: code, Product: s.v.Product,
 		Confidence:  "high",
 		UserSees:    fmt.Sprintf(`The Zoom client refused the server certificate (TLS alert %s): the user sees "Your connection is not private… This server could not prove that it is Zoom" and cannot connect; a Zoom Room shows an untrusted-certificate code.`, alert),
@@ -645,7 +632,7 @@ func alertReason(desc uint8) finding.Reason {
 }
 
 func (a *Analyzer) suspected(f *flow.Flow, s *state, t time.Time, what string, ev map[string]any) {
-	a.sh.m.interceptions.WithLabelValues(f.Service.String(), string(finding.ReasonFingerprintDrift), "unknown").Inc()
+	a.sh.m.interceptions.WithLabelValues(f.Service().String(), string(finding.ReasonFingerprintDrift), "unknown").Inc()
 	key := dedupKey{server: f.Server.Addr(), leaf: string(s.sfp[:]) + what, kind: finding.KindTLSSuspected}
 	if !a.sh.dedup.First(key, t, a.sh.window) {
 		a.sh.m.suppressed.Inc()
@@ -654,7 +641,7 @@ func (a *Analyzer) suspected(f *flow.Flow, s *state, t time.Time, what string, e
 	ev["drift"] = what
 	a.sink.Emit(finding.Finding{
 		Time: t, Kind: finding.KindTLSSuspected, Reason: finding.ReasonFingerprintDrift, Source: Name,
-		Service: f.Service.String(), Flow: analyzers.FindingFlow(f), SNI: a.sniString(s), Confidence: "low",
+		Service: f.Service().String(), Flow: analyzers.FindingFlow(f), SNI: a.sniString(s), Confidence: "low",
 		UserSees:    "Possibly nothing yet; if a TLS-inspecting device took over this Zoom server's connections, Zoom shows an untrusted-certificate warning (Zoom Rooms code 6).",
 		Remediation: "TLS 1.3 hides the certificate: confirm with zoomprobe's active TLS probe from this network; if it reports interception, exempt Zoom's names and ranges from SSL inspection.",
 		Evidence:    ev,
@@ -693,7 +680,7 @@ func (a *Analyzer) peek(f *flow.Flow, s *state, p *decode.Packet) {
 // peekAlert counts an alert record at the start of the server's bytes b.
 func (a *Analyzer) peekAlert(f *flow.Flow, b []byte) {
 	if len(b) >= 7 && b[0] == ptls.RecordAlert && b[1] == 3 && b[3] == 0 && b[4] >= 2 {
-		a.sh.m.serverAlerts.WithLabelValues(f.Service.String(), ptls.AlertName(b[6])).Inc()
+		a.sh.m.serverAlerts.WithLabelValues(f.Service().String(), ptls.AlertName(b[6])).Inc()
 	}
 }
 
@@ -702,8 +689,8 @@ func (a *Analyzer) peekAlert(f *flow.Flow, b []byte) {
 // that refuses the handshake instead of resetting the connection).
 func (a *Analyzer) serverAlert(f *flow.Flow, s *state, t time.Time, level, desc uint8) {
 	alert := ptls.AlertName(desc)
-	a.sh.m.serverAlerts.WithLabelValues(f.Service.String(), alert).Inc()
-	if level != ptls.AlertLevelFatal || !f.Service.IsZoom() {
+	a.sh.m.serverAlerts.WithLabelValues(f.Service().String(), alert).Inc()
+	if level != ptls.AlertLevelFatal || !f.Service().IsZoom() {
 		return
 	}
 	if !a.sh.dedup.First(dedupKey{server: f.Server.Addr(), kind: finding.KindBlockedConnection, alert: desc}, t, a.sh.window) {
@@ -728,7 +715,7 @@ func (a *Analyzer) serverAlert(f *flow.Flow, s *state, t time.Time, level, desc 
 	}
 	a.sink.Emit(finding.Finding{
 		Time: t, Kind: finding.KindBlockedConnection, Reason: finding.ReasonSNIFiltering, Source: Name,
-		Service: f.Service.String(), Flow: analyzers.FindingFlow(f), SNI: a.sniString(s), Confidence: confidence,
+		Service: f.Service().String(), Flow: analyzers.FindingFlow(f), SNI: a.sniString(s), Confidence: confidence,
 		UserSees:    fmt.Sprintf("Zoom cannot connect (error 5003 or another code of the 5000-5004 / 104101-104118 family): the TLS handshake to %s was refused with alert %s right after the client named the server.", a.sniString(s), alert),
 		Remediation: "A firewall or web filter refuses Zoom by name (SNI) with a TLS alert instead of a reset: allow Zoom's domains (*.zoom.us, *.zoom.com, *.zoomgov.com) in the web filter or application control, or exempt them from SSL/TLS inspection policies that filter by category.",
 		Evidence:    ev,
@@ -751,7 +738,7 @@ func (a *Analyzer) overlapConflict(f *flow.Flow, s *state, t time.Time) {
 	ev["ttl_conflicting_segment"] = int(s.conflictTTL)
 	a.sink.Emit(finding.Finding{
 		Time: t, Kind: finding.KindTLSSuspected, Reason: finding.ReasonOverlapConflict, Source: Name,
-		Service: f.Service.String(), Flow: analyzers.FindingFlow(f), SNI: a.sniString(s), Confidence: "medium",
+		Service: f.Service().String(), Flow: analyzers.FindingFlow(f), SNI: a.sniString(s), Confidence: "medium",
 		UserSees:    "Possibly a certificate warning or a failed connection: two copies of the same bytes of this Zoom TLS handshake disagree, so a device on the path injected data (or tried to hide the handshake from inspection).",
 		Remediation: "Look for an inline device (IPS, TLS inspection, traffic shaper) that injects TCP segments on Zoom's connections; confirm with zoomprobe's active TLS probe, and exempt Zoom's names and ranges from it.",
 		Evidence:    ev,

@@ -22,6 +22,7 @@ import (
 	"github.com/zoomprobe/zoomprobe/decode"
 	"github.com/zoomprobe/zoomprobe/finding"
 	"github.com/zoomprobe/zoomprobe/flow"
+	"github.com/zoomprobe/zoomprobe/flow/identity"
 	"github.com/zoomprobe/zoomprobe/internal/bounded"
 	"github.com/zoomprobe/zoomprobe/proto/tls/tlstest"
 	"github.com/zoomprobe/zoomprobe/zoom"
@@ -85,30 +86,37 @@ type rig struct {
 	reg      *prometheus.Registry
 	findings []finding.Finding
 	clock    *analyzers.Clock
-	// identity given to new flows, as the engine would from the address
-	service  zoom.Service
-	identity flow.Identity
+	// id decides identity as in the engine: 3.7.35.0/24 is a Meetings range
+	// (TCP: media_router), other addresses wait for the SNI.
+	id *identity.Stage
 }
 
+// rigRanges are the Zoom ranges the rig's identity stage knows.
+var rigRanges = zoom.NewRanges([]zoom.RangeEntry{{Prefix: netip.MustParsePrefix("3.7.35.0/24"), Service: zoom.ServiceMedia}})
+
 func newRig(t testing.TB, cfg *config.Config) *rig {
-	r := &rig{reg: prometheus.NewRegistry(), clock: &analyzers.Clock{}, service: zoom.ServiceMediaRouter, identity: flow.IdentityDecided}
+	r := &rig{reg: prometheus.NewRegistry(), clock: &analyzers.Clock{}}
+	r.id = identity.New(identity.Config{Classifier: zoom.NewClassifier(rigRanges, cfg.Zoom.Watch)})
 	mk, err := plugin{}.Init(analyzers.Env{Config: cfg, Registerer: r.reg, Clock: r.clock, Slot: 3,
 		Sink: finding.SinkFunc(func(f finding.Finding) { r.findings = append(r.findings, f) })})
 	if err != nil {
 		t.Fatal(err)
 	}
 	r.a = mk().(*Analyzer)
-	r.tab = flow.NewTable(flow.DefaultConfig(), func(f *flow.Flow, now time.Time, why flow.ExpireReason) { r.a.Expire(f, now, why) })
+	r.tab = flow.NewTable(flow.DefaultConfig(), r.expire)
 	return r
+}
+
+func (r *rig) expire(f *flow.Flow, now time.Time, why flow.ExpireReason) {
+	r.a.Expire(f, now, why)
+	r.id.Expire(f)
 }
 
 func (r *rig) feed(pkts []*decode.Packet) *flow.Flow {
 	var last *flow.Flow
 	for _, p := range pkts {
 		f, d, created := r.tab.Packet(p)
-		if created {
-			f.Service, f.Identity = r.service, r.identity
-		}
+		r.id.Packet(f, p, d, created)
 		r.a.Packet(f, p, d)
 		last = f
 	}
@@ -545,8 +553,8 @@ func TestDeduplication(t *testing.T) {
 	}
 }
 
-// A flow the engine could not place by address learns its identity from the
-// SNI; a non-Zoom name is dropped after the ClientHello.
+// A flow the identity stage could not place by address learns its identity
+// from the SNI; the analyzer lets a non-Zoom name go after the ClientHello.
 func TestIdentityFromSNI(t *testing.T) {
 	p := getPKI(t)
 	cert := p.zoomInter.Leaf(t, tlstest.LeafSpec{Names: []string{"zoomam104zc.zoom.us"}}, p.zoomInter)
@@ -561,12 +569,11 @@ func TestIdentityFromSNI(t *testing.T) {
 	} {
 		t.Run(tt.sni, func(t *testing.T) {
 			r := newRig(t, testConfig(p))
-			r.service, r.identity = zoom.ServiceNone, flow.IdentityPending
 			tr := tlstest.Record(t, tlstest.Spec{ServerName: tt.sni, MaxVersion: ctls.VersionTLS12, Cert: cert})
 			pk := packets(newConn(44000, "52.1.2.3"), tr, segmentation{name: "split", clientMSS: 1400, serverMSS: 1400, firstCut: 30})
 			f := r.feed(pk[:5])
-			if f.Identity != flow.IdentityDecided || f.Service != tt.service || f.Name != tt.name {
-				t.Errorf("identity %d service %s name %q", f.Identity, f.Service, f.Name)
+			if !f.IdentityFinal() || f.Service() != tt.service || f.Name() != tt.name {
+				t.Errorf("identity %+v", f.Identity())
 			}
 			if tt.service != zoom.ServiceNone {
 				return
@@ -660,35 +667,34 @@ func BenchmarkHandshake(b *testing.B) {
 		version uint16
 		cert    ctls.Certificate
 		service zoom.Service
-		id      flow.Identity
 	}{
-		{"tls1.2 FortiGate judged", ctls.VersionTLS12, p.forti.Leaf(b, tlstest.LeafSpec{Names: []string{mmr}}, p.forti), zoom.ServiceMediaRouter, flow.IdentityDecided},
-		{"tls1.3 learned", ctls.VersionTLS13, p.zoomInter.Leaf(b, tlstest.LeafSpec{Names: []string{mmr}}, p.zoomInter), zoom.ServiceMediaRouter, flow.IdentityDecided},
-		{"unwatched ClientHello", ctls.VersionTLS13, p.public.Leaf(b, tlstest.LeafSpec{Names: []string{"example.org"}}), zoom.ServiceNone, flow.IdentityPending},
+		{"tls1.2 FortiGate judged", ctls.VersionTLS12, p.forti.Leaf(b, tlstest.LeafSpec{Names: []string{mmr}}, p.forti), zoom.ServiceMediaRouter},
+		{"tls1.3 learned", ctls.VersionTLS13, p.zoomInter.Leaf(b, tlstest.LeafSpec{Names: []string{mmr}}, p.zoomInter), zoom.ServiceMediaRouter},
+		{"unwatched ClientHello", ctls.VersionTLS13, p.public.Leaf(b, tlstest.LeafSpec{Names: []string{"example.org"}}), zoom.ServiceNone},
 	} {
 		b.Run(bc.name, func(b *testing.B) {
 			cfg := testConfig(p)
 			r := newRig(b, cfg)
 			r.sinkOff()
-			sni := mmr
+			sni, server := mmr, "3.7.35.18"
 			if bc.service == zoom.ServiceNone {
-				sni = "example.org"
+				sni, server = "example.org", "52.1.2.18"
 			}
 			tr := tlstest.Record(b, tlstest.Spec{ServerName: sni, MaxVersion: bc.version, Cert: bc.cert})
-			pk := packets(newConn(47000, "3.7.35.18"), tr, segmentation{clientMSS: 1400, serverMSS: 1400})
+			pk := packets(newConn(47000, server), tr, segmentation{clientMSS: 1400, serverMSS: 1400})
 			// One flow, replayed: expire it between rounds like the table would.
-			f := &flow.Flow{Proto: decode.ProtoTCP, Client: netip.AddrPortFrom(netip.MustParseAddr("10.0.0.2"), 47000), Server: netip.AddrPortFrom(netip.MustParseAddr("3.7.35.18"), 443)}
+			f := &flow.Flow{Proto: decode.ProtoTCP, Client: netip.AddrPortFrom(netip.MustParseAddr("10.0.0.2"), 47000), Server: netip.AddrPortFrom(netip.MustParseAddr(server), 443)}
 			dirs := make([]flow.Dir, len(pk))
 			for i, x := range pk {
 				dirs[i] = f.DirOf(x.Src, x.SrcPort)
 			}
 			b.ReportAllocs()
 			for b.Loop() {
-				f.Service, f.Identity, f.Name = bc.service, bc.id, ""
 				for i, x := range pk {
+					r.id.Packet(f, x, dirs[i], i == 0)
 					r.a.Packet(f, x, dirs[i])
 				}
-				r.a.Expire(f, tlstest.DefaultTime, flow.ExpireFlush)
+				r.expire(f, tlstest.DefaultTime, flow.ExpireFlush)
 			}
 		})
 	}

@@ -21,52 +21,14 @@ func init() {
 	commands = append(commands, command{
 		Name: "analyze", Help: "Analyse pcap/pcapng files offline and report Zoom flows and findings.",
 		Setup: func(cmd *kingpin.CmdClause, g *globals) func() int {
-			files := cmd.Arg("file", "Capture files (pcap or pcapng), merged in packet-time order.").Required().ExistingFiles()
-			format := cmd.Flag("format", "Output format: text or json (findings as JSON lines, then the flows).").Default("text").Enum("text", "json")
+			files := cmd.Arg("file", "Capture files (pcap or pcapng), merged in packet-time order (see --per-file).").Required().ExistingFiles()
+			format := cmd.Flag("format", "Output format: text (findings grouped) or json (one finding a line, then the flows).").Default("text").Enum("text", "json")
+			flows := cmd.Flag("flows", "Text: also list every watched flow with its SNI, TLS version, issuer, verdict, packets and bytes.").Bool()
+			perFile := cmd.Flag("per-file", "Analyse each file on its own (own timeline, results and summary) instead of merging them.").Bool()
 			metricsFile := cmd.Flag("metrics.file", "Also write the final metrics in text exposition format to this file.").String()
 			workers := cmd.Flag("workers", "Analysis workers (default: capture.workers from the config, 1 for the built-in config).").Int()
 			return func() int {
-				cfg, err := loadCommandConfig(g)
-				if err != nil {
-					fmt.Fprintf(os.Stderr, "zoomprobe analyze: %v\n", err)
-					return 2
-				}
-				if g.configFile == "" {
-					cfg.Capture.Workers = 1
-				}
-				if *workers > 0 {
-					cfg.Capture.Workers = *workers
-				}
-				ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
-				defer stop()
-				res, err := offline.Analyze(ctx, cfg, *files, offline.Options{Logger: g.logger})
-				if err != nil {
-					fmt.Fprintf(os.Stderr, "zoomprobe analyze: %v\n", err)
-					return 1
-				}
-				// A file cut short (tcpdump killed mid-write) still gives the
-				// results of the packets before the cut: warn, exit 0.
-				for _, w := range res.Warnings {
-					fmt.Fprintf(os.Stderr, "zoomprobe analyze: warning: %s\n", safetext.Escape(w))
-				}
-				out := bufio.NewWriter(os.Stdout)
-				defer out.Flush()
-				if *format == "json" {
-					err = res.WriteJSON(out)
-				} else {
-					err = res.WriteText(out)
-				}
-				if err != nil {
-					fmt.Fprintf(os.Stderr, "zoomprobe analyze: %v\n", err)
-					return 1
-				}
-				if *metricsFile != "" {
-					if err := writeFile(*metricsFile, res.WriteMetrics); err != nil {
-						fmt.Fprintf(os.Stderr, "zoomprobe analyze: --metrics.file: %v\n", err)
-						return 1
-					}
-				}
-				return 0
+				return runAnalyze(g, analyzeArgs{files: *files, format: *format, flows: *flows, perFile: *perFile, metricsFile: *metricsFile, workers: *workers})
 			}
 		},
 	})
@@ -103,6 +65,85 @@ func init() {
 			}
 		},
 	})
+}
+
+type analyzeArgs struct {
+	files       []string
+	format      string
+	flows       bool
+	perFile     bool
+	metricsFile string
+	workers     int
+}
+
+func runAnalyze(g *globals, a analyzeArgs) int {
+	cfg, err := loadCommandConfig(g)
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "zoomprobe analyze: %v\n", err)
+		return 2
+	}
+	if a.perFile && a.metricsFile != "" {
+		fmt.Fprintln(os.Stderr, "zoomprobe analyze: --metrics.file takes the metrics of one analysis: drop --per-file or --metrics.file")
+		return 2
+	}
+	if g.configFile == "" {
+		cfg.Capture.Workers = 1
+	}
+	if a.workers > 0 {
+		cfg.Capture.Workers = a.workers
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
+	defer stop()
+	runs := [][]string{a.files}
+	if a.perFile {
+		runs = runs[:0]
+		for _, f := range a.files {
+			runs = append(runs, []string{f})
+		}
+	}
+	out := bufio.NewWriter(os.Stdout)
+	defer out.Flush()
+	code := 0
+	for i, files := range runs {
+		res, err := offline.Analyze(ctx, cfg, files, offline.Options{Logger: g.logger})
+		if err != nil {
+			// With --per-file, one unreadable file does not hide the others.
+			fmt.Fprintf(os.Stderr, "zoomprobe analyze: %v\n", err)
+			code = 1
+			continue
+		}
+		// A file cut short (tcpdump killed mid-write) still gives the
+		// results of the packets before the cut: warn, exit 0.
+		for _, w := range res.Warnings {
+			fmt.Fprintf(os.Stderr, "zoomprobe analyze: warning: %s\n", safetext.Escape(w))
+		}
+		if a.format == "json" {
+			err = res.WriteJSON(out)
+		} else {
+			if a.perFile {
+				if i > 0 {
+					fmt.Fprintln(out)
+				}
+				fmt.Fprintf(out, "=== %s ===\n", safetext.Escape(files[0]))
+			}
+			err = res.WriteText(out)
+			if err == nil && a.flows {
+				fmt.Fprintln(out)
+				err = res.WriteFlows(out)
+			}
+		}
+		if err != nil {
+			fmt.Fprintf(os.Stderr, "zoomprobe analyze: %v\n", err)
+			return 1
+		}
+		if a.metricsFile != "" {
+			if err := writeFile(a.metricsFile, res.WriteMetrics); err != nil {
+				fmt.Fprintf(os.Stderr, "zoomprobe analyze: --metrics.file: %v\n", err)
+				return 1
+			}
+		}
+	}
+	return code
 }
 
 // loadCommandConfig reads --config.file, or the built-in default.

@@ -44,9 +44,10 @@ func init() {
 			duration := cmd.Flag("audit.duration", "How long to watch --audit.interface.").Default("1m").Duration()
 			parallel := cmd.Flag("audit.parallel", "Targets of one check tested at the same time.").Default("8").Int()
 			quiet := cmd.Flag("audit.quiet", "No progress lines on standard error.").Bool()
+			compare := cmd.Flag("compare", "A previous audit report in JSON (--output.format json): the report says what changed since.").ExistingFile()
 			return func() int {
 				return runAudit(g, auditArgs{format: *format, file: *file, targets: *targets, checks: *checks, captures: *captures,
-					iface: *iface, duration: *duration, parallel: *parallel, quiet: *quiet})
+					iface: *iface, duration: *duration, parallel: *parallel, quiet: *quiet, compare: *compare})
 			}
 		},
 	})
@@ -61,6 +62,7 @@ type auditArgs struct {
 	duration     time.Duration
 	parallel     int
 	quiet        bool
+	compare      string
 }
 
 func runAudit(g *globals, a auditArgs) int {
@@ -86,6 +88,14 @@ func runAudit(g *globals, a auditArgs) int {
 	if a.parallel < 1 || a.parallel > 256 {
 		return fail("--audit.parallel must be between 1 and 256, got %d", a.parallel)
 	}
+	var previous *report.Report
+	if a.compare != "" {
+		// Read before the checks run: a wrong file is a usage error, found
+		// before minutes of checks.
+		if previous, err = readReportFile(a.compare); err != nil {
+			return fail("--compare: %v", err)
+		}
+	}
 	out, closeOut, err := openOutput(a.file)
 	if err != nil {
 		return fail("--output.file: %v", err)
@@ -105,9 +115,15 @@ func runAudit(g *globals, a auditArgs) int {
 		closeOut()
 		return fail("%v", err)
 	}
+	if previous != nil {
+		rep.Changes = report.Compare(previous, rep, a.compare)
+	}
 	color := a.format == "text" && a.file == "-" && isTerminal(os.Stdout) && os.Getenv("NO_COLOR") == ""
 	bw := bufio.NewWriter(out)
-	if err := report.Render(bw, a.format, rep, color); err == nil {
+	// One err for render, flush and close: a failed render must not be
+	// hidden by a flush that succeeds.
+	err = report.Render(bw, a.format, rep, color)
+	if err == nil {
 		err = bw.Flush()
 	}
 	if cerr := closeOut(); err == nil {
@@ -120,6 +136,20 @@ func runAudit(g *globals, a auditArgs) int {
 		fmt.Fprintf(os.Stderr, "zoomprobe audit: %s\n", safetext.Escape(rep.Headline))
 	}
 	return rep.ExitCode()
+}
+
+// readReportFile reads an audit report written with --output.format json.
+func readReportFile(path string) (*report.Report, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	r, err := report.ReadReport(bufio.NewReader(f))
+	if err != nil {
+		return nil, fmt.Errorf("%s: %v (write it with zoomprobe audit --output.format json)", path, err)
+	}
+	return r, nil
 }
 
 // passiveHook analyses capture files and/or watches an interface with the

@@ -16,11 +16,17 @@ import (
 // machine (no system resolver, no system NTP servers, pinned addresses).
 func auditConfig(t *testing.T, broken bool) string {
 	t.Helper()
-	open := probetest.OpenPort(t)
 	media := probetest.OpenPort(t)
 	if broken {
 		media = probetest.ClosedPort(t)
 	}
+	return auditConfigMedia(t, media)
+}
+
+// auditConfigMedia is auditConfig with the media router's TCP address given.
+func auditConfigMedia(t *testing.T, media string) string {
+	t.Helper()
+	open := probetest.OpenPort(t)
 	stun := probetest.STUNServer(t)
 	ntp := probetest.NTPServer(t, 0)
 	y := fmt.Sprintf(`probes:
@@ -130,5 +136,55 @@ func TestParseTarget(t *testing.T) {
 		if _, err := parseTarget(in); err == nil {
 			t.Errorf("parseTarget(%q) accepted", in)
 		}
+	}
+}
+
+// audit --compare reads an earlier JSON report and says what changed: the
+// refused TCP port was opened since, so its row and check are resolved; a
+// file that is not a report is a usage error, before any check runs.
+func TestAuditCompare(t *testing.T) {
+	media := probetest.ClosedPort(t)
+	dir := t.TempDir()
+	before := filepath.Join(dir, "before.json")
+	cfg := auditConfigMedia(t, media)
+	if code := run([]string{"--config.file", cfg, "audit", "--audit.quiet", "--output.format", "json", "--output.file", before}); code != 1 {
+		t.Fatalf("first audit: exit %d", code)
+	}
+	probetest.OpenPort(t, media) // the firewall was fixed
+	fixed := cfg
+	after := filepath.Join(dir, "after.json")
+	if code := run([]string{"--config.file", fixed, "audit", "--audit.quiet", "--compare", before, "--output.format", "json", "--output.file", after}); code != 0 {
+		t.Fatalf("second audit: exit %d", code)
+	}
+	b, _ := os.ReadFile(after)
+	var r report.Report
+	if err := json.Unmarshal(b, &r); err != nil || r.Changes == nil {
+		t.Fatalf("report: %v, changes %v", err, r.Changes)
+	}
+	c := r.Changes
+	port := media[strings.LastIndexByte(media, ':')+1:]
+	if c.PreviousFile != before || c.PreviousOverall != report.Fail || len(c.Requirements) != 1 || c.Requirements[0].ID != "tcp-"+port ||
+		c.Requirements[0].Before != report.Fail || c.Requirements[0].After != report.Pass {
+		t.Errorf("changes %+v", c)
+	}
+	if len(c.Resolved) != 1 || c.Resolved[0].Key != "check tcp zoomfrn99mmr.zoom.us:"+port || len(c.NewFailures) != 0 {
+		t.Errorf("new %+v resolved %+v", c.NewFailures, c.Resolved)
+	}
+	text := filepath.Join(dir, "after.txt")
+	run([]string{"--config.file", fixed, "audit", "--audit.quiet", "--compare", before, "--output.file", text})
+	out, _ := os.ReadFile(text)
+	for _, want := range []string{"(FAIL): 1 requirement changed, 0 new failures, 1 resolved.", "FAIL → PASS  TCP " + port + " to Zoom",
+		"resolved: tcp: TCP " + port + " to zoomfrn99mmr.zoom.us failed: connection_refused",
+		"What the audit learnt about this network", "Egress address seen by Zoom's STUN servers: 127.0.0.1"} {
+		if !strings.Contains(string(out), want) {
+			t.Errorf("text lacks %q:\n%s", want, out)
+		}
+	}
+
+	notReport := filepath.Join(dir, "not.json")
+	os.WriteFile(notReport, []byte(`{"files": []}`), 0o644)
+	code, _, stderr := runCaptured(t, "--config.file", fixed, "audit", "--audit.quiet", "--compare", notReport)
+	if code != 2 || !strings.Contains(stderr, "--compare: "+notReport) {
+		t.Errorf("not a report: exit %d, stderr %q", code, stderr)
 	}
 }

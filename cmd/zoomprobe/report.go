@@ -32,14 +32,9 @@ func runReport(format, file string, files []string) int {
 	}
 	var reps []*report.Report
 	for _, name := range files {
-		f, err := os.Open(name)
+		r, err := readReportFile(name)
 		if err != nil {
 			return fail("%v", err)
-		}
-		r, err := report.ReadReport(bufio.NewReader(f))
-		f.Close()
-		if err != nil {
-			return fail("%s: %v (write it with zoomprobe audit --output.format json)", name, err)
 		}
 		reps = append(reps, r)
 	}
@@ -50,7 +45,8 @@ func runReport(format, file string, files []string) int {
 	}
 	color := format == "text" && file == "-" && isTerminal(os.Stdout) && os.Getenv("NO_COLOR") == ""
 	bw := bufio.NewWriter(out)
-	if err := report.RenderFleet(bw, format, fleet, color); err == nil {
+	err = report.RenderFleet(bw, format, fleet, color)
+	if err == nil {
 		err = bw.Flush()
 	}
 	if cerr := closeOut(); err == nil {

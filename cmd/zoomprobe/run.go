@@ -19,6 +19,7 @@ func init() {
 		Setup: func(cmd *kingpin.CmdClause, g *globals) func() int {
 			webCfg := kingpinflag.AddFlags(cmd, daemon.DefaultListenAddress)
 			metricsPath := cmd.Flag("web.telemetry-path", "Path under which to expose metrics.").Default("/metrics").String()
+			passive := cmd.Flag("passive", "Only listen: no active checks (no packet to Zoom, NTP or DNS servers), whatever probes.enabled says.").Bool()
 			lifecycle := cmd.Flag("web.enable-lifecycle", "Enable reload via HTTP request (POST /-/reload). SIGHUP always reloads.").Default("false").Bool()
 			return func() int {
 				// With event_log.path "-" piped into a reader that exits (head,
@@ -26,12 +27,17 @@ func init() {
 				// (counted as an event log write error), not kill the daemon.
 				signal.Ignore(syscall.SIGPIPE)
 				g.logger.Info("starting zoomprobe", "version", version.Info(), "build_context", version.BuildContext())
-				d, err := daemon.New(daemon.Options{ConfigFile: g.configFile, Site: g.site, Web: webCfg, MetricsPath: *metricsPath, Logger: g.logger,
+				d, err := daemon.New(daemon.Options{ConfigFile: g.configFile, Site: g.site, Web: webCfg, MetricsPath: *metricsPath, Logger: g.logger, Passive: *passive,
 					EnableLifecycle: *lifecycle, HUP: g.hup})
 				if err != nil {
 					g.logger.Error("cannot start", "err", err)
 					return 1
 				}
+				endpoints := *metricsPath + " /-/healthy /-/ready"
+				if *lifecycle {
+					endpoints += " /-/reload"
+				}
+				logStartup(g.logger, d.Config(), *passive, *webCfg.WebListenAddresses, endpoints)
 				ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 				defer stop()
 				if err := d.Run(ctx); err != nil {

@@ -61,6 +61,8 @@ body { font: 15px/1.45 -apple-system, "Segoe UI", Helvetica, Arial, sans-serif; 
 main { max-width: 1160px; margin: 0 auto; padding: 24px; }
 h1 { font-size: 24px; margin: 0 0 4px; }
 h2 { font-size: 18px; margin: 28px 0 10px; }
+h3 { font-size: 15px; margin: 14px 0 6px; }
+.changes-summary { font-weight: 600; }
 .meta { color: var(--muted); font-size: 13px; }
 .banner { margin: 16px 0 8px; padding: 18px 20px; border-radius: 8px; border: 2px solid; display:flex; gap:18px; align-items:center; background:#fff; }
 .banner .big { font-size: 28px; font-weight: 800; letter-spacing: .5px; padding: 6px 14px; border-radius: 6px; color:#fff; }
@@ -115,6 +117,27 @@ footer { color: var(--muted); font-size: 12px; margin-top: 28px; }
     </div>
   </div>
 </section>
+
+{{with .Changes}}<h2>Since the previous audit</h2>
+<section id="changes">
+<p class="changes-summary">{{.Summary}}</p>
+{{if .Requirements}}<table id="requirement-changes">
+<thead><tr><th>Requirement</th><th style="width:90px">Before</th><th style="width:90px">Now</th></tr></thead>
+<tbody>
+{{range .Requirements}}<tr><td>{{.Title}}</td><td class="{{lower .Before}}"><span class="pill">{{.Before}}</span></td><td class="{{lower .After}}"><span class="pill">{{.After}}</span></td></tr>
+{{end}}</tbody>
+</table>{{end}}
+{{if .NewFailures}}<h3>New failures</h3><ul class="ev" id="new-failures">{{range .NewFailures}}<li>{{.What}}</li>{{end}}</ul>{{end}}
+{{if .Resolved}}<h3>Resolved</h3><ul class="ev" id="resolved">{{range .Resolved}}<li>{{.What}}</li>{{end}}</ul>{{end}}
+{{if .NotChecked}}<h3>Not checked again</h3><ul class="ev" id="not-checked">{{range .NotChecked}}<li>{{.What}}</li>{{end}}</ul>{{end}}
+</section>{{end}}
+
+{{if .Facts}}<h2>What the audit learnt about this network</h2>
+<table id="facts">
+<tbody>
+{{range .Facts}}<tr id="fact-{{.ID}}"><th style="width:32%">{{.Title}}</th><td class="mono">{{.Value}}</td></tr>
+{{end}}</tbody>
+</table>{{end}}
 
 <h2>Zoom's requirements</h2>
 <table id="requirements">

@@ -43,6 +43,36 @@ func Markdown(w io.Writer, r *Report) error {
 	fmt.Fprintf(bw, "**%s — %s**\n\n", mdBadge[r.Overall], mdEscape(r.Headline))
 	fmt.Fprintf(bw, "%d passed, %s, %d failed, %d skipped.\n\n", r.Summary.Pass, plural(r.Summary.Warn, "warning"), r.Summary.Fail, r.Summary.Skip)
 
+	if c := r.Changes; c != nil {
+		fmt.Fprintf(bw, "## Since the previous audit\n\n%s\n\n", mdEscape(c.Summary))
+		if len(c.Requirements) > 0 {
+			fmt.Fprintf(bw, "| Requirement | Before | Now |\n|---|---|---|\n")
+			for _, q := range c.Requirements {
+				fmt.Fprintf(bw, "| %s | %s | %s |\n", mdEscape(q.Title), mdBadge[q.Before], mdBadge[q.After])
+			}
+			fmt.Fprintln(bw)
+		}
+		for _, l := range []struct {
+			label string
+			list  []Failure
+		}{{"New failures", c.NewFailures}, {"Resolved", c.Resolved}, {"Not checked again", c.NotChecked}} {
+			if len(l.list) == 0 {
+				continue
+			}
+			fmt.Fprintf(bw, "**%s**\n\n", l.label)
+			for _, f := range l.list {
+				fmt.Fprintf(bw, "- %s\n", mdEscape(f.What))
+			}
+			fmt.Fprintln(bw)
+		}
+	}
+	if len(r.Facts) > 0 {
+		fmt.Fprintf(bw, "## What the audit learnt about this network\n\n| Fact | Value |\n|---|---|\n")
+		for _, f := range r.Facts {
+			fmt.Fprintf(bw, "| %s | %s |\n", mdEscape(f.Title), mdEscape(f.Value))
+		}
+		fmt.Fprintln(bw)
+	}
 	fmt.Fprintf(bw, "## Requirements\n\n")
 	fmt.Fprintf(bw, "| Status | Requirement | Evidence | What users see | Remediation |\n|---|---|---|---|---|\n")
 	for _, q := range r.Requirements {

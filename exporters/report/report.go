@@ -43,6 +43,18 @@ type Report struct {
 	Findings []finding.Finding `json:"findings"`
 	// Notes are what the reader should know (clock offset used, proxy...).
 	Notes []string `json:"notes,omitempty"`
+	// Facts are what the audit learnt about the network on its way: the
+	// address Zoom's STUN servers saw, the resolvers, the proxy, the clock.
+	Facts []Fact `json:"facts,omitempty"`
+	// Changes says what changed since a previous audit (audit --compare).
+	Changes *Changes `json:"changes,omitempty"`
+}
+
+// Fact is one thing the audit learnt about the network.
+type Fact struct {
+	ID    string `json:"id"`    // stable key: "egress_address", "resolvers", "proxy", "clock_offset"
+	Title string `json:"title"` // "Egress address seen by Zoom's STUN servers"
+	Value string `json:"value"`
 }
 
 // Summary counts requirements by status.

@@ -73,6 +73,28 @@ func Text(w io.Writer, r *Report, color bool) error {
 	fmt.Fprintln(bw)
 	fmt.Fprintf(bw, "%s  %s\n", paint(ansiBold+statusColor(r.Overall), "["+string(r.Overall)+"]"), paint(ansiBold, esc(r.Headline)))
 	fmt.Fprintf(bw, "%d passed, %s, %d failed, %d skipped\n\n", r.Summary.Pass, plural(r.Summary.Warn, "warning"), r.Summary.Fail, r.Summary.Skip)
+	if c := r.Changes; c != nil {
+		writeWrapped(bw, "", "  ", paint(ansiBold, esc(c.Summary)), textWidth)
+		for _, q := range c.Requirements {
+			fmt.Fprintf(bw, "  %s → %s  %s\n", paint(statusColor(q.Before), fmt.Sprintf("%-4s", q.Before)), paint(statusColor(q.After), fmt.Sprintf("%-4s", q.After)), esc(q.Title))
+		}
+		for _, l := range []struct {
+			label string
+			list  []Failure
+		}{{"new failure: ", c.NewFailures}, {"resolved: ", c.Resolved}, {"not checked again: ", c.NotChecked}} {
+			for _, f := range l.list {
+				writeWrapped(bw, "  "+l.label, "    ", esc(f.What), textWidth)
+			}
+		}
+		fmt.Fprintln(bw)
+	}
+	if len(r.Facts) > 0 {
+		fmt.Fprintln(bw, paint(ansiBold, "What the audit learnt about this network"))
+		for _, f := range r.Facts {
+			writeWrapped(bw, "  "+esc(f.Title)+": ", "    ", esc(f.Value), textWidth)
+		}
+		fmt.Fprintln(bw)
+	}
 
 	for _, q := range r.Requirements {
 		fmt.Fprintf(bw, "%s  %s\n", paint(ansiBold+statusColor(q.Status), fmt.Sprintf("%-4s", q.Status)), paint(ansiBold, esc(q.Title)))

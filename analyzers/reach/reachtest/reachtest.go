@@ -1,8 +1,8 @@
 // Package reachtest drives analyzers with hand-built decode.Packet sequences:
 // TCP and UDP conversations with realistic TTLs, IP IDs and sequence numbers,
 // ICMP errors quoting them, and a harness that runs them through a
-// flow.Table the way the engine does (identity at flow creation, Packet,
-// ICMP, Expire). Tests of the reach, httpinspect and dnsfilter analyzers use
+// flow.Table and the identity stage the way the engine does (identity, then
+// Packet, ICMP, Expire). Tests of the reach, httpinspect and dnsfilter analyzers use
 // it; so can the test bed's assertions.
 package reachtest
 
@@ -15,9 +15,11 @@ import (
 	"time"
 
 	"github.com/zoomprobe/zoomprobe/analyzers"
+	"github.com/zoomprobe/zoomprobe/config"
 	"github.com/zoomprobe/zoomprobe/decode"
 	"github.com/zoomprobe/zoomprobe/finding"
 	"github.com/zoomprobe/zoomprobe/flow"
+	"github.com/zoomprobe/zoomprobe/flow/identity"
 	"github.com/zoomprobe/zoomprobe/zoom"
 )
 
@@ -41,16 +43,19 @@ func (s *Sink) All() []finding.Finding {
 	return append([]finding.Finding(nil), s.Findings...)
 }
 
-// Harness is one worker: a flow table and its analyzers.
+// Harness is one worker: a flow table, the identity stage and analyzers.
 type Harness struct {
 	Table     *flow.Table
 	Analyzers []analyzers.Analyzer
-	// Services says what the engine's identity step would decide for a
-	// server address; absent addresses stay pending with ServiceNone.
+	// Services are the Zoom ranges the identity stage knows, one address
+	// each (ServiceWatched: a watched address); set them before the first
+	// Feed. Identity refines them by port as in the engine.
 	Services map[netip.Addr]zoom.Service
-	// Names is the name the engine would attach (DNS cache) per server address.
+	// Names are the DNS cache's answers, per server address.
 	Names map[netip.Addr]string
 	Last  time.Time
+
+	identity *identity.Stage
 }
 
 // NewHarness makes a harness with the default flow configuration.
@@ -65,8 +70,28 @@ func NewHarnessConfig(cfg flow.Config, as ...analyzers.Analyzer) *Harness {
 		for _, a := range h.Analyzers {
 			a.Expire(f, now, why)
 		}
+		h.identity.Expire(f)
 	})
 	return h
+}
+
+// stage builds the identity stage from Services and Names.
+func (h *Harness) stage() *identity.Stage {
+	var zoomRanges []zoom.RangeEntry
+	var watch config.WatchConfig
+	for a, s := range h.Services {
+		p := netip.PrefixFrom(a, a.BitLen())
+		if s == zoom.ServiceWatched {
+			watch.Prefixes = append(watch.Prefixes, p)
+			continue
+		}
+		zoomRanges = append(zoomRanges, zoom.RangeEntry{Prefix: p, Service: s})
+	}
+	names := zoom.NewNameCache(16 + len(h.Names))
+	for a, n := range h.Names {
+		names.Put(a, n, time.Time{}, time.Time{})
+	}
+	return identity.New(identity.Config{Classifier: zoom.NewClassifier(zoom.NewRanges(zoomRanges), watch), Names: names})
 }
 
 // Feed runs packets through the table and analyzers, advancing packet time.
@@ -76,16 +101,14 @@ func (h *Harness) Feed(ps ...decode.Packet) {
 		if p.Time.After(h.Last) {
 			h.Last = p.Time
 		}
+		if h.identity == nil {
+			h.identity = h.stage()
+		}
 		h.Table.Advance(p.Time)
 		switch {
 		case p.IsTCP() || p.IsUDP():
 			f, d, created := h.Table.Packet(p)
-			if created {
-				if s, ok := h.Services[f.Server.Addr()]; ok {
-					f.Service, f.Identity = s, flow.IdentityDecided
-				}
-				f.Name = h.Names[f.Server.Addr()]
-			}
+			h.identity.Packet(f, p, d, created)
 			for _, a := range h.Analyzers {
 				a.Packet(f, p, d)
 			}
