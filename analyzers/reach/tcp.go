@@ -106,27 +106,32 @@ type state struct {
 // (its own firewall or security software) from a lossy path and from
 // asymmetric routing: Zoom's answers passed the probe toward the client, the
 // client repeated what they answered, and nothing it sent shows it received one.
+// Instants are Unix nanoseconds (0: not yet), to keep the per-flow state small.
 type lostAnswers struct {
-	answers           uint16 // server packets toward the client that answer something (SYN-ACK, data; UDP: datagrams)
-	firstAnswer       time.Time
-	lastAnswer        time.Time
-	serverRetransmits uint16 // the server repeating answers nobody acknowledged (TCP)
-	synRetries        uint16 // client SYNs after a SYN-ACK acknowledging the SYN passed the probe
-	dataRetries       uint16 // client segments repeated after server data passed the probe (TCP); requests repeated after a reply (UDP)
-	lastRetry         time.Time
-	synAckSeen        bool
-	serverISN         uint32
-	serverSent        uint32 // end of what the server sent, relative to its ISN (1: the SYN-ACK)
-	serverDataFirst   time.Time
-	clientAcked       uint32    // highest acknowledgement of the client, relative to the server's ISN (0: none)
-	clientSent        uint32    // end of what the client sent, relative to its ISN (1: the SYN)
-	serverAckedUnseen bool      // the server acknowledged client bytes the probe never saw: the client reaches it another way
-	requests          [4]uint32 // hashes of the client's distinct datagrams (UDP), a ring
-	requestsNext      uint8
-	requestsFilled    uint8
-	progress          bool // UDP: the client sent something new after an answer (it received one)
-	lastRepeat        time.Time
+	firstAnswer, lastAnswer int64
+	serverDataFirst         int64
+	lastRetry, lastRepeat   int64
+	requests                [4]uint32 // hashes of the client's distinct datagrams (UDP), a ring
+	serverISN               uint32
+	serverSent              uint32 // end of what the server sent, relative to its ISN (1: the SYN-ACK)
+	clientAcked             uint32 // highest acknowledgement of the client, relative to the server's ISN (0: none)
+	clientSent              uint32 // end of what the client sent, relative to its ISN (1: the SYN)
+	answers                 uint16 // server packets toward the client that answer something (SYN-ACK, data; UDP: datagrams)
+	serverRetransmits       uint16 // the server repeating answers nobody acknowledged (TCP)
+	synRetries              uint16 // client SYNs after a SYN-ACK acknowledging the SYN passed the probe
+	dataRetries             uint16 // client segments repeated after server data passed the probe (TCP); requests repeated after a reply (UDP)
+	requestsNext            uint8
+	requestsFilled          uint8
+	synAckSeen              bool
+	serverAckedUnseen       bool // the server acknowledged client bytes the probe never saw: the client reaches it another way
+	progress                bool // UDP: the client sent something new after an answer (it received one)
 }
+
+// since is how long after the instant n (Unix nanoseconds, 0: never) t is.
+func since(t time.Time, n int64) time.Duration { return time.Duration(t.UnixNano() - n) }
+
+// stamp renders the instant n for evidence.
+func stamp(n int64) string { return time.Unix(0, n).UTC().Format(time.RFC3339Nano) }
 
 // copyWindow: the same packet seen again this soon is a mirror copy (SPAN of
 // both directions), not a retransmission; retransmission timers start at 200 ms.
@@ -185,9 +190,9 @@ func (a *Analyzer) tcpPacket(f *flow.Flow, s *state, p *decode.Packet, d flow.Di
 				s.synSeen, s.synFirst, s.isn = true, p.Time, p.Seq
 				s.first = p.Time
 				s.lost.clientSent = 1
-			} else if l := &s.lost; l.synAckSeen && p.Seq == s.isn && p.Time.Sub(s.synLast) >= copyWindow && p.Time.Sub(l.firstAnswer) >= crossingSlack {
+			} else if l := &s.lost; l.synAckSeen && p.Seq == s.isn && p.Time.Sub(s.synLast) >= copyWindow && since(p.Time, l.firstAnswer) >= crossingSlack {
 				l.synRetries++ // the SYN-ACK passed the probe, the client asks again
-				l.lastRetry = p.Time
+				l.lastRetry = p.Time.UnixNano()
 			}
 			if s.rst.seen {
 				s.synAfterRst = true
@@ -273,7 +278,7 @@ func (s *state) serverAnswer(p *decode.Packet) {
 			l.noteAnswer(p.Time)
 			return
 		}
-		if p.Seq == l.serverISN && l.clientAcked == 0 && p.Time.Sub(l.lastAnswer) >= copyWindow {
+		if p.Seq == l.serverISN && l.clientAcked == 0 && since(p.Time, l.lastAnswer) >= copyWindow {
 			l.serverRetransmits++
 			l.noteAnswer(p.Time)
 		}
@@ -286,11 +291,11 @@ func (s *state) serverAnswer(p *decode.Packet) {
 	if int32(end) <= 0 || end > 1<<30 {
 		return // not in this connection's sequence space
 	}
-	if l.serverDataFirst.IsZero() {
-		l.serverDataFirst = p.Time
+	if l.serverDataFirst == 0 {
+		l.serverDataFirst = p.Time.UnixNano()
 	}
 	if end <= l.serverSent {
-		if int32(l.clientAcked-end) < 0 && p.Time.Sub(l.lastAnswer) >= copyWindow {
+		if int32(l.clientAcked-end) < 0 && since(p.Time, l.lastAnswer) >= copyWindow {
 			l.serverRetransmits++ // nobody acknowledged it
 			l.noteAnswer(p.Time)
 		}
@@ -302,12 +307,12 @@ func (s *state) serverAnswer(p *decode.Packet) {
 
 func (l *lostAnswers) noteAnswer(t time.Time) {
 	if l.answers == 0 {
-		l.firstAnswer = t
+		l.firstAnswer = t.UnixNano()
 	}
 	if l.answers < 1<<15 {
 		l.answers++
 	}
-	l.lastAnswer = t
+	l.lastAnswer = t.UnixNano()
 }
 
 // clientProgress reads a client segment after the SYN: its acknowledgement
@@ -335,11 +340,11 @@ func (a *Analyzer) clientProgress(f *flow.Flow, s *state, p *decode.Packet) {
 		return
 	}
 	// A repeat of data already sent: a retransmission, or a mirror copy.
-	if !l.serverDataFirst.IsZero() && l.clientAcked <= 1 && p.Time.Sub(l.serverDataFirst) >= crossingSlack && p.Time.Sub(l.lastRepeat) >= copyWindow {
+	if l.serverDataFirst != 0 && l.clientAcked <= 1 && since(p.Time, l.serverDataFirst) >= crossingSlack && since(p.Time, l.lastRepeat) >= copyWindow {
 		l.dataRetries++
-		l.lastRetry = p.Time
+		l.lastRetry = p.Time.UnixNano()
 	}
-	l.lastRepeat = p.Time
+	l.lastRepeat = p.Time.UnixNano()
 }
 
 // clientData looks at client payload: the ClientHello (its name is the
@@ -631,7 +636,7 @@ func (a *Analyzer) tcpAnswersLost(s *state) bool {
 	switch {
 	case l.clientAcked == 0:
 		return l.synRetries >= min
-	case l.clientAcked == 1 && !l.serverDataFirst.IsZero():
+	case l.clientAcked == 1 && l.serverDataFirst != 0:
 		return l.dataRetries >= min
 	}
 	return false
@@ -657,10 +662,10 @@ func (a *Analyzer) tcpLostEvidence(s *state) map[string]any {
 // client. The port matrix is left alone: the network passed the answers.
 func (a *Analyzer) clientSideDrop(f *flow.Flow, svc zoom.Service, l *lostAnswers, ev map[string]any, sni string) {
 	ev["answers_passed_probe"] = int(l.answers)
-	ev["first_answer"] = l.firstAnswer.UTC().Format(time.RFC3339Nano)
-	ev["last_answer"] = l.lastAnswer.UTC().Format(time.RFC3339Nano)
-	ev["last_client_retry"] = l.lastRetry.UTC().Format(time.RFC3339Nano)
-	a.blocked(f, svc, finding.ReasonClientSideDrop, l.firstAnswer, ev, sni)
+	ev["first_answer"] = stamp(l.firstAnswer)
+	ev["last_answer"] = stamp(l.lastAnswer)
+	ev["last_client_retry"] = stamp(l.lastRetry)
+	a.blocked(f, svc, finding.ReasonClientSideDrop, time.Unix(0, l.firstAnswer).UTC(), ev, sni)
 }
 
 // isClientHello reports whether b starts a TLS handshake record holding a ClientHello.

@@ -56,11 +56,11 @@ func (a *Analyzer) udpRequest(f *flow.Flow, s *state, p *decode.Packet) {
 		}
 		return
 	}
-	if p.Time.Sub(l.lastAnswer) >= crossingSlack && p.Time.Sub(l.lastRepeat) >= copyWindow {
+	if since(p.Time, l.lastAnswer) >= crossingSlack && since(p.Time, l.lastRepeat) >= copyWindow {
 		l.dataRetries++
-		l.lastRetry = p.Time
+		l.lastRetry = p.Time.UnixNano()
 	}
-	l.lastRepeat = p.Time
+	l.lastRepeat = p.Time.UnixNano()
 }
 
 // payloadHash is FNV-1a over a datagram's length and first 32 bytes: enough
