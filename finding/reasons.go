@@ -38,7 +38,7 @@ const (
 	ReasonUDPNoAnswer         Reason = "udp_no_answer"
 	ReasonUDPFallback         Reason = "udp_fallback_to_tcp"
 	ReasonClientSideDrop      Reason = "client_side_drop" // answers passed the probe, the client acts as if none came
-	ReasonSNIFiltering        Reason = "sni_filtering" // reset or TLS alert right after a Zoom ClientHello
+	ReasonSNIFiltering        Reason = "sni_filtering"    // reset or TLS alert right after a Zoom ClientHello
 
 	// Proxies, portals, DNS.
 	ReasonProxyDenied       Reason = "proxy_denied"        // 403 to CONNECT

@@ -195,4 +195,3 @@ func (b *builder) hideFrom(srcs ...netip.Addr) {
 	}
 	b.g.out = kept
 }
-
