@@ -31,6 +31,7 @@ type Config struct {
 	TLS       TLSConfig       `yaml:"tls"`
 	Reach     ReachConfig     `yaml:"reachability"`
 	Probes    ProbesConfig    `yaml:"probes"`
+	Findings  FindingsConfig  `yaml:"findings"`
 }
 
 //go:embed default.yml
@@ -51,6 +52,7 @@ func Default() *Config {
 	c.TLS.setDefaults()
 	c.Reach.setDefaults()
 	c.Probes.setDefaults()
+	c.Findings.setDefaults()
 	return c
 }
 
@@ -121,6 +123,8 @@ func (c *Config) validate(v *Validator) {
 	c.TLS.validate(v)
 	c.Reach.validate(v)
 	c.Probes.validate(v)
+	c.Findings.validate(v)
+	c.validateFindingsWindows(v)
 }
 
 // Marshal writes the config back as YAML (for `check-config --print`).

@@ -50,18 +50,20 @@ func TestValuesOverrideDefaults(t *testing.T) {
 // Each file in testdata/bad breaks one rule; the error must name the field and line.
 func TestBadConfigs(t *testing.T) {
 	want := map[string]string{
-		"unknown-field.yml":       "line 3: field wrokers not found in type config.CaptureConfig",
-		"workers-range.yml":       "line 3: capture.workers: must be between 1 and 64, got 0",
-		"client-hello-bytes.yml":  "line 2: zoom.max_client_hello_bytes: must be between 1024 and 65536, got 100",
-		"bad-network.yml":         `line 5: zoom.watch.networks[1]: "10.0.0.300/24" is not a CIDR network`,
-		"bad-duration.yml":        "line 2: cannot unmarshal !!str `forever` into time.Duration",
-		"timeout-range.yml":       "line 2: flows.embryonic_timeout: must be between 1s and 24h, got 10ms",
-		"not-yaml.yml":            "line 1: did not find expected ',' or ']'",
-		"duplicate-interface.yml": `line 5: capture.interfaces[2]: "eth0" is listed twice (also capture.interfaces[0]); list each interface once`,
-		"dns-answer-window.yml":   "line 2: zoom.dns_answer_window: must be between 100ms and 1m, got 2h0m0s",
-		"bad-site.yml":            `line 2: site: "branch 7/ams": use letters, digits, '.', '_' and '-', starting with a letter or digit`,
-		"client-drop-retries.yml": "line 2: reachability.client_drop_min_retries: must be between 1 and 16, got 0",
-		"any-with-named.yml":      `line 2: capture.interfaces[1]: "any" captures every interface and cannot be combined with named interfaces; list either "any" alone or the interfaces`,
+		"unknown-field.yml":          "line 3: field wrokers not found in type config.CaptureConfig",
+		"workers-range.yml":          "line 3: capture.workers: must be between 1 and 64, got 0",
+		"client-hello-bytes.yml":     "line 2: zoom.max_client_hello_bytes: must be between 1024 and 65536, got 100",
+		"bad-network.yml":            `line 5: zoom.watch.networks[1]: "10.0.0.300/24" is not a CIDR network`,
+		"bad-duration.yml":           "line 2: cannot unmarshal !!str `forever` into time.Duration",
+		"timeout-range.yml":          "line 2: flows.embryonic_timeout: must be between 1s and 24h, got 10ms",
+		"not-yaml.yml":               "line 1: did not find expected ',' or ']'",
+		"duplicate-interface.yml":    `line 5: capture.interfaces[2]: "eth0" is listed twice (also capture.interfaces[0]); list each interface once`,
+		"dns-answer-window.yml":      "line 2: zoom.dns_answer_window: must be between 100ms and 1m, got 2h0m0s",
+		"bad-site.yml":               `line 2: site: "branch 7/ams": use letters, digits, '.', '_' and '-', starting with a letter or digit`,
+		"client-drop-retries.yml":    "line 2: reachability.client_drop_min_retries: must be between 1 and 16, got 0",
+		"any-with-named.yml":         `line 2: capture.interfaces[1]: "any" captures every interface and cannot be combined with named interfaces; list either "any" alone or the interfaces`,
+		"findings-resolve-after.yml": "line 3: findings.resolve_after: 30m0s is shorter than tls.dedup_window (1h0m0s): a problem still there would leave the findings page between two of its findings; set it to 1h0m0s or more",
+		"findings-max-bytes.yml":     "line 2: findings.max_bytes: must be between 65536 and 1073741824, got 1000",
 	}
 	files, _ := filepath.Glob("testdata/bad/*.yml")
 	if len(files) != len(want) {

@@ -38,6 +38,7 @@ import (
 	"github.com/zoomprobe/zoomprobe/engine"
 	"github.com/zoomprobe/zoomprobe/engine/ownflows"
 	"github.com/zoomprobe/zoomprobe/exporters"
+	"github.com/zoomprobe/zoomprobe/exporters/findings"
 )
 
 // DefaultListenAddress is zoomprobe's port: outside Prometheus' 9100-9999
@@ -84,6 +85,8 @@ type Daemon struct {
 	// own registers the active checks' sockets for the engine to skip; it
 	// outlives reloads, which replace the engine and the probes separately.
 	own *ownflows.Registry
+	// findings is what the findings page shows; it outlives reloads.
+	findings *findings.Store
 
 	mu       sync.Mutex // guards cfg, pipeline
 	cfg      *config.Config
@@ -108,13 +111,15 @@ func New(o Options) (*Daemon, error) {
 		return nil, configError(o.ConfigFile, err)
 	}
 	d := &Daemon{opts: o, log: o.Logger, cfg: cfg, base: prometheus.NewRegistry(), clock: &analyzers.Clock{},
-		events: &swapSink{}, own: OwnFlows(cfg), reloadReq: make(chan chan error)}
+		events: &swapSink{}, own: OwnFlows(cfg), reloadReq: make(chan chan error),
+		findings: findings.New(findingsSettings(cfg), nil)}
 	d.reloadOK = prometheus.NewGauge(prometheus.GaugeOpts{Name: "zoomprobe_config_last_reload_successful", Help: "1 if the last configuration load or reload succeeded."})
 	d.reloadTS = prometheus.NewGauge(prometheus.GaugeOpts{Name: "zoomprobe_config_last_reload_success_timestamp_seconds", Help: "Time of the last successful configuration load."})
 	d.base.MustRegister(d.reloadOK, d.reloadTS,
 		versioncollector.NewCollector("zoomprobe"),
 		siteCollector{d},
 		eventLogCollector{d},
+		d.findings,
 		collectors.NewGoCollector(),
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	if d.counter, err = exporters.NewCounter(d.base); err != nil {
@@ -229,11 +234,15 @@ func (d *Daemon) applyReload() error {
 		return configError(d.opts.ConfigFile, err)
 	}
 	d.mu.Lock()
-	old := d.pipeline
+	old, oldCfg := d.pipeline, d.cfg
 	d.mu.Unlock()
 	p, changes, err := d.update(old, cfg)
 	if err != nil {
 		return err
+	}
+	if cfg.Findings != oldCfg.Findings {
+		d.findings.Configure(findingsSettings(cfg))
+		changes = append(changes, "findings")
 	}
 	d.mu.Lock()
 	d.cfg, d.pipeline = cfg, p

@@ -8,7 +8,8 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"github.com/prometheus/common/version"
-	"github.com/prometheus/exporter-toolkit/web"
+
+	"github.com/zoomprobe/zoomprobe/exporters/findings"
 )
 
 // HTTPLimits bound what one client can hold of the web server. Zero fields
@@ -60,7 +61,14 @@ func (d *Daemon) HTTPServer() *http.Server {
 	}
 }
 
-// Handler serves /metrics, /-/healthy, /-/ready, /-/reload and a landing page.
+// Paths of the findings page and its JSON; / shows the page too.
+const (
+	findingsPath    = "/findings"
+	findingsAPIPath = "/api/v1/findings"
+)
+
+// Handler serves /metrics, /-/healthy, /-/ready, /-/reload, and the findings
+// page (/ and /findings) with its JSON (/api/v1/findings).
 func (d *Daemon) Handler() http.Handler {
 	mux := http.NewServeMux()
 	mux.Handle(d.opts.MetricsPath, promhttp.HandlerFor(d.Gatherer(), promhttp.HandlerOpts{ErrorLog: slogPrinter{d}, EnableOpenMetrics: true}))
@@ -93,17 +101,19 @@ func (d *Daemon) Handler() http.Handler {
 		}
 		w.Write([]byte("Reloaded.\n"))
 	})
-	landing, err := web.NewLandingPage(web.LandingConfig{
-		Name:        "zoomprobe",
-		Description: "Says what breaks Zoom on this network: TLS interception, blocked ports, resets, proxies, DNS filtering, clock skew.",
-		Version:     version.Info(),
-		Links: []web.LandingLinks{
-			{Address: d.opts.MetricsPath, Text: "Metrics"},
-			{Address: "/-/ready", Text: "Readiness"},
-		},
-	})
-	if err == nil {
-		mux.Handle("/", landing)
+	// The findings page is the landing page; every path is under the web
+	// config's TLS and auth (exporter-toolkit wraps the whole handler).
+	page := &findings.Page{
+		Store:   d.findings,
+		Site:    func() string { return d.Config().Site },
+		Version: version.Version,
+		API:     findingsAPIPath,
+		Links:   []findings.Link{{Address: d.opts.MetricsPath, Text: "Metrics"}, {Address: "/-/ready", Text: "Readiness"}},
+	}
+	for path, h := range map[string]http.Handler{"/{$}": page.HTML(), findingsPath: page.HTML(), findingsAPIPath: page.JSON()} {
+		if path != d.opts.MetricsPath && !(path == "/{$}" && d.opts.MetricsPath == "/") {
+			mux.Handle(path, h)
+		}
 	}
 	return mux
 }

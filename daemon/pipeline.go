@@ -20,6 +20,7 @@ import (
 	"github.com/zoomprobe/zoomprobe/engine"
 	"github.com/zoomprobe/zoomprobe/exporters"
 	"github.com/zoomprobe/zoomprobe/exporters/eventlog"
+	"github.com/zoomprobe/zoomprobe/exporters/findings"
 	"github.com/zoomprobe/zoomprobe/finding"
 )
 
@@ -53,9 +54,23 @@ func (r *probeRun) stop() {
 	}
 }
 
-// sink is where every finding goes: the findings counter and the event log
-// in force.
-func (d *Daemon) sink() finding.Sink { return exporters.Tee(d.counter, d.events) }
+// sink is where every finding goes: the findings counter, the event log in
+// force and the findings page.
+func (d *Daemon) sink() finding.Sink {
+	return exporters.Tee(d.counter, d.events, finding.SinkFunc(d.showFinding))
+}
+
+// showFinding puts a finding on the findings page, with the site in force.
+func (d *Daemon) showFinding(f finding.Finding) {
+	if f.Site == "" {
+		f.Site = d.Config().Site
+	}
+	d.findings.Emit(f)
+}
+
+func findingsSettings(cfg *config.Config) findings.Settings {
+	return findings.Settings{ResolveAfter: cfg.Findings.ResolveAfter, MaxBytes: cfg.Findings.MaxBytes}
+}
 
 // start builds and starts the first pipeline.
 func (d *Daemon) start(cfg *config.Config) (*pipeline, error) {
@@ -341,7 +356,8 @@ func configKeys(cfg *config.Config) (keys, error) {
 		return out
 	}
 	eng := *cfg
-	eng.Site = "" // the event log stamps it
+	eng.Site = ""                          // the event log stamps it
+	eng.Findings = config.FindingsConfig{} // the store outlives pipelines
 	eng.EventLog, eng.Probes, eng.Analyzers, eng.TLS, eng.Reach, eng.Metrics = config.EventLogConfig{}, config.ProbesConfig{}, config.AnalyzersConfig{}, config.TLSConfig{}, config.ReachConfig{}, config.MetricsConfig{}
 	c := &eng.Capture
 	c.Interfaces, c.BPF, c.BPFFile, c.SnapLen, c.RingSizeMB, c.Promiscuous, c.WaitForInterfaces = nil, "", "", 0, 0, false, false

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Installs what zoomprobe's build and tests need on a fresh Debian machine:
 # Go modules, and the Debian packages the live test bed, the end-to-end tests
-# and the report screenshot use. Idempotent: installs only what is missing.
+# and the screenshots (audit report, daemon findings page: chromium) use.
+# Idempotent: installs only what is missing.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
