@@ -19,8 +19,8 @@ import (
 	"github.com/zoomprobe/zoomprobe/engine/ownflows"
 	"github.com/zoomprobe/zoomprobe/exporters/report"
 	"github.com/zoomprobe/zoomprobe/finding"
-	"github.com/zoomprobe/zoomprobe/probes"
 	"github.com/zoomprobe/zoomprobe/internal/probetest"
+	"github.com/zoomprobe/zoomprobe/probes"
 )
 
 func TestMain(m *testing.M) { os.Exit(probetest.Main(m)) }

@@ -60,6 +60,7 @@ func TestBadConfigs(t *testing.T) {
 		"duplicate-interface.yml":    `line 5: capture.interfaces[2]: "eth0" is listed twice (also capture.interfaces[0]); list each interface once`,
 		"dns-answer-window.yml":      "line 2: zoom.dns_answer_window: must be between 100ms and 1m, got 2h0m0s",
 		"bad-site.yml":               `line 2: site: "branch 7/ams": use letters, digits, '.', '_' and '-', starting with a letter or digit`,
+		"client-drop-retries.yml":    "line 2: reachability.client_drop_min_retries: must be between 1 and 16, got 0",
 		"any-with-named.yml":         `line 2: capture.interfaces[1]: "any" captures every interface and cannot be combined with named interfaces; list either "any" alone or the interfaces`,
 		"findings-resolve-after.yml": "line 3: findings.resolve_after: 30m0s is shorter than tls.dedup_window (1h0m0s): a problem still there would leave the findings page between two of its findings; set it to 1h0m0s or more",
 		"findings-max-bytes.yml":     "line 2: findings.max_bytes: must be between 65536 and 1073741824, got 1000",

@@ -24,6 +24,13 @@ type ReachConfig struct {
 	// FallbackWindow is how long after a UDP failure a TCP connection from the
 	// same client to Zoom still counts as the fallback it caused.
 	FallbackWindow time.Duration `yaml:"fallback_window"`
+	// ClientDropMinRetries is how many times a client must repeat a request
+	// after Zoom's answer to it passed the probe (a SYN after the SYN-ACK, a
+	// ClientHello after the ServerHello, a UDP request after its reply), with
+	// no sign it received any answer, before the answers count as lost on the
+	// client's side of the probe (client_side_drop). Windows retries a SYN
+	// twice: more would miss it.
+	ClientDropMinRetries int `yaml:"client_drop_min_retries"`
 	// ResetMiddleboxScore is the evidence score from which a reset is judged
 	// sent by a middlebox rather than the server.
 	ResetMiddleboxScore int `yaml:"reset_middlebox_score"`
@@ -55,6 +62,7 @@ func (c *ReachConfig) setDefaults() {
 	c.SYNMinAttempts = 2
 	c.HappyEyeballsWindow = 2 * time.Second
 	c.FallbackWindow = 2 * time.Minute
+	c.ClientDropMinRetries = 2
 	c.ResetMiddleboxScore = 2
 	c.MaxTrackedClients = 8192
 	c.HTTPMaxHeaderBytes = 4096
@@ -67,6 +75,7 @@ func (c *ReachConfig) validate(v *Validator) {
 	v.Check(c.SYNMinAttempts >= 1 && c.SYNMinAttempts <= 16, "reachability.syn_min_attempts", "must be between 1 and 16, got %d", c.SYNMinAttempts)
 	v.Check(c.HappyEyeballsWindow >= 0 && c.HappyEyeballsWindow <= time.Minute, "reachability.happy_eyeballs_window", "must be between 0s and 1m, got %s", c.HappyEyeballsWindow)
 	v.Check(c.FallbackWindow >= time.Second && c.FallbackWindow <= time.Hour, "reachability.fallback_window", "must be between 1s and 1h, got %s", c.FallbackWindow)
+	v.Check(c.ClientDropMinRetries >= 1 && c.ClientDropMinRetries <= 16, "reachability.client_drop_min_retries", "must be between 1 and 16, got %d", c.ClientDropMinRetries)
 	v.Check(c.ResetMiddleboxScore >= 1 && c.ResetMiddleboxScore <= 10, "reachability.reset_middlebox_score", "must be between 1 and 10, got %d", c.ResetMiddleboxScore)
 	v.Check(c.MaxTrackedClients >= 16 && c.MaxTrackedClients <= 1_000_000, "reachability.max_tracked_clients", "must be between 16 and 1000000, got %d", c.MaxTrackedClients)
 	v.Check(c.HTTPMaxHeaderBytes >= 512 && c.HTTPMaxHeaderBytes <= 65536, "reachability.http_max_header_bytes", "must be between 512 and 65536, got %d", c.HTTPMaxHeaderBytes)

@@ -37,7 +37,8 @@ const (
 	ReasonICMPUnreachable     Reason = "icmp_unreachable" // any other destination-unreachable code
 	ReasonUDPNoAnswer         Reason = "udp_no_answer"
 	ReasonUDPFallback         Reason = "udp_fallback_to_tcp"
-	ReasonSNIFiltering        Reason = "sni_filtering" // reset or TLS alert right after a Zoom ClientHello
+	ReasonClientSideDrop      Reason = "client_side_drop" // answers passed the probe, the client acts as if none came
+	ReasonSNIFiltering        Reason = "sni_filtering"    // reset or TLS alert right after a Zoom ClientHello
 
 	// Proxies, portals, DNS.
 	ReasonProxyDenied       Reason = "proxy_denied"        // 403 to CONNECT
@@ -73,7 +74,7 @@ var AllReasons = []Reason{
 	ReasonFingerprintDrift, ReasonClientRejectedCert, ReasonOverlapConflict, ReasonSSLFailedHandshake,
 	ReasonTimeout, ReasonConnectionRefused, ReasonConnectionReset, ReasonICMPAdminProhibited,
 	ReasonICMPPortUnreachable, ReasonICMPHostUnreachable, ReasonICMPNetUnreachable,
-	ReasonICMPUnreachable, ReasonUDPNoAnswer, ReasonUDPFallback, ReasonSNIFiltering,
+	ReasonICMPUnreachable, ReasonUDPNoAnswer, ReasonUDPFallback, ReasonClientSideDrop, ReasonSNIFiltering,
 	ReasonProxyDenied, ReasonProxyAuthRequired, ReasonProxyBadGateway, ReasonProxyClosed,
 	ReasonCaptivePortal, ReasonBlockPage, ReasonDNSNXDomain, ReasonDNSRefused, ReasonDNSServFail,
 	ReasonDNSTimeout, ReasonDNSSinkhole, ReasonDNSLoopback, ReasonDNSPrivate, ReasonDNSInconsistent,

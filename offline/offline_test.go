@@ -270,3 +270,47 @@ func BenchmarkAnalyzeLarge(b *testing.B) {
 	}
 	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N)/float64(n), "ns/packet")
 }
+
+// Where a block happened is told exactly: every promised "where" holds, and a
+// client_side_drop finding carries every count and label the scenario promises.
+func TestWhereEvidence(t *testing.T) {
+	for _, info := range testgen.List() {
+		sc := build(t, info.Name, testgen.Params{})
+		checked := false
+		for _, want := range sc.Findings {
+			if _, ok := want.Evidence["where"]; ok {
+				checked = true
+			}
+		}
+		if !checked {
+			continue
+		}
+		t.Run(info.Name, func(t *testing.T) {
+			res := analyze(t, nil, writeCapture(t, sc.Packets, testgen.FormatPCAP))
+			for _, want := range sc.Findings {
+				if _, ok := want.Evidence["where"]; !ok {
+					continue
+				}
+				k := findingKey(string(want.Kind), string(want.Reason), want.Transport, want.Server.String(), want.ServerPort)
+				var got map[string]any
+				for _, f := range res.Findings {
+					if f.Flow != nil && findingKey(string(f.Kind), string(f.Reason), f.Flow.Transport, f.Flow.Server.String(), f.Flow.ServerPort) == k {
+						got = f.Evidence
+					}
+				}
+				if got == nil {
+					t.Errorf("%s: no finding", k)
+					continue
+				}
+				for key, v := range want.Evidence {
+					if want.Reason != "client_side_drop" && key != "where" {
+						continue // other analyzers' evidence keys are suggestions
+					}
+					if g := fmt.Sprint(got[key]); g != v {
+						t.Errorf("%s: evidence %s = %s, want %s (all: %v)", k, key, g, v, got)
+					}
+				}
+			}
+		})
+	}
+}

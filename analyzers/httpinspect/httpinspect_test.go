@@ -14,10 +14,10 @@ import (
 	"github.com/prometheus/client_golang/prometheus/testutil"
 
 	"github.com/zoomprobe/zoomprobe/analyzers/httpinspect"
-	"github.com/zoomprobe/zoomprobe/internal/reachtest"
 	"github.com/zoomprobe/zoomprobe/config"
 	"github.com/zoomprobe/zoomprobe/decode"
 	"github.com/zoomprobe/zoomprobe/finding"
+	"github.com/zoomprobe/zoomprobe/internal/reachtest"
 )
 
 var t0 = time.Date(2026, 6, 1, 10, 0, 0, 0, time.UTC)

@@ -4,8 +4,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/zoomprobe/zoomprobe/internal/reachtest"
 	"github.com/zoomprobe/zoomprobe/decode"
+	"github.com/zoomprobe/zoomprobe/internal/reachtest"
 )
 
 // BenchmarkPacketEstablished is the per-packet path: data both ways on an
@@ -22,6 +22,28 @@ func BenchmarkPacketEstablished(b *testing.B) {
 	b.ResetTimer()
 	for i := 0; b.Loop(); i++ {
 		p := &ps[i%3]
+		e.a.Packet(f, p, f.DirOf(p.Src, p.SrcPort))
+	}
+}
+
+// BenchmarkPacketUDPMedia is the per-packet path of an answered Zoom media
+// flow: each client datagram is hashed and looked up among the client's
+// earlier ones (client-side drop detection).
+func BenchmarkPacketUDPMedia(b *testing.B) {
+	e := newEnv(b)
+	u := reachtest.NewUDP(client+":40001", mmr+":8801")
+	setup := append([]byte{0x01, 0x00, 0x02}, make([]byte, 16)...)
+	e.h.Feed(u.Data(at(0), true, setup), u.Data(at(20*time.Millisecond), false, append([]byte{0x02}, setup[1:]...)))
+	var ps [4]decode.Packet
+	for i := range ps {
+		media := append([]byte{0x05, 0x00, byte(i), 0, 0, 0, 1, 0}, make([]byte, 200)...)
+		ps[i] = u.Data(at(time.Second), i%2 == 0, media)
+	}
+	f, _ := e.h.Table.Find(decode.ProtoUDP, ps[0].Src, ps[0].Dst, ps[0].SrcPort, ps[0].DstPort)
+	b.ReportAllocs()
+	b.ResetTimer()
+	for i := 0; b.Loop(); i++ {
+		p := &ps[i%4]
 		e.a.Packet(f, p, f.DirOf(p.Src, p.SrcPort))
 	}
 }

@@ -38,8 +38,8 @@ func newMetrics() *metrics {
 	m := &metrics{
 		blocked: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "zoomprobe_blocked_connections_total",
-			Help: "Connections to Zoom that did not get through, by reason (generic_timeout_error: SYN dropped; connection_refused; icmp_*; udp_no_answer).",
-		}, []string{"service", "transport", "port", "reason"}),
+			Help: "Connections to Zoom that did not get through, by reason (generic_timeout_error: SYN dropped; connection_refused; icmp_*; udp_no_answer; client_side_drop) and where (beyond_probe: between the probe and Zoom; client_host: Zoom's answers passed the probe and were lost before the client).",
+		}, []string{"service", "transport", "port", "reason", "where"}),
 		resets: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "zoomprobe_connection_resets_total",
 			Help: "TCP resets of Zoom connections by phase (syn, after_client_hello, handshake, established) and judged origin (server, middlebox, unknown).",
@@ -77,8 +77,9 @@ func newMetrics() *metrics {
 			reasons, transport = append([]finding.Reason{finding.ReasonUDPNoAnswer}, icmp...), "udp"
 		}
 		for _, r := range reasons {
-			m.blocked.WithLabelValues(c.svc.String(), transport, c.port, string(r))
+			m.blocked.WithLabelValues(c.svc.String(), transport, c.port, string(r), WhereBeyondProbe)
 		}
+		m.blocked.WithLabelValues(c.svc.String(), transport, c.port, string(finding.ReasonClientSideDrop), WhereClientHost)
 	}
 	for _, s := range []zoom.Service{zoom.ServiceWeb, zoom.ServiceZoneController, zoom.ServiceMediaRouter} {
 		for _, phase := range []string{PhaseSYN, PhaseAfterClientHello, PhaseHandshake, PhaseEstablished} {

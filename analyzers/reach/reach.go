@@ -26,6 +26,21 @@ import (
 // Name is the analyzer's name in analyzers.disabled and log lines.
 const Name = "reach"
 
+// Where a block happened, as seen from the probe (evidence key and label
+// "where" of zoomprobe_blocked_connections_total).
+const (
+	// WhereBeyondProbe: our packet passed the probe outward and no answer (or
+	// a refusal) came back: the perimeter firewall, a router or Zoom's side.
+	WhereBeyondProbe = "beyond_probe"
+	// WhereClientHost: Zoom's answers passed the probe toward the client and
+	// were lost before it: its own firewall or security software, or a
+	// filter between the probe and the client.
+	WhereClientHost = "client_host"
+)
+
+// Wheres lists the where label values.
+var Wheres = []string{WhereBeyondProbe, WhereClientHost}
+
 // Named bounds and thresholds that are not worth a config field.
 const (
 	// minUDPDatagrams: an unanswered UDP flow needs this many client datagrams

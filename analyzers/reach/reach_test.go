@@ -12,10 +12,10 @@ import (
 	"github.com/prometheus/client_golang/prometheus/testutil"
 
 	"github.com/zoomprobe/zoomprobe/analyzers/reach"
-	"github.com/zoomprobe/zoomprobe/internal/reachtest"
 	"github.com/zoomprobe/zoomprobe/config"
 	"github.com/zoomprobe/zoomprobe/decode"
 	"github.com/zoomprobe/zoomprobe/finding"
+	"github.com/zoomprobe/zoomprobe/internal/reachtest"
 	"github.com/zoomprobe/zoomprobe/zoom"
 )
 
@@ -120,7 +120,7 @@ func TestTCPVerdicts(t *testing.T) {
 			keys:   []string{"syn_attempts", "verdict"},
 			want:   []string{"blocked_connection/generic_timeout_error media_router tcp:8801 syn_attempts=5 verdict=dropped"},
 			port:   reach.StatusDropped,
-			metric: `zoomprobe_blocked_connections_total{port="8801",reason="generic_timeout_error",service="media_router",transport="tcp"} 1`,
+			metric: `zoomprobe_blocked_connections_total{port="8801",reason="generic_timeout_error",service="media_router",transport="tcp",where="beyond_probe"} 1`,
 		},
 		{
 			name: "capture ends before syn_timeout: no verdict",
@@ -442,7 +442,7 @@ func TestDropJudgedOnIdleExpiry(t *testing.T) {
 	other := reachtest.NewTCP(client+":40002", mmr2+":443")
 	e.h.Feed(other.SYN(at(60 * time.Second))) // advances packet time past the embryonic timeout
 	equal(t, summary(e.sink.All()), []string{"blocked_connection/generic_timeout_error media_router tcp:8801"})
-	if v := testutil.ToFloat64(e.a.Collectors()[0].(*prometheus.CounterVec).WithLabelValues("media_router", "tcp", "8801", "generic_timeout_error")); v != 1 {
+	if v := testutil.ToFloat64(e.a.Collectors()[0].(*prometheus.CounterVec).WithLabelValues("media_router", "tcp", "8801", "generic_timeout_error", "beyond_probe")); v != 1 {
 		t.Fatalf("blocked_connections_total = %v", v)
 	}
 }

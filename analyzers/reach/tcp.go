@@ -98,7 +98,48 @@ type state struct {
 	afterRst          bool // a genuine server packet came after the reset
 	afterRstTTL       uint8
 	synAfterRst       bool // the client tried again on the same ports: later answers are not a race
+
+	lost lostAnswers // answers that passed the probe and what the client did after them
 }
+
+// lostAnswers is what tells answers lost between the probe and the client
+// (its own firewall or security software) from a lossy path and from
+// asymmetric routing: Zoom's answers passed the probe toward the client, the
+// client repeated what they answered, and nothing it sent shows it received one.
+// Instants are Unix nanoseconds (0: not yet), to keep the per-flow state small.
+type lostAnswers struct {
+	firstAnswer, lastAnswer int64
+	serverDataFirst         int64
+	lastRetry, lastRepeat   int64
+	requests                [4]uint32 // hashes of the client's distinct datagrams (UDP), a ring
+	serverISN               uint32
+	serverSent              uint32 // end of what the server sent, relative to its ISN (1: the SYN-ACK)
+	clientAcked             uint32 // highest acknowledgement of the client, relative to the server's ISN (0: none)
+	clientSent              uint32 // end of what the client sent, relative to its ISN (1: the SYN)
+	answers                 uint16 // server packets toward the client that answer something (SYN-ACK, data; UDP: datagrams)
+	serverRetransmits       uint16 // the server repeating answers nobody acknowledged (TCP)
+	synRetries              uint16 // client SYNs after a SYN-ACK acknowledging the SYN passed the probe
+	dataRetries             uint16 // client segments repeated after server data passed the probe (TCP); requests repeated after a reply (UDP)
+	requestsNext            uint8
+	requestsFilled          uint8
+	synAckSeen              bool
+	serverAckedUnseen       bool // the server acknowledged client bytes the probe never saw: the client reaches it another way
+	progress                bool // UDP: the client sent something new after an answer (it received one)
+}
+
+// since is how long after the instant n (Unix nanoseconds, 0: never) t is.
+func since(t time.Time, n int64) time.Duration { return time.Duration(t.UnixNano() - n) }
+
+// stamp renders the instant n for evidence.
+func stamp(n int64) string { return time.Unix(0, n).UTC().Format(time.RFC3339Nano) }
+
+// copyWindow: the same packet seen again this soon is a mirror copy (SPAN of
+// both directions), not a retransmission; retransmission timers start at 200 ms.
+const copyWindow = 50 * time.Millisecond
+
+// crossingSlack: a request sent this soon after its answer passed the probe
+// may have left before the answer reached the client.
+const crossingSlack = 10 * time.Millisecond
 
 func (s *state) noteClientIPID(id uint16) {
 	s.clientIPID[s.clientIPIDNext] = id
@@ -148,6 +189,10 @@ func (a *Analyzer) tcpPacket(f *flow.Flow, s *state, p *decode.Packet, d flow.Di
 			if !s.synSeen {
 				s.synSeen, s.synFirst, s.isn = true, p.Time, p.Seq
 				s.first = p.Time
+				s.lost.clientSent = 1
+			} else if l := &s.lost; l.synAckSeen && p.Seq == s.isn && p.Time.Sub(s.synLast) >= copyWindow && since(p.Time, l.firstAnswer) >= crossingSlack {
+				l.synRetries++ // the SYN-ACK passed the probe, the client asks again
+				l.lastRetry = p.Time.UnixNano()
 			}
 			if s.rst.seen {
 				s.synAfterRst = true
@@ -157,6 +202,9 @@ func (a *Analyzer) tcpPacket(f *flow.Flow, s *state, p *decode.Packet, d flow.Di
 		}
 		if s.synSeen && !s.answered && fl&decode.TCPAck != 0 {
 			s.ackWithoutSynAck = true
+		}
+		if s.synSeen && s.lost.clientAcked <= 1 { // past that the client got server data: nothing to judge
+			a.clientProgress(f, s, p)
 		}
 		if len(p.Payload) > 0 {
 			a.clientData(f, s, p.Payload, p.Ack)
@@ -201,9 +249,102 @@ func (a *Analyzer) tcpPacket(f *flow.Flow, s *state, p *decode.Packet, d flow.Di
 			s.appData = true
 		}
 	}
-	if !s.openMarked {
+	if s.synSeen && s.lost.clientAcked <= 1 {
+		s.serverAnswer(p)
+	}
+	// The port is open once the client shows it got the answer (its ACK);
+	// until then the answer may be lost on the client's side of the probe.
+	// Flows picked up after their SYN, or whose client ACK the probe does not
+	// see, are marked when they end.
+	if !s.openMarked && s.lost.clientAcked > 0 {
 		a.tcpAnswered(f, s)
 	}
+}
+
+// serverAnswer notes a server packet toward the client for the
+// client-side-drop judgement: SYN-ACKs and data the client has to acknowledge.
+func (s *state) serverAnswer(p *decode.Packet) {
+	l := &s.lost
+	fl := p.TCPFlags
+	if fl&decode.TCPAck != 0 && l.synAckSeen && int32(p.Ack-s.isn-l.clientSent) > 0 {
+		l.serverAckedUnseen = true
+	}
+	if fl&(decode.TCPSyn|decode.TCPAck) == decode.TCPSyn|decode.TCPAck {
+		if p.Ack != s.isn+1 {
+			return // not an answer to this SYN
+		}
+		if !l.synAckSeen {
+			l.synAckSeen, l.serverISN, l.serverSent = true, p.Seq, 1
+			l.noteAnswer(p.Time)
+			return
+		}
+		if p.Seq == l.serverISN && l.clientAcked == 0 && since(p.Time, l.lastAnswer) >= copyWindow {
+			l.serverRetransmits++
+			l.noteAnswer(p.Time)
+		}
+		return
+	}
+	if !l.synAckSeen || len(p.Payload) == 0 {
+		return
+	}
+	end := p.Seq + uint32(len(p.Payload)) - l.serverISN
+	if int32(end) <= 0 || end > 1<<30 {
+		return // not in this connection's sequence space
+	}
+	if l.serverDataFirst == 0 {
+		l.serverDataFirst = p.Time.UnixNano()
+	}
+	if end <= l.serverSent {
+		if int32(l.clientAcked-end) < 0 && since(p.Time, l.lastAnswer) >= copyWindow {
+			l.serverRetransmits++ // nobody acknowledged it
+			l.noteAnswer(p.Time)
+		}
+		return
+	}
+	l.serverSent = end
+	l.noteAnswer(p.Time)
+}
+
+func (l *lostAnswers) noteAnswer(t time.Time) {
+	if l.answers == 0 {
+		l.firstAnswer = t.UnixNano()
+	}
+	if l.answers < 1<<15 {
+		l.answers++
+	}
+	l.lastAnswer = t.UnixNano()
+}
+
+// clientProgress reads a client segment after the SYN: its acknowledgement
+// (what it received of the server's answers) and whether it repeats data it
+// sent before, after server data it never acknowledged passed the probe.
+func (a *Analyzer) clientProgress(f *flow.Flow, s *state, p *decode.Packet) {
+	l := &s.lost
+	if p.TCPFlags&decode.TCPAck != 0 && l.synAckSeen {
+		if rel := p.Ack - l.serverISN; int32(rel) > 0 && rel <= l.serverSent && rel > l.clientAcked {
+			l.clientAcked = rel
+			if !s.openMarked && s.answered {
+				a.tcpAnswered(f, s)
+			}
+		}
+	}
+	if len(p.Payload) == 0 {
+		return
+	}
+	end := p.Seq + uint32(len(p.Payload)) - s.isn
+	if int32(end) <= 0 || end > 1<<30 {
+		return
+	}
+	if end > l.clientSent {
+		l.clientSent = end
+		return
+	}
+	// A repeat of data already sent: a retransmission, or a mirror copy.
+	if l.serverDataFirst != 0 && l.clientAcked <= 1 && since(p.Time, l.serverDataFirst) >= crossingSlack && since(p.Time, l.lastRepeat) >= copyWindow {
+		l.dataRetries++
+		l.lastRetry = p.Time.UnixNano()
+	}
+	l.lastRepeat = p.Time.UnixNano()
 }
 
 // clientData looks at client payload: the ClientHello (its name is the
@@ -363,8 +504,9 @@ func (a *Analyzer) origin(score int, known bool) string {
 }
 
 func (a *Analyzer) tcpExpire(f *flow.Flow, s *state, now time.Time) {
-	if !s.openMarked && s.answered {
-		a.tcpAnswered(f, s) // identity learnt after the last server packet
+	lost := !s.rst.seen && s.answered && a.tcpAnswersLost(s)
+	if !s.openMarked && s.answered && !lost {
+		a.tcpAnswered(f, s) // identity learnt late, or the client's ACK not seen
 	}
 	// The identity stage read the ClientHello's name, even one cut off
 	// by the reset after its first segment.
@@ -374,6 +516,8 @@ func (a *Analyzer) tcpExpire(f *flow.Flow, s *state, now time.Time) {
 		return
 	}
 	switch {
+	case lost:
+		a.clientSideDrop(f, svc, &s.lost, a.tcpLostEvidence(s), sni)
 	case s.rst.seen:
 		a.judgeReset(f, s, svc, sni)
 	case s.icmp.seen && !s.answered:
@@ -432,6 +576,7 @@ func (a *Analyzer) judgeReset(f *flow.Flow, s *state, svc zoom.Service, sni stri
 		conf = "low"
 	}
 	a.m.matrix.set(svc, f.Proto, f.Server.Port(), StatusReset, r.time)
+	ev["where"] = WhereBeyondProbe // the reset passed the probe toward the client
 	us, rem := texts(reason)
 	a.emit(finding.Finding{
 		Time: r.time, Kind: finding.KindConnectionReset, Reason: reason, Service: svc.String(), SNI: sni,
@@ -442,8 +587,16 @@ func (a *Analyzer) judgeReset(f *flow.Flow, s *state, svc zoom.Service, sni stri
 // blocked gives a blocked_connection finding, counts it and updates the port matrix.
 func (a *Analyzer) blocked(f *flow.Flow, svc zoom.Service, reason finding.Reason, t time.Time, ev map[string]any, sni string) {
 	port := f.Server.Port()
-	a.m.blocked.WithLabelValues(svc.String(), f.Transport(), zoom.PortLabel(f.Proto, port), string(reason)).Inc()
-	a.m.matrix.set(svc, f.Proto, port, statusOf(reason), t)
+	where := WhereBeyondProbe
+	if reason == finding.ReasonClientSideDrop {
+		where = WhereClientHost
+	} else {
+		// The port matrix is the site's view: one host's own firewall does
+		// not close a port for everyone.
+		a.m.matrix.set(svc, f.Proto, port, statusOf(reason), t)
+	}
+	ev["where"] = where
+	a.m.blocked.WithLabelValues(svc.String(), f.Transport(), zoom.PortLabel(f.Proto, port), string(reason), where).Inc()
 	us, rem := texts(reason)
 	conf := "high"
 	if reason == finding.ReasonUDPNoAnswer || reason == finding.ReasonICMPUnreachable {
@@ -464,6 +617,55 @@ func icmpEvidence(r *icmpRecord, count int) map[string]any {
 		"icmp_sender": addrString(r.sender), "icmp_type": int(r.typ), "icmp_code": int(r.code),
 		"ttl": int(r.ttl), "icmp_count": count,
 	}
+}
+
+// tcpAnswersLost reports whether the server's SYN-ACK, or its first data,
+// passed the probe and was lost before the client: the client repeated its
+// SYN (or its data) at least client_drop_min_retries times after the answer
+// and never acknowledged it. An acknowledgement of any answer (a lossy path:
+// a later copy got through) or a server acknowledging client bytes the probe
+// never saw (the client's packets take another way) clears it; a client that
+// stays silent after the answer (its packets go another way, or it gave up)
+// is no evidence either.
+func (a *Analyzer) tcpAnswersLost(s *state) bool {
+	l := &s.lost
+	if !l.synAckSeen || l.serverAckedUnseen || s.ackWithoutSynAck {
+		return false
+	}
+	min := uint16(a.cfg.ClientDropMinRetries)
+	switch {
+	case l.clientAcked == 0:
+		return l.synRetries >= min
+	case l.clientAcked == 1 && l.serverDataFirst != 0:
+		return l.dataRetries >= min
+	}
+	return false
+}
+
+func (a *Analyzer) tcpLostEvidence(s *state) map[string]any {
+	l := &s.lost
+	ev := map[string]any{"server_retransmits": int(l.serverRetransmits)}
+	if l.clientAcked == 0 {
+		ev["lost"] = "syn_ack"
+		ev["syn_retransmits_after_synack"] = int(l.synRetries)
+	} else {
+		ev["lost"] = "server_data"
+		if s.tlsFlow {
+			ev["lost"] = "server_hello"
+		}
+		ev["client_retransmits_after_answer"] = int(l.dataRetries)
+	}
+	return ev
+}
+
+// clientSideDrop gives the verdict on answers lost between the probe and the
+// client. The port matrix is left alone: the network passed the answers.
+func (a *Analyzer) clientSideDrop(f *flow.Flow, svc zoom.Service, l *lostAnswers, ev map[string]any, sni string) {
+	ev["answers_passed_probe"] = int(l.answers)
+	ev["first_answer"] = stamp(l.firstAnswer)
+	ev["last_answer"] = stamp(l.lastAnswer)
+	ev["last_client_retry"] = stamp(l.lastRetry)
+	a.blocked(f, svc, finding.ReasonClientSideDrop, time.Unix(0, l.firstAnswer).UTC(), ev, sni)
 }
 
 // isClientHello reports whether b starts a TLS handshake record holding a ClientHello.

@@ -24,14 +24,84 @@ func (a *Analyzer) udpPacket(f *flow.Flow, s *state, p *decode.Packet, d flow.Di
 		if !s.answered && !s.reported && s.datagrams > earlyUDPUnanswered && p.Time.Sub(s.first) >= a.cfg.UDPAnswerWindow {
 			a.udpJudge(f, s, p.Time)
 		}
+		a.udpRequest(f, s, p)
 		return
 	}
 	if !s.answered {
 		s.answered, s.answerTime = true, p.Time
 	}
-	if !s.openMarked {
-		a.udpAnswered(f, s)
+	s.lost.noteAnswer(p.Time)
+}
+
+// udpRequest sorts a client datagram after an answer passed the probe: a
+// repeat of an earlier datagram (STUN and Zoom's set-up retry with the same
+// transaction or session id) says the client did not get it; anything new
+// (the set-up's next step, media, a new transaction) says it did. The port is
+// marked open on the first such sign, or when the flow ends without a verdict.
+func (a *Analyzer) udpRequest(f *flow.Flow, s *state, p *decode.Packet) {
+	l := &s.lost
+	if l.progress {
+		return // the client got an answer: nothing later changes that
 	}
+	h := payloadHash(p.Payload)
+	if !s.answered {
+		l.noteRequest(h)
+		return
+	}
+	if !l.hasRequest(h) {
+		l.noteRequest(h)
+		l.progress = true
+		if !s.openMarked {
+			a.udpAnswered(f, s)
+		}
+		return
+	}
+	if since(p.Time, l.lastAnswer) >= crossingSlack && since(p.Time, l.lastRepeat) >= copyWindow {
+		l.dataRetries++
+		l.lastRetry = p.Time.UnixNano()
+	}
+	l.lastRepeat = p.Time.UnixNano()
+}
+
+// payloadHash is FNV-1a over a datagram's length and first 32 bytes: enough
+// to tell a retry (same transaction or session id) from the next message.
+func payloadHash(b []byte) uint32 {
+	h := uint32(2166136261)
+	n := len(b)
+	h = (h ^ uint32(n&0xff)) * 16777619
+	h = (h ^ uint32(n>>8&0xff)) * 16777619
+	for _, c := range b[:min(n, 32)] {
+		h = (h ^ uint32(c)) * 16777619
+	}
+	return h
+}
+
+func (l *lostAnswers) noteRequest(h uint32) {
+	if l.hasRequest(h) {
+		return
+	}
+	l.requests[l.requestsNext] = h
+	l.requestsNext = (l.requestsNext + 1) % uint8(len(l.requests))
+	if int(l.requestsFilled) < len(l.requests) {
+		l.requestsFilled++
+	}
+}
+
+func (l *lostAnswers) hasRequest(h uint32) bool {
+	for i := 0; i < int(l.requestsFilled); i++ {
+		if l.requests[i] == h {
+			return true
+		}
+	}
+	return false
+}
+
+// udpAnswersLost: answers passed the probe, the client repeated its request
+// client_drop_min_retries times after them and never moved on.
+func (a *Analyzer) udpAnswersLost(f *flow.Flow, s *state) bool {
+	l := &s.lost
+	return f.Watched() && zoom.IsMediaPort(f.Server.Port()) && !l.progress && !s.clientMedia &&
+		l.dataRetries >= uint16(a.cfg.ClientDropMinRetries)
 }
 
 func (a *Analyzer) udpAnswered(f *flow.Flow, s *state) {
@@ -49,7 +119,9 @@ func (a *Analyzer) udpAnswered(f *flow.Flow, s *state) {
 
 func (a *Analyzer) udpExpire(f *flow.Flow, s *state, now time.Time) {
 	if s.answered {
-		if !s.openMarked {
+		if a.udpAnswersLost(f, s) {
+			a.udpLost(f, s)
+		} else if !s.openMarked {
 			a.udpAnswered(f, s)
 		}
 		return
@@ -103,4 +175,17 @@ func (fb *fallback) confidence() string {
 		return "high"
 	}
 	return "medium"
+}
+
+// udpLost reports UDP answers lost on the client's side; media then falls
+// back to TCP as after any UDP failure, so the fallback join is told.
+func (a *Analyzer) udpLost(f *flow.Flow, s *state) {
+	l := &s.lost
+	ev := map[string]any{"lost": "udp_answers", "client_retries_after_answers": int(l.dataRetries), "datagrams": s.datagrams}
+	fb, servers := a.sh.udpFailed(f.Client.Addr(), f.Server.Addr(), f.Service(), f.Server.Port(), s.first, finding.ReasonClientSideDrop, a.cfg.FallbackWindow)
+	ev["failed_udp_servers"] = servers
+	a.clientSideDrop(f, f.Service(), l, ev, f.Name())
+	if fb != nil {
+		a.emitFallback(fb)
+	}
 }

@@ -16,8 +16,8 @@ import (
 	"github.com/zoomprobe/zoomprobe/decode"
 	"github.com/zoomprobe/zoomprobe/finding"
 	"github.com/zoomprobe/zoomprobe/flow"
-	ptls "github.com/zoomprobe/zoomprobe/proto/tls"
 	"github.com/zoomprobe/zoomprobe/internal/testgen"
+	ptls "github.com/zoomprobe/zoomprobe/proto/tls"
 	"github.com/zoomprobe/zoomprobe/zoom"
 )
 

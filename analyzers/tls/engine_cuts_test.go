@@ -10,8 +10,8 @@ import (
 	"testing"
 
 	"github.com/zoomprobe/zoomprobe/config"
-	"github.com/zoomprobe/zoomprobe/offline"
 	"github.com/zoomprobe/zoomprobe/internal/testgen"
+	"github.com/zoomprobe/zoomprobe/offline"
 )
 
 // The whole pipeline (capture file, decoder with checksums, two workers,

@@ -20,7 +20,8 @@ func (s Severity) rank() int {
 }
 
 // SeverityOf follows the alert that covers the kind and reason: blocked
-// UDP media is a warning (Zoom falls back to TCP), a blocked TCP port is
+// UDP media is a warning (Zoom falls back to TCP), so are answers lost on
+// one client host's side (ZoomAnswersLostOnClientHost), a blocked TCP port is
 // critical; clock skew is critical only past the critical offset.
 func SeverityOf(kind finding.Kind, reason finding.Reason, transport string) Severity {
 	switch kind {
@@ -28,7 +29,7 @@ func SeverityOf(kind finding.Kind, reason finding.Reason, transport string) Seve
 		finding.KindProxyDenial, finding.KindDNSFiltered:
 		return Critical
 	case finding.KindBlockedConnection:
-		if transport == "udp" || reason == finding.ReasonUDPNoAnswer {
+		if transport == "udp" || reason == finding.ReasonUDPNoAnswer || reason == finding.ReasonClientSideDrop {
 			return Warning
 		}
 		return Critical

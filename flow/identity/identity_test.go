@@ -11,11 +11,11 @@ import (
 	"testing"
 	"time"
 
-	"github.com/zoomprobe/zoomprobe/internal/reachtest"
 	"github.com/zoomprobe/zoomprobe/config"
 	"github.com/zoomprobe/zoomprobe/decode"
 	"github.com/zoomprobe/zoomprobe/flow"
 	"github.com/zoomprobe/zoomprobe/flow/identity"
+	"github.com/zoomprobe/zoomprobe/internal/reachtest"
 	"github.com/zoomprobe/zoomprobe/zoom"
 )
 

@@ -19,6 +19,9 @@ const (
 	KindDNSSinkhole   BehaviourKind = "dns_sinkhole"   // DNS hijack answering Zoom names with 0.0.0.0 or NXDOMAIN
 	KindRandomLoss    BehaviourKind = "random_loss"    // iptables -m statistic --mode random DROP
 	KindSNIAlert      BehaviourKind = "sni_alert"      // transparent box (REDIRECT) answering ClientHellos carrying a string with a fatal TLS alert
+	// In the client's namespace, not the router: past the mirror.
+	KindHostDrop       BehaviourKind = "host_drop"        // the client host's firewall: INPUT DROP of answers from TCP/UDP source ports
+	KindHostRandomLoss BehaviourKind = "host_random_loss" // the client host's INPUT drops packets at random
 )
 
 // Reject types (iptables --reject-with, IPv4 spelling).
@@ -128,6 +131,18 @@ func SNIAlert(s string, desc uint8) Behaviour {
 // RandomLoss drops forwarded packets at random.
 func RandomLoss(p float64) Behaviour { return Behaviour{Kind: KindRandomLoss, Probability: p} }
 
+// HostDrop is the client host's own firewall dropping what Zoom answers from
+// proto/ports (source ports, iptables syntax): an INPUT rule in the client's
+// namespace, so the answers pass the router and its mirror first (a Windows
+// Defender Firewall or antivirus rule against Zoom.exe).
+func HostDrop(proto, ports string) Behaviour {
+	return Behaviour{Kind: KindHostDrop, Proto: proto, Ports: ports}
+}
+
+// HostRandomLoss drops packets arriving at the client at random, after the
+// mirror saw them (a lossy last hop).
+func HostRandomLoss(p float64) Behaviour { return Behaviour{Kind: KindHostRandomLoss, Probability: p} }
+
 func (bh Behaviour) String() string {
 	switch bh.Kind {
 	case KindDrop:
@@ -150,20 +165,29 @@ func (bh Behaviour) String() string {
 		return fmt.Sprintf("random loss %.0f%%", bh.Probability*100)
 	case KindSNIAlert:
 		return fmt.Sprintf("answer ClientHellos containing %q with TLS alert %d", bh.Match, bh.Alert)
+	case KindHostDrop:
+		return fmt.Sprintf("client host drops answers from %s/%s", bh.Proto, bh.Ports)
+	case KindHostRandomLoss:
+		return fmt.Sprintf("client host loses %.0f%% of what arrives", bh.Probability*100)
 	}
 	return string(bh.Kind)
 }
 
-// Rule is one iptables or ip6tables command (without the binary).
+// Rule is one iptables or ip6tables command (without the binary), run in
+// the router unless Client says the client's namespace.
 type Rule struct {
-	IPv6 bool
-	Args []string
+	IPv6   bool
+	Client bool
+	Args   []string
 }
 
 func (r Rule) String() string {
 	bin := "iptables"
 	if r.IPv6 {
 		bin = "ip6tables"
+	}
+	if r.Client {
+		bin = "(client) " + bin
 	}
 	return bin + " " + strings.Join(r.Args, " ")
 }
@@ -231,6 +255,18 @@ func (bh Behaviour) Rules() ([]Rule, error) {
 		}
 		a := cat(fwd, portMatch("tcp", ports), []string{"-m", "string", "--string", m, "--algo", "bm", "-j", "REJECT", "--reject-with", "tcp-reset"})
 		return both(a, a), nil
+	case KindHostDrop:
+		if bh.Proto != "tcp" && bh.Proto != "udp" || bh.Ports == "" {
+			return nil, fmt.Errorf("testbed: host drop needs Proto tcp|udp and Ports, got %q %q", bh.Proto, bh.Ports)
+		}
+		a := []string{"-w", "5", "-A", "INPUT", "-i", ClientIf, "-p", bh.Proto, "--sport", bh.Ports, "-j", "DROP"}
+		return []Rule{{Client: true, Args: a}, {Client: true, IPv6: true, Args: a}}, nil
+	case KindHostRandomLoss:
+		if bh.Probability <= 0 || bh.Probability >= 1 {
+			return nil, fmt.Errorf("testbed: host random loss: Probability %v must be in (0, 1)", bh.Probability)
+		}
+		a := []string{"-w", "5", "-A", "INPUT", "-i", ClientIf, "-m", "statistic", "--mode", "random", "--probability", fmt.Sprint(bh.Probability), "-j", "DROP"}
+		return []Rule{{Client: true, Args: a}, {Client: true, IPv6: true, Args: a}}, nil
 	case KindRandomLoss:
 		if bh.Probability <= 0 || bh.Probability >= 1 {
 			return nil, fmt.Errorf("testbed: random loss: Probability %v must be in (0, 1)", bh.Probability)
@@ -295,7 +331,11 @@ func (b *Bed) Apply(bh Behaviour) error {
 		if r.IPv6 {
 			bin = "ip6tables"
 		}
-		if out, err := b.Exec(NSRouter, append([]string{mustTool(bin)}, r.Args...)...); err != nil {
+		ns := NSRouter
+		if r.Client {
+			ns = NSClient
+		}
+		if out, err := b.Exec(ns, append([]string{mustTool(bin)}, r.Args...)...); err != nil {
 			return fmt.Errorf("testbed: %s: %v: %s", r, err, out)
 		}
 	}

@@ -427,6 +427,55 @@ func Scenarios() ([]Scenario, error) {
 			},
 		},
 		{
+			Name:   "client-host-drop",
+			Desc:   "the client host's own firewall (INPUT in its namespace) drops what Zoom answers from TCP and UDP 8801: the SYN-ACKs and set-up answers pass the router and its mirror, the client retries as if nothing came, then falls back to TLS 443",
+			Router: []Behaviour{HostDrop("tcp", "8801"), HostDrop("udp", "8801:8810")},
+			// 4 s to connect: Linux retransmits the SYN at 1 and 3 s, twice, as Windows does.
+			Client: ClientPlan{DialTimeout: 4 * time.Second},
+			Expect: Expectation{
+				Client: steps(map[Step]finding.Reason{StepMediaUDP: finding.ReasonTimeout, StepMediaTCP: finding.ReasonTimeout, StepMediaTLS: ok}),
+				Media:  StepMediaTLS,
+				Traffic: []TrafficCheck{
+					AtLeast(3, "SYN to 8801 sent and retransmitted", Match{Proto: ProtoTCP, Src: ClientAddr, Dst: MediaRouterAddr, DstPort: 8801, FlagsSet: FlagSYN, FlagsClear: FlagACK}),
+					AtLeast(2, "SYN-ACKs from 8801 on the mirror", Match{Proto: ProtoTCP, Src: MediaRouterAddr, SrcPort: 8801, FlagsSet: FlagSYN | FlagACK}),
+					None("the client never acknowledges 8801", Match{Proto: ProtoTCP, Src: ClientAddr, Dst: MediaRouterAddr, DstPort: 8801, FlagsSet: FlagACK}),
+					AtLeast(3, "the same set-up sent three times", Match{Proto: ProtoUDP, Src: ClientAddr, Dst: MediaRouterAddr, DstPort: 8801, PayloadPrefix: []byte{0x01, 0x00, 0x02}}),
+					AtLeast(3, "set-up answers on the mirror", Match{Proto: ProtoUDP, Src: MediaRouterAddr, SrcPort: 8801, PayloadPrefix: []byte{0x02, 0x00, 0x02}}),
+					None("no media from the client", Match{Proto: ProtoUDP, Src: ClientAddr, DstPort: 8801, PayloadPrefix: []byte{0x05}}),
+					noRST,
+				},
+				Findings: []ExpectedFinding{
+					{Kind: finding.KindBlockedConnection, Reason: finding.ReasonClientSideDrop, Service: "media_router", Transport: "tcp", Server: MediaRouterAddr, ServerPort: 8801},
+					{Kind: finding.KindBlockedConnection, Reason: finding.ReasonClientSideDrop, Service: "media", Transport: "udp", Server: MediaRouterAddr, ServerPort: 8801},
+					{Kind: finding.KindUDPFallback, Reason: finding.ReasonUDPFallback, Transport: "tcp", Server: MediaRouterAddr, ServerPort: 443},
+				},
+				Metrics: []ExpectedMetric{
+					{Name: "zoomprobe_blocked_connections_total", Labels: map[string]string{"service": "media_router", "transport": "tcp", "port": "8801", "reason": "client_side_drop", "where": "client_host"}, Value: 1},
+					{Name: "zoomprobe_blocked_connections_total", Labels: map[string]string{"service": "media", "transport": "udp", "port": "8801", "reason": "client_side_drop", "where": "client_host"}, Value: 1},
+					{Name: "zoomprobe_blocked_connections_total", Labels: map[string]string{"where": "beyond_probe"}, Value: 0},
+				},
+				Analyzers: []string{AnalyzerReach},
+			},
+		},
+		{
+			Name:   "lossy-client-host",
+			Desc:   "5% of what arrives at the client is lost after the mirror saw it: answers pass the probe and some never reach the client, which retries and proceeds; the daemon must stay silent",
+			Router: []Behaviour{HostRandomLoss(0.05)},
+			Client: lossy,
+			Expect: Expectation{
+				Client: steps(nil), Media: StepMediaUDP,
+				Traffic: []TrafficCheck{
+					clientHello(web443),
+					AtLeast(1, "media set-up answered", Match{Proto: ProtoUDP, Src: MediaRouterAddr, SrcPort: 8801, PayloadPrefix: []byte{0x02, 0x00, 0x02}}),
+				},
+				Findings: nil,
+				Metrics: []ExpectedMetric{
+					{Name: "zoomprobe_findings_total", Value: 0},
+				},
+				Analyzers: []string{AnalyzerReach, AnalyzerTLS, AnalyzerHTTP, AnalyzerDNS},
+			},
+		},
+		{
 			Name:   "sni-alert",
 			Desc:   "firewall answers TLS whose ClientHello names zoom.us with a fatal handshake_failure alert and closes, instead of a reset",
 			Router: []Behaviour{SNIAlert("zoom.us", 40)},

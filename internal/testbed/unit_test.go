@@ -61,6 +61,13 @@ func TestBehaviourRules(t *testing.T) {
 			"ip6tables -w 5 -t nat -A PREROUTING -i cli0 -p tcp --dport 443 -j REDIRECT --to-ports 18443"}},
 		{bh: InjectRST(64), want: []string{"iptables -w 5 -A FORWARD -i cli0 -p tcp --dport 443 -j DROP"}},
 		{bh: HTTPProxy(false), want: nil},
+		{bh: HostDrop("udp", "8801:8810"), want: []string{
+			"(client) iptables -w 5 -A INPUT -i eth0 -p udp --sport 8801:8810 -j DROP",
+			"(client) ip6tables -w 5 -A INPUT -i eth0 -p udp --sport 8801:8810 -j DROP"}},
+		{bh: HostRandomLoss(0.05), want: []string{
+			"(client) iptables -w 5 -A INPUT -i eth0 -m statistic --mode random --probability 0.05 -j DROP",
+			"(client) ip6tables -w 5 -A INPUT -i eth0 -m statistic --mode random --probability 0.05 -j DROP"}},
+		{bh: HostDrop("icmp", "1"), wantErr: "Proto tcp|udp"},
 		{bh: Reject("udp", "8801", RejectTCPReset), wantErr: "tcp-reset needs Proto tcp"},
 		{bh: Reject("tcp", "443", "icmp-bogus"), wantErr: `RejectWith "icmp-bogus"`},
 		{bh: Drop("sctp", "1"), wantErr: "Proto tcp|udp"},

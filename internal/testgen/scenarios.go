@@ -87,7 +87,7 @@ func SYNDropped(p Params) (*Scenario, error) {
 	b.flow("tcp", c.Client, c.Server, zoom.ServiceZoneController, NameZC)
 	b.expect(ExpectedFinding{Kind: finding.KindBlockedConnection, Reason: finding.ReasonTimeout, Transport: "tcp",
 		Client: b.a.Client, Server: b.a.ZC, ServerPort: 443, Service: zoom.ServiceZoneController,
-		Evidence: map[string]string{"syn_count": "4"}})
+		Evidence: map[string]string{"syn_count": "4", "where": "beyond_probe"}})
 	return b.done()
 }
 
@@ -137,7 +137,8 @@ func UDPFallback(p Params) (*Scenario, error) {
 		TLSSpec{ServerName: NameMMR, Version: tls.VersionTLS12, Chain: ChainZoom, Names: zoomNames, Request: pattern(1200), Response: pattern(4000)}, true)
 	// The block (what to fix) and the fallback (what users suffer) are both reported.
 	b.expect(ExpectedFinding{Kind: finding.KindBlockedConnection, Reason: finding.ReasonUDPNoAnswer, Transport: "udp",
-		Client: b.a.Client, Server: b.a.MMR, ServerPort: 8801, Service: zoom.ServiceMedia})
+		Client: b.a.Client, Server: b.a.MMR, ServerPort: 8801, Service: zoom.ServiceMedia,
+		Evidence: map[string]string{"where": "beyond_probe"}})
 	// The fallback finding names the TCP connection that carries the media now.
 	b.expect(ExpectedFinding{Kind: finding.KindUDPFallback, Reason: finding.ReasonUDPFallback, Transport: "tcp",
 		Client: b.a.Client, Server: b.a.MMR, ServerPort: 8801, Service: zoom.ServiceMediaRouter})

@@ -267,6 +267,19 @@ func (c *TCPConn) Retransmit(d Dir) Packet {
 	return c.raw(d, s.seq, c.next[d.other()], s.flags, s.payload, nil, 0, nil)
 }
 
+// RetransmitUnanswered re-sends side d's last data segment after a
+// retransmission timeout with the acknowledgement it first carried: side d
+// never received what the other side sent since (lost on its way to d after
+// the capture point saw it).
+func (c *TCPConn) RetransmitUnanswered(d Dir, rto time.Duration) Packet {
+	s := c.lastSeg[d]
+	if !s.valid {
+		return Packet{}
+	}
+	c.g.Advance(rto)
+	return c.raw(d, s.seq, s.ack, s.flags, s.payload, nil, 0, nil)
+}
+
 // FIN emits a FIN-ACK from side d.
 func (c *TCPConn) FIN(d Dir) Packet {
 	c.unacked[d.other()] = 0

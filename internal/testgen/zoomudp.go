@@ -119,12 +119,27 @@ func (g *Generator) ZoomUDPMedia(u *UDPFlow, o ZoomMediaOptions) {
 	if o.PacketsPerFrame == 0 {
 		o.PacketsPerFrame = 3
 	}
-	if o.Interval <= 0 {
-		o.Interval = 20 * time.Millisecond
-	}
 	var id [16]byte
 	for i := range id {
 		id[i] = byte(g.rng.Uint32())
+	}
+	g.ZoomUDPMediaOn(u, id, o)
+}
+
+// ZoomUDPMediaOn is ZoomUDPMedia with the session id chosen by the caller
+// (a set-up repeated after an earlier attempt with the same id).
+func (g *Generator) ZoomUDPMediaOn(u *UDPFlow, id [16]byte, o ZoomMediaOptions) {
+	if o.AudioPackets == 0 {
+		o.AudioPackets = 50
+	}
+	if o.VideoFrames == 0 {
+		o.VideoFrames = 10
+	}
+	if o.PacketsPerFrame == 0 {
+		o.PacketsPerFrame = 3
+	}
+	if o.Interval <= 0 {
+		o.Interval = 20 * time.Millisecond
 	}
 	if o.NoAnswer {
 		for i := 0; i < 4; i++ {
