@@ -4,8 +4,6 @@ import (
 	"context"
 	"crypto/x509"
 	"fmt"
-	"os"
-	"os/exec"
 	"path/filepath"
 	"sync"
 	"testing"
@@ -66,17 +64,7 @@ func TestFleet(t *testing.T) {
 	if testing.Short() {
 		t.Skip("builds three live test beds and starts five Prometheus processes")
 	}
-	if os.Geteuid() != 0 {
-		t.Skip("needs root: network namespaces, iptables and AF_PACKET capture (CI runs as root)")
-	}
-	for _, bin := range []string{PrometheusBin, AlertmanagerBin} {
-		if _, err := exec.LookPath(bin); err != nil {
-			if os.Getenv("CI") != "" {
-				t.Fatalf("%s not installed: run scripts/e2e-deps.sh", bin)
-			}
-			t.Skipf("%s not installed: run scripts/e2e-deps.sh", bin)
-		}
-	}
+	needLiveStack(t)
 	began := time.Now()
 	fortinet, err := testbed.InterceptCA(testbed.KnownInspectCN, testbed.KnownInspectOrg)
 	if err != nil {

@@ -44,17 +44,7 @@ func TestLiveAlerts(t *testing.T) {
 	if testing.Short() {
 		t.Skip("builds live test beds and starts Prometheus and Alertmanager")
 	}
-	if os.Geteuid() != 0 {
-		t.Skip("needs root: network namespaces, iptables and AF_PACKET capture (CI runs as root)")
-	}
-	for _, bin := range []string{PrometheusBin, AlertmanagerBin} {
-		if _, err := exec.LookPath(bin); err != nil {
-			if os.Getenv("CI") != "" {
-				t.Fatalf("%s not installed: run scripts/e2e-deps.sh", bin)
-			}
-			t.Skipf("%s not installed: run scripts/e2e-deps.sh", bin)
-		}
-	}
+	needLiveStack(t)
 	t.Parallel() // with TestHarnessSelfTest
 	began := time.Now()
 	fortinet, err := testbed.InterceptCA(testbed.KnownInspectCN, testbed.KnownInspectOrg)
@@ -216,4 +206,21 @@ func zoomprobeLines(body string) string {
 		}
 	}
 	return strings.Join(out, "\n")
+}
+
+// needLiveStack skips a test that builds live test beds unless it runs as
+// root with Prometheus and Alertmanager installed; in CI a missing binary fails.
+func needLiveStack(t *testing.T) {
+	t.Helper()
+	if os.Geteuid() != 0 {
+		t.Skip("needs root: network namespaces, iptables and AF_PACKET capture (CI runs as root)")
+	}
+	for _, bin := range []string{PrometheusBin, AlertmanagerBin} {
+		if _, err := exec.LookPath(bin); err != nil {
+			if os.Getenv("CI") != "" {
+				t.Fatalf("%s not installed: run scripts/e2e-deps.sh", bin)
+			}
+			t.Skipf("%s not installed: run scripts/e2e-deps.sh", bin)
+		}
+	}
 }
