@@ -9,11 +9,11 @@ import (
 	"log/slog"
 	"sort"
 	"sync"
-	"sync/atomic"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/zoomprobe/zoomprobe/certcheck"
 	"github.com/zoomprobe/zoomprobe/config"
 	"github.com/zoomprobe/zoomprobe/decode"
 	"github.com/zoomprobe/zoomprobe/finding"
@@ -51,7 +51,7 @@ type Env struct {
 	Registerer prometheus.Registerer // engine-scoped; register metrics here
 	Sink       finding.Sink
 	Names      *zoom.NameCache // DNS-snooped names, shared by all workers
-	Clock      *Clock
+	Clock      *certcheck.Clock
 	Logger     *slog.Logger
 	// Slot is this analyzer's index into flow.Flow.Ext.
 	Slot int
@@ -109,25 +109,6 @@ func Lookup(name string) (Plugin, error) {
 	}
 	return p, nil
 }
-
-// Clock holds the best known offset of the local clock from true time
-// (true = local + offset), learned by the NTP probe. Certificate validity is
-// judged at packet time plus this offset.
-type Clock struct{ offset atomic.Int64 }
-
-// SetOffset records the measured offset.
-func (c *Clock) SetOffset(d time.Duration) { c.offset.Store(int64(d)) }
-
-// Offset returns the offset; zero when unknown.
-func (c *Clock) Offset() time.Duration {
-	if c == nil {
-		return 0
-	}
-	return time.Duration(c.offset.Load())
-}
-
-// Correct maps a local (packet) time to true time.
-func (c *Clock) Correct(t time.Time) time.Time { return t.Add(c.Offset()) }
 
 // Flow converts a flow to the finding's flow description.
 func FindingFlow(f *flow.Flow) *finding.Flow {

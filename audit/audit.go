@@ -19,7 +19,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
-	"github.com/zoomprobe/zoomprobe/analyzers"
+	"github.com/zoomprobe/zoomprobe/certcheck"
 	"github.com/zoomprobe/zoomprobe/config"
 	"github.com/zoomprobe/zoomprobe/engine/ownflows"
 	"github.com/zoomprobe/zoomprobe/exporters/report"
@@ -104,7 +104,7 @@ func Run(ctx context.Context, o Options) (*report.Report, error) {
 		}
 		found = append(found, f)
 	})
-	clock := &analyzers.Clock{}
+	clock := &certcheck.Clock{}
 	s := probes.NewScheduler(pc, prometheus.NewRegistry(), sink, clock, nil)
 	if o.Judge == nil {
 		j, err := probes.JudgeFromConfig(o.Config.TLS)
@@ -282,7 +282,7 @@ func worse(a, b report.Status) report.Status {
 type builder struct {
 	cfg      *config.ProbesConfig
 	results  []probes.Result
-	clock    *analyzers.Clock
+	clock    *certcheck.Clock
 	selected []string
 }
 

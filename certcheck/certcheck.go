@@ -35,7 +35,7 @@ type Input struct {
 	// empty skips the host name check.
 	Host string
 	// At is the time to judge validity at: packet time corrected by the
-	// NTP-measured clock offset (analyzers.Clock.Correct), or probe time.
+	// NTP-measured clock offset (certcheck.Clock.Correct), or probe time.
 	At time.Time
 	// OCSP is a stapled OCSP response (TLS CertificateStatus), if any.
 	OCSP []byte

@@ -32,8 +32,8 @@ import (
 	dto "github.com/prometheus/client_model/go"
 	"github.com/prometheus/exporter-toolkit/web"
 
-	"github.com/zoomprobe/zoomprobe/analyzers"
 	"github.com/zoomprobe/zoomprobe/capture"
+	"github.com/zoomprobe/zoomprobe/certcheck"
 	"github.com/zoomprobe/zoomprobe/config"
 	"github.com/zoomprobe/zoomprobe/engine"
 	"github.com/zoomprobe/zoomprobe/engine/ownflows"
@@ -80,7 +80,7 @@ type Daemon struct {
 	counter  *exporters.Counter
 	reloadOK prometheus.Gauge
 	reloadTS prometheus.Gauge
-	clock    *analyzers.Clock
+	clock    *certcheck.Clock
 	events   *swapSink // the event log in force; reloads swap it
 	// own registers the active checks' sockets for the engine to skip; it
 	// outlives reloads, which replace the engine and the probes separately.
@@ -110,7 +110,7 @@ func New(o Options) (*Daemon, error) {
 	if err := preflight(cfg, o.Inputs == nil); err != nil {
 		return nil, configError(o.ConfigFile, err)
 	}
-	d := &Daemon{opts: o, log: o.Logger, cfg: cfg, base: prometheus.NewRegistry(), clock: &analyzers.Clock{},
+	d := &Daemon{opts: o, log: o.Logger, cfg: cfg, base: prometheus.NewRegistry(), clock: &certcheck.Clock{},
 		events: &swapSink{}, own: OwnFlows(cfg), reloadReq: make(chan chan error),
 		findings: findings.New(findingsSettings(cfg), nil)}
 	d.reloadOK = prometheus.NewGauge(prometheus.GaugeOpts{Name: "zoomprobe_config_last_reload_successful", Help: "1 if the last configuration load or reload succeeded."})

@@ -8,7 +8,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
-	"github.com/zoomprobe/zoomprobe/analyzers"
+	"github.com/zoomprobe/zoomprobe/certcheck"
 	"github.com/zoomprobe/zoomprobe/config"
 	"github.com/zoomprobe/zoomprobe/engine/ownflows"
 	"github.com/zoomprobe/zoomprobe/finding"
@@ -26,7 +26,7 @@ func OwnFlows(cfg *config.Config) *ownflows.Registry {
 // startProbes builds the active-check scheduler; nil when probes are off.
 // The probes judge chains with the site's tls: settings and know the same
 // sinkholes and private-answer exceptions as the passive DNS analyzer.
-func startProbes(cfg *config.Config, reg prometheus.Registerer, sink finding.Sink, clock *analyzers.Clock, log *slog.Logger, own *ownflows.Registry) (func(context.Context), error) {
+func startProbes(cfg *config.Config, reg prometheus.Registerer, sink finding.Sink, clock *certcheck.Clock, log *slog.Logger, own *ownflows.Registry) (func(context.Context), error) {
 	if !cfg.Probes.Enabled {
 		return nil, nil
 	}

@@ -19,6 +19,7 @@ import (
 
 	"github.com/zoomprobe/zoomprobe/analyzers"
 	"github.com/zoomprobe/zoomprobe/capture"
+	"github.com/zoomprobe/zoomprobe/certcheck"
 	"github.com/zoomprobe/zoomprobe/config"
 	"github.com/zoomprobe/zoomprobe/decode"
 	"github.com/zoomprobe/zoomprobe/engine/ownflows"
@@ -33,7 +34,7 @@ type Options struct {
 	Config     *config.Config
 	Registerer prometheus.Registerer // engine metrics and analyzer metrics go here
 	Sink       finding.Sink
-	Clock      *analyzers.Clock
+	Clock      *certcheck.Clock
 	Logger     *slog.Logger
 	Ranges     *zoom.Ranges // nil: embedded, or config zoom.ranges_file
 	// OnFlowEnd, when set, sees every flow as it leaves a table (analyze uses it
@@ -87,7 +88,7 @@ func New(o Options) (*Engine, error) {
 		o.Registerer = prometheus.NewRegistry()
 	}
 	if o.Clock == nil {
-		o.Clock = &analyzers.Clock{}
+		o.Clock = &certcheck.Clock{}
 	}
 	cfg := o.Config
 	ranges := o.Ranges

@@ -17,8 +17,8 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/common/expfmt"
 
-	"github.com/zoomprobe/zoomprobe/analyzers"
 	"github.com/zoomprobe/zoomprobe/capture"
+	"github.com/zoomprobe/zoomprobe/certcheck"
 	"github.com/zoomprobe/zoomprobe/config"
 	"github.com/zoomprobe/zoomprobe/decode"
 	"github.com/zoomprobe/zoomprobe/engine"
@@ -35,7 +35,7 @@ type Options struct {
 	// MaxFindings bounds the findings kept in memory.
 	MaxFindings int
 	Logger      *slog.Logger
-	Clock       *analyzers.Clock
+	Clock       *certcheck.Clock
 }
 
 // Flow is a watched flow as `analyze --format json` lists it.

@@ -11,7 +11,7 @@ import (
 	"net"
 	"time"
 
-	"github.com/zoomprobe/zoomprobe/analyzers"
+	"github.com/zoomprobe/zoomprobe/certcheck"
 	"github.com/zoomprobe/zoomprobe/config"
 	"github.com/zoomprobe/zoomprobe/engine/ownflows"
 	"github.com/zoomprobe/zoomprobe/finding"
@@ -50,7 +50,7 @@ type Env struct {
 	Config *config.ProbesConfig
 	// Clock is the NTP-corrected clock; TLS verdicts judge validity at
 	// Now() plus its offset.
-	Clock *analyzers.Clock
+	Clock *certcheck.Clock
 	// Judge judges a TLS peer chain; nil uses the default (see tls.go).
 	Judge ChainJudge
 	// Resolver resolves target names; nil is Go's resolver with the system

@@ -19,7 +19,6 @@ import (
 
 	"golang.org/x/net/dns/dnsmessage"
 
-	"github.com/zoomprobe/zoomprobe/analyzers"
 	"github.com/zoomprobe/zoomprobe/certcheck"
 	"github.com/zoomprobe/zoomprobe/config"
 	"github.com/zoomprobe/zoomprobe/finding"
@@ -320,7 +319,7 @@ func TestTLS(t *testing.T) {
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
-			clock := &analyzers.Clock{}
+			clock := &certcheck.Clock{}
 			clock.SetOffset(c.offset)
 			judge := bed.judge
 			if c.judge != nil {

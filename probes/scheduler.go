@@ -19,7 +19,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
-	"github.com/zoomprobe/zoomprobe/analyzers"
+	"github.com/zoomprobe/zoomprobe/certcheck"
 	"github.com/zoomprobe/zoomprobe/config"
 	"github.com/zoomprobe/zoomprobe/engine/ownflows"
 	"github.com/zoomprobe/zoomprobe/finding"
@@ -164,7 +164,7 @@ func appendServer(out []string, s string) []string {
 type Scheduler struct {
 	cfg   config.ProbesConfig
 	sink  finding.Sink
-	clock *analyzers.Clock
+	clock *certcheck.Clock
 	log   *slog.Logger
 	jobs  []Job
 	env   Env
@@ -182,7 +182,7 @@ type emitState struct {
 }
 
 // NewScheduler plans the jobs and registers the metrics on reg.
-func NewScheduler(cfg config.ProbesConfig, reg prometheus.Registerer, sink finding.Sink, clock *analyzers.Clock, logger *slog.Logger) *Scheduler {
+func NewScheduler(cfg config.ProbesConfig, reg prometheus.Registerer, sink finding.Sink, clock *certcheck.Clock, logger *slog.Logger) *Scheduler {
 	if logger == nil {
 		logger = slog.New(slog.DiscardHandler)
 	}
@@ -190,7 +190,7 @@ func NewScheduler(cfg config.ProbesConfig, reg prometheus.Registerer, sink findi
 		sink = finding.Discard
 	}
 	if clock == nil {
-		clock = &analyzers.Clock{}
+		clock = &certcheck.Clock{}
 	}
 	s := &Scheduler{cfg: cfg, sink: sink, clock: clock, log: logger, ntp: map[string]Result{}, emitted: map[string]emitState{}}
 	s.env = Env{Config: &s.cfg, Clock: clock, Logger: logger}

@@ -13,7 +13,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/testutil"
 
-	"github.com/zoomprobe/zoomprobe/analyzers"
+	"github.com/zoomprobe/zoomprobe/certcheck"
 	"github.com/zoomprobe/zoomprobe/config"
 	"github.com/zoomprobe/zoomprobe/finding"
 	"github.com/zoomprobe/zoomprobe/internal/probetest"
@@ -81,7 +81,7 @@ func TestSchedulerRunOnce(t *testing.T) {
 	cfg := bedConfig(t, 90*time.Second)
 	reg := prometheus.NewRegistry()
 	sink := &collect{}
-	clock := &analyzers.Clock{}
+	clock := &certcheck.Clock{}
 	s := NewScheduler(cfg.Probes, reg, sink, clock, nil)
 	var order []string
 	res := s.RunOnce(context.Background(), 4, func(check string, n int) { order = append(order, fmt.Sprintf("%s:%d", check, n)) })

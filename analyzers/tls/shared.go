@@ -5,7 +5,6 @@ import (
 	"sync"
 	"time"
 
-	"github.com/zoomprobe/zoomprobe/analyzers"
 	"github.com/zoomprobe/zoomprobe/certcheck"
 	"github.com/zoomprobe/zoomprobe/config"
 	"github.com/zoomprobe/zoomprobe/finding"
@@ -27,7 +26,7 @@ const maxFingerprintsPerKey = 8
 type shared struct {
 	opts     certcheck.Options
 	maxBytes int
-	clock    *analyzers.Clock
+	clock    *certcheck.Clock
 	window   time.Duration
 	baseline int
 	m        *metrics
@@ -41,7 +40,7 @@ type shared struct {
 	maxProducts int
 }
 
-func newShared(cfg *config.Config, clock *analyzers.Clock) (*shared, error) {
+func newShared(cfg *config.Config, clock *certcheck.Clock) (*shared, error) {
 	opts, err := certcheck.OptionsFromConfig(cfg.TLS)
 	if err != nil {
 		return nil, err

@@ -18,6 +18,7 @@ import (
 	dto "github.com/prometheus/client_model/go"
 
 	"github.com/zoomprobe/zoomprobe/analyzers"
+	"github.com/zoomprobe/zoomprobe/certcheck"
 	"github.com/zoomprobe/zoomprobe/config"
 	"github.com/zoomprobe/zoomprobe/decode"
 	"github.com/zoomprobe/zoomprobe/finding"
@@ -85,7 +86,7 @@ type rig struct {
 	tab      *flow.Table
 	reg      *prometheus.Registry
 	findings []finding.Finding
-	clock    *analyzers.Clock
+	clock    *certcheck.Clock
 	// id decides identity as in the engine: 3.7.35.0/24 is a Meetings range
 	// (TCP: media_router), other addresses wait for the SNI.
 	id *identity.Stage
@@ -95,7 +96,7 @@ type rig struct {
 var rigRanges = zoom.NewRanges([]zoom.RangeEntry{{Prefix: netip.MustParsePrefix("3.7.35.0/24"), Service: zoom.ServiceMedia}})
 
 func newRig(t testing.TB, cfg *config.Config) *rig {
-	r := &rig{reg: prometheus.NewRegistry(), clock: &analyzers.Clock{}}
+	r := &rig{reg: prometheus.NewRegistry(), clock: &certcheck.Clock{}}
 	r.id = identity.New(identity.Config{Classifier: zoom.NewClassifier(rigRanges, cfg.Zoom.Watch)})
 	mk, err := plugin{}.Init(analyzers.Env{Config: cfg, Registerer: r.reg, Clock: r.clock, Slot: 3,
 		Sink: finding.SinkFunc(func(f finding.Finding) { r.findings = append(r.findings, f) })})
