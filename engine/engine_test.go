@@ -60,11 +60,19 @@ type stamped struct {
 
 // fakeLive replays frames as a live source would: each at its time, scaled
 // down 1000 times, then ErrTimeout until closed.
+// replaySpeedup is how much faster than packet time a fakeLive replays.
+// Each input has its own reader goroutine: a slower replay leaves the
+// scheduler of a busy machine a wide margin (30 s of packet time, the
+// embryonic timeout, is 1.5 s of wall time) before one input runs ahead of
+// another further than a live capture ever would.
+const replaySpeedup = 20
+
 type fakeLive struct {
-	mu     sync.Mutex
-	frames []stamped
-	start  time.Time
-	closed bool
+	mu      sync.Mutex
+	frames  []stamped
+	start   time.Time
+	closed  bool
+	drained chan struct{} // closed once every frame was read
 }
 
 func (s *fakeLive) Name() string              { return "fake" }
@@ -84,11 +92,15 @@ func (s *fakeLive) ReadPacket() ([]byte, time.Time, int, decode.LinkType, error)
 		s.start = time.Now()
 	}
 	if len(s.frames) == 0 {
+		if s.drained != nil {
+			close(s.drained)
+			s.drained = nil
+		}
 		time.Sleep(time.Millisecond)
 		return nil, time.Time{}, 0, 0, capture.ErrTimeout
 	}
 	f := s.frames[0]
-	if wait := time.Until(s.start.Add(f.at / 1000)); wait > 0 {
+	if wait := time.Until(s.start.Add(f.at / replaySpeedup)); wait > 0 {
 		time.Sleep(wait)
 	}
 	s.frames = s.frames[1:]
@@ -107,19 +119,19 @@ func runEngine(t *testing.T, workers int, inputs ...[]stamped) []finding.Finding
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	var ins []Input
+	var drained []chan struct{}
 	for _, frames := range inputs {
-		src := &fakeLive{frames: frames}
+		src := &fakeLive{frames: frames, drained: make(chan struct{})}
+		drained = append(drained, src.drained)
 		ins = append(ins, Input{Label: "fake", Live: true, Open: func() (capture.Source, error) { return src, nil }})
 	}
 	done := make(chan error, 1)
 	go func() { done <- e.Run(ctx, ins) }()
-	var last time.Duration
-	for _, in := range inputs {
-		if n := len(in); n > 0 && in[n-1].at > last {
-			last = in[n-1].at
-		}
+	// Every frame read, then a moment for the readers' last batches.
+	for _, d := range drained {
+		<-d
 	}
-	time.Sleep(last/1000 + 200*time.Millisecond)
+	time.Sleep(200 * time.Millisecond)
 	cancel()
 	if err := <-done; err != nil {
 		t.Fatal(err)
