@@ -3,6 +3,7 @@ package config
 import (
 	"os"
 	"path/filepath"
+	"reflect"
 	"strings"
 	"testing"
 	"time"
@@ -123,5 +124,17 @@ func TestInterfacesAccepted(t *testing.T) {
 		if _, err := Parse([]byte(y)); err != nil {
 			t.Errorf("%q rejected: %v", y, err)
 		}
+	}
+}
+
+// The built-in defaults are what an empty file gives, parsed fields included
+// (Default() had the Go Daddy issuers without their end date).
+func TestDefaultEqualsEmptyFile(t *testing.T) {
+	c, err := Parse(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !reflect.DeepEqual(c, Default()) {
+		t.Fatalf("Default() differs from Parse(\"\"):\n%+v\n%+v", Default(), c)
 	}
 }

@@ -67,10 +67,14 @@ func DefaultExpectedIssuers() []ExpectedIssuer {
 		{CN: "DigiCert Global Root G2", SPKISHA256: "8bb593a93be1d0e8a822bb887c547890c3e706aad2dab76254f97fb36b82fc26"},
 		{CN: "DigiCert TLS RSA SHA256 2020 CA1"},
 		{CN: "DigiCert Global G2 TLS RSA SHA256 2020 CA1"},
-		{CN: "Go Daddy Root Certificate Authority - G2", SPKISHA256: "2a8f2d8af0eb123898f74c866ac3fa669054e23c17bc7a95bd0234192dc635d0", Until: "2022-01-01"},
-		{CN: "Go Daddy Secure Certificate Authority - G2", Until: "2022-01-01"},
+		{CN: "Go Daddy Root Certificate Authority - G2", SPKISHA256: "2a8f2d8af0eb123898f74c866ac3fa669054e23c17bc7a95bd0234192dc635d0", Until: "2022-01-01", UntilTime: goDaddyUntil},
+		{CN: "Go Daddy Secure Certificate Authority - G2", Until: "2022-01-01", UntilTime: goDaddyUntil},
 	}
 }
+
+// goDaddyUntil is Until parsed, as validation would: Default() must equal
+// what an empty file gives.
+var goDaddyUntil = time.Date(2022, 1, 1, 0, 0, 0, 0, time.UTC)
 
 func (c *TLSConfig) setDefaults() {
 	c.MaxHandshakeBytes = 64 * 1024
