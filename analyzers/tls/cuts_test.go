@@ -97,7 +97,7 @@ func outcome(t testing.TB, r *rig, identity string) string {
 		}
 	}
 	lines = append(lines, identity)
-	for k, e := range r.a.sh.learn.m { // TLS 1.3: what was learnt is the fingerprints
+	for k, e := range r.a.sh.learn.m.All() { // TLS 1.3: what was learnt is the fingerprints
 		for _, fp := range e.fps[:e.n] {
 			lines = append(lines, fmt.Sprintf("learned service=%s ja4=%s server_fingerprint=%s count=%d", k.svc, k.ja4[:], fp.fp[:], fp.count))
 		}

@@ -99,15 +99,12 @@ type hopRecord struct {
 // hopLearner keeps the SYN-ACK hop count per server address: a TLS-terminating
 // proxy answers the TCP handshake itself, from fewer hops away.
 type hopLearner struct {
-	mu    sync.Mutex
-	max   int
-	m     map[netip.Addr]*hopRecord
-	order []netip.Addr
-	next  int
+	mu sync.Mutex
+	m  *bounded.Map[netip.Addr, *hopRecord]
 }
 
 func newHopLearner(max int) *hopLearner {
-	return &hopLearner{max: max, m: make(map[netip.Addr]*hopRecord, min(max, 1024))}
+	return &hopLearner{m: bounded.NewMap[netip.Addr, *hopRecord](max)}
 }
 
 // observe records hops for server and reports drift (with the learned value)
@@ -116,16 +113,9 @@ func newHopLearner(max int) *hopLearner {
 func (l *hopLearner) observe(server netip.Addr, hops, baseline int) (drift bool, learned int) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	r := l.m[server]
-	if r == nil {
-		if len(l.order) < l.max {
-			l.order = append(l.order, server)
-		} else {
-			delete(l.m, l.order[l.next])
-			l.order[l.next] = server
-			l.next = (l.next + 1) % l.max
-		}
-		l.m[server] = &hopRecord{hops: hops, count: 1}
+	r, ok := l.m.Get(server)
+	if !ok {
+		l.m.Put(server, &hopRecord{hops: hops, count: 1})
 		return false, hops
 	}
 	learned = r.hops
@@ -169,15 +159,12 @@ type learned struct {
 // how often: the server's choices depend on the client's offer, so only the
 // same client fingerprint is comparable. Bounded: the oldest entry goes first.
 type learner struct {
-	mu    sync.Mutex
-	max   int
-	m     map[learnKey]*learned
-	order []learnKey
-	next  int
+	mu sync.Mutex
+	m  *bounded.Map[learnKey, *learned]
 }
 
 func newLearner(max int) *learner {
-	return &learner{max: max, m: make(map[learnKey]*learned, min(max, 1024))}
+	return &learner{m: bounded.NewMap[learnKey, *learned](max)}
 }
 
 // observe records fp and reports drift: the key has a baseline of at least
@@ -189,17 +176,10 @@ func (l *learner) observe(svc zoom.Service, ja4 [ptls.JA4Len]byte, fp [ptls.Serv
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	k := learnKey{svc, ja4}
-	e := l.m[k]
-	if e == nil {
+	e, ok := l.m.Get(k)
+	if !ok {
 		e = &learned{}
-		if len(l.order) < l.max {
-			l.order = append(l.order, k)
-		} else {
-			delete(l.m, l.order[l.next])
-			l.order[l.next] = k
-			l.next = (l.next + 1) % l.max
-		}
-		l.m[k] = e
+		l.m.Put(k, e)
 	}
 	known = e.n
 	idx := -1

@@ -3,6 +3,8 @@
 package bounded
 
 import (
+	"iter"
+	"maps"
 	"sync"
 	"time"
 )
@@ -45,6 +47,9 @@ func (b *Map[K, V]) Put(k K, v V) {
 
 // Len is the number of keys held.
 func (b *Map[K, V]) Len() int { return len(b.m) }
+
+// All iterates over the keys held and their values, in no set order.
+func (b *Map[K, V]) All() iter.Seq2[K, V] { return maps.All(b.m) }
 
 // Dedup tells whether a key is new within a time window (packet time), for
 // reporting a repeated finding once. Safe for concurrent use.
