@@ -125,13 +125,7 @@ func New(o Options) (*Engine, error) {
 	}
 	e.analyzerSet = set
 	e.m.setAnalyzers(set.health)
-	fc := flow.Config{
-		MaxFlows:         cfg.Flows.MaxFlows,
-		EmbryonicTimeout: cfg.Flows.EmbryonicTimeout,
-		TCPTimeout:       cfg.Flows.TCPTimeout,
-		UDPTimeout:       cfg.Flows.UDPTimeout,
-		ClosedTimeout:    cfg.Flows.ClosedTimeout,
-	}
+	fc := flow.ConfigFrom(cfg.Flows)
 	for range cfg.Capture.Workers {
 		id := identity.New(identity.Config{Classifier: classifier, Names: e.names, MaxHelloBytes: cfg.Zoom.MaxClientHelloBytes, Metrics: idMetrics})
 		e.workers = append(e.workers, newWorker(fc, id, set, set.instances(), o.Logger, o.OnFlowEnd))

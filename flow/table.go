@@ -6,6 +6,7 @@ import (
 	"time"
 	"unsafe"
 
+	"github.com/zoomprobe/zoomprobe/config"
 	"github.com/zoomprobe/zoomprobe/decode"
 	"github.com/zoomprobe/zoomprobe/zoom"
 )
@@ -19,14 +20,18 @@ type Config struct {
 	ClosedTimeout    time.Duration // after FIN both ways or a RST: linger for late packets
 }
 
-// DefaultConfig is what the daemon uses when the config file says nothing.
-func DefaultConfig() Config {
+// DefaultConfig is what the daemon uses when the config file says nothing
+// (the defaults are written once, in config).
+func DefaultConfig() Config { return ConfigFrom(config.Default().Flows) }
+
+// ConfigFrom takes a table's settings from the flows: section.
+func ConfigFrom(c config.FlowsConfig) Config {
 	return Config{
-		MaxFlows:         65536,
-		EmbryonicTimeout: 30 * time.Second,
-		TCPTimeout:       5 * time.Minute,
-		UDPTimeout:       2 * time.Minute,
-		ClosedTimeout:    10 * time.Second,
+		MaxFlows:         c.MaxFlows,
+		EmbryonicTimeout: c.EmbryonicTimeout,
+		TCPTimeout:       c.TCPTimeout,
+		UDPTimeout:       c.UDPTimeout,
+		ClosedTimeout:    c.ClosedTimeout,
 	}
 }
 
