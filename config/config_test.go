@@ -138,3 +138,17 @@ func TestDefaultEqualsEmptyFile(t *testing.T) {
 		t.Fatalf("Default() differs from Parse(\"\"):\n%+v\n%+v", Default(), c)
 	}
 }
+
+// A proxy URL that does not validate is named in the error without its
+// credentials.
+func TestProxyErrorHidesPassword(t *testing.T) {
+	for _, u := range []string{"http://user:s3cret@proxy.example", "http://user:s3cret@proxy example:3128", "user:s3cret@proxy:3128"} {
+		_, err := Parse([]byte("probes:\n  proxy:\n    url: \"" + u + "\"\n"))
+		if err == nil || !strings.Contains(err.Error(), "probes.proxy.url") {
+			t.Fatalf("%s: err %v", u, err)
+		}
+		if strings.Contains(err.Error(), "s3cret") {
+			t.Errorf("the error shows the password: %v", err)
+		}
+	}
+}

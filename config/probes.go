@@ -252,11 +252,11 @@ func (c *ProbesConfig) validate(v *Validator) {
 		u, err := url.Parse(c.Proxy.URL)
 		switch {
 		case err != nil:
-			v.Fail("probes.proxy.url", "%q is not a URL (write http://proxy.example:3128)", c.Proxy.URL)
+			v.Fail("probes.proxy.url", "%q is not a URL (write http://proxy.example:3128)", redactUserinfo(c.Proxy.URL))
 		case u.Scheme != "http":
 			v.Fail("probes.proxy.url", "scheme %q is not supported: only an HTTP proxy (http://host:port) that accepts CONNECT", u.Scheme)
 		case u.Hostname() == "" || u.Port() == "":
-			v.Fail("probes.proxy.url", "%q needs a host and a port (http://proxy.example:3128)", c.Proxy.URL)
+			v.Fail("probes.proxy.url", "%q needs a host and a port (http://proxy.example:3128)", u.Redacted())
 		default:
 			c.Proxy.Parsed = u
 		}
@@ -356,4 +356,18 @@ func isDomainName(s string) bool {
 		}
 	}
 	return true
+}
+
+// redactUserinfo hides what stands before the last '@' of a URL that did not
+// parse, so an error message never shows the proxy's password.
+func redactUserinfo(s string) string {
+	at := strings.LastIndex(s, "@")
+	if at < 0 {
+		return s
+	}
+	start := strings.Index(s, "://") + 3 // 2 without a scheme: from the start
+	if start > at {
+		start = 0
+	}
+	return s[:start] + "xxxxx" + s[at:]
 }
