@@ -15,13 +15,13 @@ import (
 	"encoding/pem"
 	"errors"
 	"fmt"
-	"os"
 	"strings"
 	"sync/atomic"
 	"time"
 
 	"golang.org/x/crypto/ocsp"
 
+	"github.com/zoomprobe/zoomprobe/config"
 	"github.com/zoomprobe/zoomprobe/finding"
 	"github.com/zoomprobe/zoomprobe/zoom"
 )
@@ -138,7 +138,7 @@ func loadRoots(system bool, files []string) (*x509.CertPool, [][32]byte, error) 
 	}
 	var site [][32]byte
 	for _, f := range files {
-		b, err := os.ReadFile(f)
+		b, err := config.ReadFile(f)
 		if err != nil {
 			return nil, nil, fmt.Errorf("tls.extra_roots: %w", err)
 		}

@@ -14,12 +14,13 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"os"
 	"strings"
 	"time"
 
 	"golang.org/x/crypto/cryptobyte"
 	cbasn1 "golang.org/x/crypto/cryptobyte/asn1"
+
+	"github.com/zoomprobe/zoomprobe/config"
 )
 
 // Certificate transparency (RFC 6962): SCTs are parsed from the three
@@ -83,7 +84,7 @@ func DefaultCTLogs() *CTLogs {
 // https://www.gstatic.com/ct/log_list/v3/log_list.json (the file as
 // downloaded works). Errors name the file and the entry.
 func LoadCTLogs(path string) (*CTLogs, error) {
-	b, err := os.ReadFile(path)
+	b, err := config.ReadFile(path)
 	if err != nil {
 		return nil, err
 	}

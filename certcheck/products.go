@@ -8,11 +8,11 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"os"
 	"strings"
 
 	yaml "go.yaml.in/yaml/v3"
 
+	"github.com/zoomprobe/zoomprobe/config"
 	"github.com/zoomprobe/zoomprobe/configs"
 )
 
@@ -50,7 +50,7 @@ func DefaultProducts() *Products {
 
 // LoadProducts reads a signature file; errors name the file and the entry.
 func LoadProducts(path string) (*Products, error) {
-	b, err := os.ReadFile(path)
+	b, err := config.ReadFile(path)
 	if err != nil {
 		return nil, fmt.Errorf("tls.products_file: %w", err)
 	}

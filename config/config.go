@@ -58,7 +58,7 @@ func Default() *Config {
 
 // LoadFile reads and validates a config file; errors start with the file name.
 func LoadFile(path string) (*Config, error) {
-	b, err := os.ReadFile(path)
+	b, err := ReadFile(path)
 	if err != nil {
 		return nil, fmt.Errorf("config: %w", err)
 	}
@@ -250,4 +250,34 @@ func ValidateSite(s string) error {
 		}
 	}
 	return nil
+}
+
+// MaxFileBytes bounds every file the configuration names (roots, CT logs,
+// ranges, signatures, BPF): more is a mistake, and /dev/zero would never end.
+const MaxFileBytes = 64 << 20
+
+// ReadFile reads a file the configuration names: a regular file of at most
+// MaxFileBytes, so a device, a FIFO or a runaway file gives an error instead
+// of a hang.
+func ReadFile(path string) ([]byte, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	st, err := f.Stat()
+	if err != nil {
+		return nil, err
+	}
+	if !st.Mode().IsRegular() {
+		return nil, fmt.Errorf("%s is not a regular file (%s)", path, st.Mode().Type())
+	}
+	if st.Size() > MaxFileBytes {
+		return nil, fmt.Errorf("%s is %d bytes, more than the %d a configured file may have", path, st.Size(), MaxFileBytes)
+	}
+	b, err := io.ReadAll(io.LimitReader(f, MaxFileBytes+1))
+	if err == nil && len(b) > MaxFileBytes {
+		err = fmt.Errorf("%s grew past %d bytes while read", path, MaxFileBytes)
+	}
+	return b, err
 }

@@ -152,3 +152,12 @@ func TestProxyErrorHidesPassword(t *testing.T) {
 		}
 	}
 }
+
+// A file the configuration names must be a regular file: /dev/zero as a root
+// file used to hang check-config.
+func TestNamedFileMustBeRegular(t *testing.T) {
+	_, err := Parse([]byte("tls:\n  extra_roots: [/dev/zero]\n"))
+	if err == nil || !strings.Contains(err.Error(), "tls.extra_roots") || !strings.Contains(err.Error(), "not a regular file") {
+		t.Fatalf("err %v", err)
+	}
+}

@@ -95,7 +95,7 @@ func (c *TLSConfig) validate(v *Validator) {
 	v.Check(c.FingerprintBaseline >= 1 && c.FingerprintBaseline <= 100_000, "tls.fingerprint_baseline", "must be between 1 and 100000, got %d", c.FingerprintBaseline)
 	for i, f := range c.ExtraRoots {
 		path := idx("tls.extra_roots", i)
-		b, err := os.ReadFile(f)
+		b, err := ReadFile(f)
 		if err != nil {
 			v.Fail(path, "cannot read %q: %v", f, err)
 			continue

@@ -2,7 +2,6 @@ package daemon
 
 import (
 	"fmt"
-	"os"
 	"time"
 
 	"golang.org/x/net/bpf"
@@ -34,7 +33,7 @@ func loadBPF(cfg *config.Config) ([]bpf.RawInstruction, error) {
 	text := cfg.Capture.BPF
 	field := "capture.bpf"
 	if cfg.Capture.BPFFile != "" {
-		b, err := os.ReadFile(cfg.Capture.BPFFile)
+		b, err := config.ReadFile(cfg.Capture.BPFFile)
 		if err != nil {
 			return nil, fmt.Errorf("capture.bpf_file: %w", err)
 		}

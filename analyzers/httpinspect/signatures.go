@@ -6,12 +6,12 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"os"
 	"strings"
 	"sync"
 
 	yaml "go.yaml.in/yaml/v3"
 
+	"github.com/zoomprobe/zoomprobe/config"
 	"github.com/zoomprobe/zoomprobe/proto/http"
 )
 
@@ -67,7 +67,7 @@ var DefaultSignatures = sync.OnceValue(func() *Signatures {
 
 // LoadSignatures reads a signatures file; errors start with its name.
 func LoadSignatures(path string) (*Signatures, error) {
-	b, err := os.ReadFile(path)
+	b, err := config.ReadFile(path)
 	if err != nil {
 		return nil, fmt.Errorf("reachability.proxy_signatures_file: %w", err)
 	}
