@@ -254,6 +254,38 @@ func TestTCPVerdicts(t *testing.T) {
 			port: reach.StatusOpen,
 		},
 		{
+			// The hello's second segment happens to start with 0x17: a
+			// continuation, not application data (it failed one run in a
+			// few dozen on the test bed, with random key shares).
+			name: "SNI filtering: ClientHello in two segments, the second starting with 0x17",
+			build: func(e *env) []decode.Packet {
+				c := reachtest.NewTCP(client+":40001", mmr+":443")
+				h := append([]byte(nil), hello...)
+				cut := len(h) - 8
+				h[cut] = 0x17
+				ps := handshake(c, 0)
+				return append(ps, c.Data(at(30*time.Millisecond), true, h[:cut]), c.Data(at(30100*time.Microsecond), true, h[cut:]),
+					c.Forged(at(31*time.Millisecond), false, 64, 0, nil))
+			},
+			keys: []string{"phase", "origin"},
+			want: []string{"connection_reset/sni_filtering media_router tcp:443 origin=middlebox phase=after_client_hello"},
+		},
+		{
+			// The server's flight continues in a segment that starts with
+			// 0x17: still the handshake, not an established connection.
+			name: "reset during a server flight whose continuation starts with 0x17: handshake phase",
+			build: func(e *env) []decode.Packet {
+				c := reachtest.NewTCP(client+":40001", mmr+":443")
+				flight := append([]byte{0x16, 0x03, 0x03, 0x01, 0x00}, make([]byte, 0x100)...)
+				flight[5+0x80] = 0x17
+				ps := handshake(c, 0)
+				return append(ps, c.Data(at(30*time.Millisecond), true, hello), c.Data(at(31*time.Millisecond), false, flight[:5+0x80]),
+					c.Data(at(32*time.Millisecond), false, flight[5+0x80:]), c.Forged(at(40*time.Millisecond), false, 61, 0x0101, nil))
+			},
+			keys: []string{"phase"},
+			want: []string{"connection_reset/connection_reset media_router tcp:443 phase=handshake"},
+		},
+		{
 			name: "SNI filtering: reset right after a Zoom ClientHello, TTL unlike the server's",
 			build: func(e *env) []decode.Packet {
 				c := reachtest.NewTCP(client+":40001", mmr+":443")

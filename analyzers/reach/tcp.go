@@ -1,6 +1,7 @@
 package reach
 
 import (
+	"encoding/binary"
 	"net/netip"
 	"time"
 
@@ -79,6 +80,7 @@ type state struct {
 	clientHello       bool
 	helloAck          uint32 // the ClientHello's ACK: the server's sequence number when it was sent
 	tlsFlow           bool
+	cliRec, srvRec    recordWalk // TLS record boundaries each way, to tell application data from a continuation
 	appData           bool
 	serverPayload     bool
 	srvTTLMin         uint8
@@ -207,7 +209,7 @@ func (a *Analyzer) tcpPacket(f *flow.Flow, s *state, p *decode.Packet, d flow.Di
 			a.clientProgress(f, s, p)
 		}
 		if len(p.Payload) > 0 {
-			a.clientData(f, s, p.Payload, p.Ack)
+			a.clientData(f, s, p.Payload, p.Seq, p.Ack)
 		}
 		return
 	}
@@ -244,8 +246,11 @@ func (a *Analyzer) tcpPacket(f *flow.Flow, s *state, p *decode.Packet, d flow.Di
 		s.answered, s.answerTime = true, p.Time
 	}
 	if len(p.Payload) > 0 {
+		if !s.serverPayload {
+			s.srvRec.start(p.Seq, p.Payload)
+		}
 		s.serverPayload = true
-		if s.tlsFlow && p.Payload[0] == 0x17 || !s.tlsFlow && s.clientPayload {
+		if s.tlsFlow && s.srvRec.appData(p.Seq, p.Payload) || !s.tlsFlow && s.clientPayload {
 			s.appData = true
 		}
 	}
@@ -349,19 +354,66 @@ func (a *Analyzer) clientProgress(f *flow.Flow, s *state, p *decode.Packet) {
 
 // clientData looks at client payload: the ClientHello (its name is the
 // identity stage's) and the first application data.
-func (a *Analyzer) clientData(f *flow.Flow, s *state, b []byte, ack uint32) {
+func (a *Analyzer) clientData(f *flow.Flow, s *state, b []byte, seq, ack uint32) {
 	if !s.clientPayload {
 		s.clientPayload = true
 		if isClientHello(b) {
 			s.tlsFlow, s.clientHello, s.helloAck = true, true, ack
+			s.cliRec.start(seq, b)
+			s.cliRec.appData(seq, b)
 		} else if s.serverPayload {
 			s.appData = true
 		}
 		return
 	}
-	if s.tlsFlow && b[0] == 0x17 {
+	if s.tlsFlow && s.cliRec.appData(seq, b) {
 		s.appData = true
 	}
+}
+
+// recordWalk follows TLS record headers through one direction's segments in
+// order, so application data is recognised by a record's type, never by the
+// first byte of a segment that continues a handshake message (a ClientHello
+// or a certificate chain spans several segments, any of which may start
+// with 0x17). It loses track, and then sees nothing, at a gap or a header
+// split across segments.
+type recordWalk struct {
+	next  uint32 // sequence number of the next record header
+	known bool
+}
+
+// start begins the walk at a segment that opens with a TLS record header.
+func (w *recordWalk) start(seq uint32, b []byte) {
+	w.next, w.known = seq, len(b) >= 3 && b[0] >= 0x14 && b[0] <= 0x17 && b[1] == 0x03
+}
+
+// appData walks the record headers that start in this segment and reports
+// whether one is application data.
+func (w *recordWalk) appData(seq uint32, b []byte) bool {
+	if !w.known {
+		return false
+	}
+	off := int(int32(w.next - seq))
+	switch {
+	case off < 0: // a segment the walk never saw: boundaries unknown from here
+		w.known = false
+		return false
+	case off >= len(b): // a retransmission, or the record goes on past this segment
+		return false
+	}
+	found := false
+	for off+5 <= len(b) {
+		if b[off] == 0x17 {
+			found = true
+		}
+		off += 5 + int(binary.BigEndian.Uint16(b[off+3:]))
+	}
+	if off < len(b) { // a header split across segments
+		w.known = false
+		return found
+	}
+	w.next = seq + uint32(off)
+	return found
 }
 
 // tcpAnswered runs once per flow when the server answered and the flow is
