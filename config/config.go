@@ -12,6 +12,7 @@ import (
 	"os"
 	"strconv"
 	"strings"
+	"syscall"
 
 	yaml "go.yaml.in/yaml/v3"
 )
@@ -260,7 +261,9 @@ const MaxFileBytes = 64 << 20
 // MaxFileBytes, so a device, a FIFO or a runaway file gives an error instead
 // of a hang.
 func ReadFile(path string) ([]byte, error) {
-	f, err := os.Open(path)
+	// O_NONBLOCK: opening a FIFO for reading would otherwise wait for a
+	// writer, before the regular-file check below could refuse it.
+	f, err := os.OpenFile(path, os.O_RDONLY|syscall.O_NONBLOCK, 0)
 	if err != nil {
 		return nil, err
 	}

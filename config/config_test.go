@@ -5,6 +5,7 @@ import (
 	"path/filepath"
 	"reflect"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 )
@@ -158,6 +159,19 @@ func TestProxyErrorHidesPassword(t *testing.T) {
 func TestNamedFileMustBeRegular(t *testing.T) {
 	_, err := Parse([]byte("tls:\n  extra_roots: [/dev/zero]\n"))
 	if err == nil || !strings.Contains(err.Error(), "tls.extra_roots") || !strings.Contains(err.Error(), "not a regular file") {
+		t.Fatalf("err %v", err)
+	}
+}
+
+// A FIFO named as a configured file is refused at once: opening it for
+// reading used to wait for a writer that never comes.
+func TestNamedFileFIFORefused(t *testing.T) {
+	fifo := filepath.Join(t.TempDir(), "roots.pem")
+	if err := syscall.Mkfifo(fifo, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	_, err := ReadFile(fifo)
+	if err == nil || !strings.Contains(err.Error(), "not a regular file") {
 		t.Fatalf("err %v", err)
 	}
 }

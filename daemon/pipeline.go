@@ -7,7 +7,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"os"
 	"path/filepath"
 	"sync"
@@ -386,14 +385,13 @@ func fileDigest(path string) string {
 		paths, _ = filepath.Glob(filepath.Join(path, "*"))
 	}
 	for _, p := range paths {
-		f, err := os.Open(p)
+		b, err := config.ReadFile(p) // never waits on a FIFO, never reads /dev/zero
 		if err != nil {
 			h.Write([]byte(err.Error()))
 			continue
 		}
 		h.Write([]byte(p))
-		io.Copy(h, f)
-		f.Close()
+		h.Write(b)
 	}
 	return hex.EncodeToString(h.Sum(nil))
 }

@@ -16,6 +16,8 @@ import (
 	"slices"
 	"strings"
 	"sync"
+
+	"github.com/zoomprobe/zoomprobe/config"
 )
 
 // Bounds on a ranges file: Zoom's lists hold a few hundred networks, so these
@@ -560,11 +562,12 @@ func LoadRangesFile(path string) (*Ranges, error) {
 	return m, nil
 }
 
+// loadOne reads one list through config.ReadFile: a FIFO or a device named as
+// the ranges file would otherwise hang the daemon's start or reload.
 func loadOne(path string) (*Ranges, error) {
-	f, err := os.Open(path)
+	b, err := config.ReadFile(path)
 	if err != nil {
 		return nil, fmt.Errorf("zoom ranges: %w", err)
 	}
-	defer f.Close()
-	return ParseRanges(f, path)
+	return ParseRanges(bytes.NewReader(b), path)
 }

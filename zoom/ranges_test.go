@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 )
 
@@ -463,4 +464,18 @@ func FuzzParseRanges(f *testing.F) {
 			}
 		}
 	})
+}
+
+// The ranges file is read like every configured file: a FIFO or a device is
+// refused with its name, never waited on.
+func TestLoadRangesFileNotRegular(t *testing.T) {
+	fifo := filepath.Join(t.TempDir(), "Zoom.txt")
+	if err := syscall.Mkfifo(fifo, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	for _, p := range []string{fifo, "/dev/zero"} {
+		if _, err := LoadRangesFile(p); err == nil || !strings.Contains(err.Error(), "not a regular file") || !strings.Contains(err.Error(), p) {
+			t.Errorf("%s: err %v", p, err)
+		}
+	}
 }
