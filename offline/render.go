@@ -103,6 +103,8 @@ func writeGroup(w io.Writer, n int, g *Group) {
 	}
 	if g.SNI != "" {
 		head += " · sni " + g.SNI
+	} else if n, ok := g.Example.Evidence["server_name"].(string); ok {
+		head += " · name " + n + " (" + fmt.Sprint(g.Example.Evidence["server_name_source"]) + ")"
 	}
 	if g.Product != "" {
 		head += " · " + g.Product

@@ -247,7 +247,27 @@ func (a *Analyzer) emit(x finding.Finding, f *flow.Flow) {
 	if x.Flow == nil && f != nil {
 		x.Flow = analyzers.FindingFlow(f)
 	}
+	if f != nil {
+		if id := f.Identity(); id.Name != "" && id.NameSource != flow.SourceSNI {
+			// The finding's sni is what the client sent; a name the server's
+			// address had in DNS is kept apart, with where it came from.
+			if x.Evidence == nil {
+				x.Evidence = map[string]any{}
+			}
+			x.Evidence["server_name"] = id.Name
+			x.Evidence["server_name_source"] = id.NameSource.String()
+		}
+	}
 	a.sink.Emit(x)
+}
+
+// sentName is the SNI the client sent, "" when the flow's name was learnt
+// otherwise (DNS) or not at all.
+func sentName(f *flow.Flow) string {
+	if id := f.Identity(); id.NameSource == flow.SourceSNI {
+		return id.Name
+	}
+	return ""
 }
 
 func addrString(a netip.Addr) string {

@@ -561,8 +561,9 @@ func (a *Analyzer) tcpExpire(f *flow.Flow, s *state, now time.Time) {
 		a.tcpAnswered(f, s) // identity learnt late, or the client's ACK not seen
 	}
 	// The identity stage read the ClientHello's name, even one cut off
-	// by the reset after its first segment.
-	sni := f.Name()
+	// by the reset after its first segment. A name learnt from DNS is not
+	// what the client sent: emit puts it in the evidence instead.
+	sni := sentName(f)
 	svc := f.Service()
 	if svc == zoom.ServiceNone {
 		return

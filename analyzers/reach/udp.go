@@ -149,7 +149,7 @@ func (a *Analyzer) udpJudge(f *flow.Flow, s *state, now time.Time) {
 	}
 	fb, servers := a.sh.udpFailed(f.Client.Addr(), f.Server.Addr(), f.Service(), f.Server.Port(), s.first, reason, a.cfg.FallbackWindow)
 	ev["failed_udp_servers"] = servers
-	a.blocked(f, f.Service(), reason, s.first, ev, f.Name())
+	a.blocked(f, f.Service(), reason, s.first, ev, "")
 	if fb != nil {
 		a.emitFallback(fb)
 	}
@@ -184,7 +184,7 @@ func (a *Analyzer) udpLost(f *flow.Flow, s *state) {
 	ev := map[string]any{"lost": "udp_answers", "client_retries_after_answers": int(l.dataRetries), "datagrams": s.datagrams}
 	fb, servers := a.sh.udpFailed(f.Client.Addr(), f.Server.Addr(), f.Service(), f.Server.Port(), s.first, finding.ReasonClientSideDrop, a.cfg.FallbackWindow)
 	ev["failed_udp_servers"] = servers
-	a.clientSideDrop(f, f.Service(), l, ev, f.Name())
+	a.clientSideDrop(f, f.Service(), l, ev, "")
 	if fb != nil {
 		a.emitFallback(fb)
 	}

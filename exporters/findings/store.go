@@ -247,8 +247,9 @@ func (k key) clone() key {
 	return k
 }
 
-// serverName is the name the client asked for: the SNI, or the DNS question
-// of a DNS finding (its server is the resolver).
+// serverName is the name the client asked for: the SNI, the DNS question
+// of a DNS finding (its server is the resolver), else the name DNS gave the
+// server's address (a SYN with no answer, UDP).
 func serverName(f finding.Finding) string {
 	if f.SNI != "" {
 		return f.SNI
@@ -256,7 +257,8 @@ func serverName(f finding.Finding) string {
 	if n, ok := f.Evidence["name"].(string); ok && f.Kind == finding.KindDNSFiltered {
 		return n
 	}
-	return ""
+	n, _ := f.Evidence["server_name"].(string)
+	return n
 }
 
 func (g *group) addSource(src string) {

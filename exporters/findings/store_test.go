@@ -371,3 +371,17 @@ func BenchmarkEmitRepeat(b *testing.B) {
 		st.Emit(f)
 	}
 }
+
+// A blocked flow known only by its server's DNS name (no ClientHello: a SYN
+// with no answer, UDP) shows that name on the page: the finding keeps it in
+// its evidence, not in sni, which is only what the client sent.
+func TestServerNameFromDNSShown(t *testing.T) {
+	st, _ := testStore(Settings{ResolveAfter: time.Hour, MaxBytes: 1 << 20})
+	f := synFinding("10.20.30.40", 443, t0)
+	f.Evidence = map[string]any{"server_name": "zoomfr85zc.zoom.us", "server_name_source": "dns"}
+	st.Emit(f)
+	snap := st.Snapshot()
+	if len(snap.Groups) != 1 || snap.Groups[0].Server.Name != "zoomfr85zc.zoom.us" {
+		t.Fatalf("groups %+v", snap.Groups)
+	}
+}
