@@ -76,9 +76,9 @@ func TestFanoutReloadLosesNoFinding(t *testing.T) {
 		}
 		return []string{
 			config("3", ""),
-			config("3", ""),                                              // unchanged: the group stays
+			config("3", ""), // unchanged: the group stays
 			config("3", "reachability:\n  dns_repeat_interval: 6m\n"), // analyzers swapped, the group stays
-			config("1", ""),                                              // one socket takes over from three
+			config("1", ""), // one socket takes over from three
 			config("2", ""),
 			config("4", ""),
 		}

@@ -7,7 +7,6 @@ import (
 	"errors"
 	"flag"
 	"fmt"
-	"github.com/zoomprobe/zoomprobe/internal/promql"
 	"io"
 	"maps"
 	"os"
@@ -18,6 +17,8 @@ import (
 	"sort"
 	"strings"
 	"testing"
+
+	"github.com/zoomprobe/zoomprobe/internal/promql"
 
 	yaml "go.yaml.in/yaml/v3"
 
