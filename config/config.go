@@ -33,6 +33,7 @@ type Config struct {
 	Reach     ReachConfig     `yaml:"reachability"`
 	Probes    ProbesConfig    `yaml:"probes"`
 	Findings  FindingsConfig  `yaml:"findings"`
+	Evidence  EvidenceConfig  `yaml:"evidence"`
 }
 
 //go:embed default.yml
@@ -54,6 +55,7 @@ func Default() *Config {
 	c.Reach.setDefaults()
 	c.Probes.setDefaults()
 	c.Findings.setDefaults()
+	c.Evidence.setDefaults()
 	return c
 }
 
@@ -126,6 +128,7 @@ func (c *Config) validate(v *Validator) {
 	c.Probes.validate(v)
 	c.Findings.validate(v)
 	c.validateFindingsWindows(v)
+	c.Evidence.validate(v)
 }
 
 // Marshal writes the config back as YAML (for `check-config --print`).

@@ -66,6 +66,8 @@ func TestBadConfigs(t *testing.T) {
 		"any-with-named.yml":         `line 2: capture.interfaces[1]: "any" captures every interface and cannot be combined with named interfaces; list either "any" alone or the interfaces`,
 		"findings-resolve-after.yml": "line 3: findings.resolve_after: 30m0s is shorter than tls.dedup_window (1h0m0s): a problem still there would leave the findings page between two of its findings; set it to 1h0m0s or more",
 		"findings-max-bytes.yml":     "line 2: findings.max_bytes: must be between 65536 and 1073741824, got 1000",
+		"evidence-flow-bytes.yml":    "line 3: evidence.max_bytes_per_flow: must be between 4096 and 1048576, got 100",
+		"evidence-retention.yml":     "line 3: evidence.retention: must be at least 1m, got 1s",
 	}
 	files, _ := filepath.Glob("testdata/bad/*.yml")
 	if len(files) != len(want) {

@@ -236,7 +236,7 @@ func be32(b []byte) uint32 { return binary.BigEndian.Uint32(b) }
 // copied: p.Payload points into it. Errors are *Error (count them by Layer)
 // or ErrNotIP. Decode never panics on any input.
 func (d *Decoder) Decode(data []byte, link LinkType, ts time.Time, wireLen int, p *Packet) error {
-	*p = Packet{Time: ts, WireLen: wireLen}
+	*p = Packet{Time: ts, WireLen: wireLen, Frame: data, Link: link}
 	switch link {
 	case LinkEthernet:
 		return d.ethernet(data, p, 0)

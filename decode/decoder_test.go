@@ -259,6 +259,13 @@ func TestDecode(t *testing.T) {
 				t.Errorf("payload = %q, want %q", got.Payload, tc.payload)
 			}
 			tc.want.Time, tc.want.WireLen = ts0, len(tc.frame)+4
+			if &got.Frame[0] != &tc.frame[0] || len(got.Frame) != len(tc.frame) || got.Link != tc.link {
+				t.Errorf("Frame/Link are not the frame decoded and its link type")
+			}
+			if off, ok := got.PayloadOffset(); !ok || string(tc.frame[off:off+len(got.Payload)]) != string(got.Payload) {
+				t.Errorf("PayloadOffset = %d, %v: not where the payload lies in the frame", off, ok)
+			}
+			got.Frame, got.Link = nil, 0
 			got.Payload = nil
 			got.csum = tcpChecksum{} // TestTCPChecksum covers it
 			if !reflect.DeepEqual(got, withoutPayload(tc.want)) {
@@ -324,6 +331,29 @@ func TestLinkTypeNames(t *testing.T) {
 		}
 		if tc.ok && LinkType(layers.LinkType(tc.l)) != tc.l {
 			t.Errorf("%v differs from the pcap number", tc.l)
+		}
+	}
+}
+
+// A payload that is not inside the frame has no offset: the evidence
+// recorder then keeps nothing rather than the wrong bytes.
+func TestPayloadOffsetOutsideFrame(t *testing.T) {
+	frame := make([]byte, 64)
+	other := make([]byte, 16)
+	for _, tc := range []struct {
+		name string
+		p    Packet
+		off  int
+		ok   bool
+	}{
+		{"no frame", Packet{Payload: other}, 0, false},
+		{"payload elsewhere", Packet{Frame: frame, Payload: other}, 0, false},
+		{"payload past the frame", Packet{Frame: frame[:40], Payload: frame[32:48]}, 0, false},
+		{"inside", Packet{Frame: frame, Payload: frame[54:60]}, 54, true},
+		{"empty payload", Packet{Frame: frame}, 64, true},
+	} {
+		if off, ok := tc.p.PayloadOffset(); off != tc.off || ok != tc.ok {
+			t.Errorf("%s: PayloadOffset = %d, %v; want %d, %v", tc.name, off, ok, tc.off, tc.ok)
 		}
 	}
 }

@@ -7,6 +7,7 @@ import (
 	"encoding/binary"
 	"net/netip"
 	"time"
+	"unsafe"
 )
 
 // IP protocol numbers the analyzers care about.
@@ -64,6 +65,12 @@ type Packet struct {
 	Payload []byte // L4 payload (TCP/UDP data; for ICMP, the bytes after the 8-byte ICMP header)
 
 	ICMP ICMP // valid when Proto is ProtoICMP or ProtoICMPv6
+
+	// Frame is the whole frame as captured and Link its link type, for
+	// keeping evidence (package evidence). Like Payload it points into the
+	// capture buffer; Payload lies inside it (PayloadOffset).
+	Frame []byte
+	Link  LinkType
 
 	csum tcpChecksum // what TCPChecksum needs besides Payload
 }
@@ -164,3 +171,22 @@ func (p *Packet) IsICMP() bool { return p.Proto == ProtoICMP || p.Proto == Proto
 
 // HasFlags reports whether all the given TCP flags are set.
 func (p *Packet) HasFlags(f uint8) bool { return p.TCPFlags&f == f }
+
+// PayloadOffset is where Payload starts inside Frame (len(Frame) when Payload
+// is empty); false when Payload is not inside Frame (a packet built by hand,
+// or copied apart from its frame).
+func (p *Packet) PayloadOffset() (int, bool) {
+	if len(p.Frame) == 0 {
+		return 0, false
+	}
+	if len(p.Payload) == 0 {
+		return len(p.Frame), true // all headers (and any link trailer)
+	}
+	// Address arithmetic only: nothing is read through these.
+	f := uintptr(unsafe.Pointer(unsafe.SliceData(p.Frame)))
+	q := uintptr(unsafe.Pointer(unsafe.SliceData(p.Payload)))
+	if q < f || q-f > uintptr(len(p.Frame)) || q-f+uintptr(len(p.Payload)) > uintptr(len(p.Frame)) {
+		return 0, false
+	}
+	return int(q - f), true
+}

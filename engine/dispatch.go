@@ -2,6 +2,7 @@ package engine
 
 import (
 	"encoding/binary"
+	"net/netip"
 	"time"
 
 	"github.com/zoomprobe/zoomprobe/decode"
@@ -66,7 +67,7 @@ func newDispatcher(out []chan *batch, pool *batchPool) *dispatcher {
 func (d *dispatcher) add(p *decode.Packet) {
 	i := shard(p, len(d.out))
 	full := d.open[i]
-	if full != nil && (len(full.pkts) == cap(full.pkts) || cap(full.buf)-len(full.buf) < len(p.Payload)) {
+	if full != nil && (len(full.pkts) == cap(full.pkts) || cap(full.buf)-len(full.buf) < copyLen(p)) {
 		d.open[i] = nil
 	} else {
 		full = nil
@@ -79,8 +80,16 @@ func (d *dispatcher) add(p *decode.Packet) {
 	b.pkts = append(b.pkts, *p)
 	q := &b.pkts[len(b.pkts)-1]
 	off := len(b.buf)
-	b.buf = append(b.buf, p.Payload...)
-	q.Payload = b.buf[off:len(b.buf):len(b.buf)]
+	if po, ok := p.PayloadOffset(); ok {
+		// The whole frame, for evidence; the payload is its slice of the copy.
+		b.buf = append(b.buf, p.Frame...)
+		q.Frame = b.buf[off:len(b.buf):len(b.buf)]
+		q.Payload = q.Frame[po : po+len(p.Payload) : po+len(p.Payload)]
+	} else {
+		b.buf = append(b.buf, p.Payload...)
+		q.Payload = b.buf[off:len(b.buf):len(b.buf)]
+		q.Frame = nil
+	}
 	if full != nil {
 		d.out[i] <- full
 	}
@@ -102,6 +111,15 @@ func (d *dispatcher) tick(now time.Time) {
 		d.open[i].tick = now
 		d.send(i)
 	}
+}
+
+// copyLen is how many bytes add copies of p: its frame, or its payload alone
+// when the payload is not inside the frame.
+func copyLen(p *decode.Packet) int {
+	if _, ok := p.PayloadOffset(); ok {
+		return len(p.Frame)
+	}
+	return len(p.Payload)
 }
 
 func (d *dispatcher) flushAll() {
@@ -127,6 +145,14 @@ func shard(p *decode.Packet, n int) int {
 	a, b := p.Src, p.Dst
 	if p.IsICMP() && p.ICMP.Quoted {
 		a, b = p.ICMP.QSrc, p.ICMP.QDst
+	}
+	return shardAddrs(a, b, n)
+}
+
+// shardAddrs is shard for an address pair (a finding's flow).
+func shardAddrs(a, b netip.Addr, n int) int {
+	if n == 1 {
+		return 0
 	}
 	h := mixAddr(a.As16()) + mixAddr(b.As16()) // addition is symmetric
 	return int(((h >> 32) * uint64(n)) >> 32) // h's top bits scaled to [0, n): no division

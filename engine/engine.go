@@ -23,6 +23,7 @@ import (
 	"github.com/zoomprobe/zoomprobe/config"
 	"github.com/zoomprobe/zoomprobe/decode"
 	"github.com/zoomprobe/zoomprobe/engine/ownflows"
+	"github.com/zoomprobe/zoomprobe/evidence"
 	"github.com/zoomprobe/zoomprobe/finding"
 	"github.com/zoomprobe/zoomprobe/flow"
 	"github.com/zoomprobe/zoomprobe/flow/identity"
@@ -43,6 +44,9 @@ type Options struct {
 	// Plugins are the analyzers to run, in this order; nil: every registered
 	// analyzer in analyzers.Order. analyzers.disabled applies to both.
 	Plugins []analyzers.Plugin
+	// Evidence, when set, receives one pcapng per finding about a flow,
+	// with the packets each worker kept of it (config evidence: sizes).
+	Evidence *evidence.Dir
 	// OwnFlows, when set, holds the sockets of zoomprobe's own active checks:
 	// their packets are kept from the passive analyzers (the probes report
 	// what they found themselves).
@@ -128,6 +132,9 @@ func New(o Options) (*Engine, error) {
 		return nil, err
 	}
 
+	if o.Evidence != nil {
+		e.opts.Sink = &evidenceSink{e: e, dir: o.Evidence, next: o.Sink}
+	}
 	set, err := e.initAnalyzers(cfg)
 	if err != nil {
 		return nil, err
@@ -141,6 +148,17 @@ func New(o Options) (*Engine, error) {
 	for range cfg.Capture.Workers {
 		id := identity.New(identity.Config{Classifier: classifier, Names: e.names, MaxHelloBytes: cfg.Zoom.MaxClientHelloBytes, Metrics: idMetrics})
 		e.workers = append(e.workers, newWorker(fc, id, set, set.instances(), o.Logger, o.OnFlowEnd))
+	}
+	if o.Evidence != nil {
+		stats := make([]*evidence.Stats, len(e.workers))
+		for i, w := range e.workers {
+			stats[i] = &evidence.Stats{}
+			w.rec = evidence.NewRecorder(evidence.Config{BufferBytes: cfg.Evidence.MaxBufferBytes,
+				MaxPackets: cfg.Evidence.MaxPacketsPerFlow, MaxBytes: cfg.Evidence.MaxBytesPerFlow}, stats[i])
+		}
+		if err := o.Registerer.Register(evidence.NewPoolMetrics(stats)); err != nil {
+			return nil, err
+		}
 	}
 	return e, nil
 }

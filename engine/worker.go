@@ -9,6 +9,7 @@ import (
 
 	"github.com/zoomprobe/zoomprobe/analyzers"
 	"github.com/zoomprobe/zoomprobe/decode"
+	"github.com/zoomprobe/zoomprobe/evidence"
 	"github.com/zoomprobe/zoomprobe/flow"
 	"github.com/zoomprobe/zoomprobe/flow/identity"
 	"github.com/zoomprobe/zoomprobe/zoom"
@@ -54,6 +55,8 @@ type worker struct {
 	clock       packetClock // packet time; flushes judge at clock.now
 	lastAdvance time.Time
 	onFlowEnd   func(*flow.Flow, flow.ExpireReason) // optional: analyze lists flows
+	rec         *evidence.Recorder                  // nil: evidence off
+	cur         *flow.Flow                          // the flow the analyzers are shown now (evidenceSink)
 }
 
 func newWorker(cfg flow.Config, id *identity.Stage, set *analyzerSet, as []analyzers.Analyzer, log *slog.Logger, onFlowEnd func(*flow.Flow, flow.ExpireReason)) *worker {
@@ -94,7 +97,12 @@ func (w *worker) handle(p *decode.Packet) {
 		if created {
 			w.stats.active[f.Counted][transportIndex(f.Proto)].Add(1)
 		}
+		if w.rec != nil {
+			w.rec.Packet(f, p, d)
+		}
+		w.cur = f
 		w.packet(0, f, p, d)
+		w.cur = nil
 		if svc := f.Service(); svc != f.Counted {
 			t := transportIndex(f.Proto)
 			w.stats.active[f.Counted][t].Add(-1)
@@ -110,7 +118,12 @@ func (w *worker) handle(p *decode.Packet) {
 			return
 		}
 		if f, d := w.table.Find(q.QProto, q.QSrc, q.QDst, q.QSrcPort, q.QDstPort); f != nil {
+			if w.rec != nil {
+				w.rec.ICMP(f, p)
+			}
+			w.cur = f
 			w.icmp(0, f, p, d)
+			w.cur = nil
 		}
 	}
 }
@@ -200,7 +213,13 @@ func (w *worker) flush(now time.Time) {
 }
 
 func (w *worker) expire(f *flow.Flow, now time.Time, why flow.ExpireReason) {
+	prev := w.cur // an eviction while a packet is handled
+	w.cur = f
 	w.expireAnalyzers(0, f, now, why)
+	w.cur = prev
+	if w.rec != nil {
+		w.rec.Release(f)
+	}
 	w.identity.Expire(f)
 	t := transportIndex(f.Proto)
 	w.stats.active[f.Counted][t].Add(-1)

@@ -162,6 +162,9 @@ type Flow struct {
 	// Counted is the service the engine last counted this flow under in
 	// flows_total / active_flows; it lets late identity move the count.
 	Counted zoom.Service
+	// Evidence is the flow's handle in its worker's evidence recorder
+	// (package evidence); 0: none. Written by the recorder only.
+	Evidence uint32
 
 	// Ext holds per-analyzer state, indexed by the analyzer's slot.
 	Ext [MaxExt]any

@@ -22,6 +22,7 @@ import (
 	"github.com/zoomprobe/zoomprobe/config"
 	"github.com/zoomprobe/zoomprobe/decode"
 	"github.com/zoomprobe/zoomprobe/engine"
+	"github.com/zoomprobe/zoomprobe/evidence"
 	"github.com/zoomprobe/zoomprobe/exporters"
 	"github.com/zoomprobe/zoomprobe/finding"
 	"github.com/zoomprobe/zoomprobe/flow"
@@ -36,6 +37,9 @@ type Options struct {
 	MaxFindings int
 	Logger      *slog.Logger
 	Clock       *certcheck.Clock
+	// EvidenceDir, when set, receives one pcapng per finding about a flow
+	// (bounded by the config's evidence: section, as in the daemon).
+	EvidenceDir string
 }
 
 // Flow is a watched flow as `analyze --format json` lists it.
@@ -126,8 +130,18 @@ func Analyze(ctx context.Context, cfg *config.Config, files []string, o Options)
 			First: f.First, Last: f.Last, Packets: f.Packets, Bytes: f.Bytes, TCPState: tcpState(f),
 		})
 	}
+	var ev *evidence.Dir
+	if o.EvidenceDir != "" {
+		if ev, err = evidence.OpenDir(evidence.DirConfig{Path: o.EvidenceDir, MaxBytes: cfg.Evidence.MaxDirBytes, Retention: cfg.Evidence.Retention}); err != nil {
+			return nil, err
+		}
+		if err := reg.Register(ev); err != nil {
+			return nil, err
+		}
+	}
 	eng, err := engine.New(engine.Options{
 		Config: cfg, Registerer: reg, Sink: exporters.Tee(counter, coll), Logger: o.Logger, Clock: o.Clock, OnFlowEnd: onEnd,
+		Evidence: ev,
 	})
 	if err != nil {
 		return nil, err

@@ -27,8 +27,9 @@ func init() {
 			perFile := cmd.Flag("per-file", "Analyse each file on its own (own timeline, results and summary) instead of merging them.").Bool()
 			metricsFile := cmd.Flag("metrics.file", "Also write the final metrics in text exposition format to this file.").String()
 			workers := cmd.Flag("workers", "Analysis workers (default: capture.workers from the config, 1 for the built-in config).").Int()
+			evidenceDir := cmd.Flag("evidence.dir", "Write one pcapng per finding, with the packets behind it, into this directory (bounded by the config's evidence: section).").String()
 			return func() int {
-				return runAnalyze(g, analyzeArgs{files: *files, format: *format, flows: *flows, perFile: *perFile, metricsFile: *metricsFile, workers: *workers})
+				return runAnalyze(g, analyzeArgs{files: *files, format: *format, flows: *flows, perFile: *perFile, metricsFile: *metricsFile, workers: *workers, evidenceDir: *evidenceDir})
 			}
 		},
 	})
@@ -74,6 +75,7 @@ type analyzeArgs struct {
 	perFile     bool
 	metricsFile string
 	workers     int
+	evidenceDir string
 }
 
 func runAnalyze(g *globals, a analyzeArgs) int {
@@ -105,7 +107,7 @@ func runAnalyze(g *globals, a analyzeArgs) int {
 	defer out.Flush()
 	code := 0
 	for i, files := range runs {
-		res, err := offline.Analyze(ctx, cfg, files, offline.Options{Logger: g.logger})
+		res, err := offline.Analyze(ctx, cfg, files, offline.Options{Logger: g.logger, EvidenceDir: a.evidenceDir})
 		if err != nil {
 			// With --per-file, one unreadable file does not hide the others.
 			fmt.Fprintf(os.Stderr, "zoomprobe analyze: %v\n", err)

@@ -1,0 +1,316 @@
+package evidence
+
+import (
+	"bytes"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/gopacket/gopacket"
+	"github.com/gopacket/gopacket/layers"
+	"github.com/gopacket/gopacket/pcapgo"
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/zoomprobe/zoomprobe/decode"
+	"github.com/zoomprobe/zoomprobe/finding"
+)
+
+// FileKey is the finding evidence key naming the file (a base name in the
+// evidence directory).
+const FileKey = "evidence_file"
+
+// Ext is the evidence files' extension; other files in the directory are
+// left alone.
+const Ext = ".pcapng"
+
+// DirConfig is where files go and how much of them is kept.
+type DirConfig struct {
+	Path      string
+	MaxBytes  int64         // total size; the oldest files go first
+	Retention time.Duration // older files go
+}
+
+// Dir writes evidence files and keeps the directory within its bounds. It is
+// safe for concurrent use: workers write from their own goroutines.
+type Dir struct {
+	cfg DirConfig
+	now func() time.Time
+
+	mu    sync.Mutex
+	files []fileEntry // oldest first
+	total int64
+
+	seq          atomic.Uint64
+	written      prometheus.Counter
+	removed      *prometheus.CounterVec
+	writeErrors  prometheus.Counter
+	dirBytesDesc *prometheus.Desc
+}
+
+type fileEntry struct {
+	name string
+	size int64
+	mod  time.Time
+}
+
+// OpenDir makes the directory when missing and reads what it holds, then
+// removes what is beyond the bounds.
+func OpenDir(cfg DirConfig) (*Dir, error) {
+	if cfg.Path == "" {
+		return nil, errors.New("evidence: no directory")
+	}
+	if err := os.MkdirAll(cfg.Path, 0o750); err != nil {
+		return nil, fmt.Errorf("evidence.dir: %w", err)
+	}
+	d := &Dir{cfg: cfg, now: time.Now,
+		written: prometheus.NewCounter(prometheus.CounterOpts{Name: "zoomprobe_evidence_files_written_total",
+			Help: "Evidence pcapng files written, one per finding with packets."}),
+		removed: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "zoomprobe_evidence_files_removed_total",
+			Help: "Evidence files removed: reason size (evidence.max_dir_bytes) or age (evidence.retention)."}, []string{"reason"}),
+		writeErrors: prometheus.NewCounter(prometheus.CounterOpts{Name: "zoomprobe_evidence_write_errors_total",
+			Help: "Evidence files that could not be written (the finding is still reported, without a file)."}),
+		dirBytesDesc: prometheus.NewDesc("zoomprobe_evidence_dir_bytes", "Bytes of evidence files in evidence.dir.", nil, nil),
+	}
+	d.removed.WithLabelValues("size")
+	d.removed.WithLabelValues("age")
+	ents, err := os.ReadDir(cfg.Path)
+	if err != nil {
+		return nil, fmt.Errorf("evidence.dir: %w", err)
+	}
+	for _, e := range ents {
+		if !e.Type().IsRegular() || !strings.HasSuffix(e.Name(), Ext) {
+			continue
+		}
+		info, err := e.Info()
+		if err != nil {
+			continue
+		}
+		d.files = append(d.files, fileEntry{name: e.Name(), size: info.Size(), mod: info.ModTime()})
+		d.total += info.Size()
+	}
+	sort.Slice(d.files, func(i, j int) bool {
+		if !d.files[i].mod.Equal(d.files[j].mod) {
+			return d.files[i].mod.Before(d.files[j].mod)
+		}
+		return d.files[i].name < d.files[j].name
+	})
+	d.mu.Lock()
+	d.pruneLocked()
+	d.mu.Unlock()
+	return d, nil
+}
+
+// Path is the directory.
+func (d *Dir) Path() string { return d.cfg.Path }
+
+// Describe implements prometheus.Collector.
+func (d *Dir) Describe(ch chan<- *prometheus.Desc) {
+	d.written.Describe(ch)
+	d.removed.Describe(ch)
+	d.writeErrors.Describe(ch)
+	ch <- d.dirBytesDesc
+}
+
+// Collect implements prometheus.Collector.
+func (d *Dir) Collect(ch chan<- prometheus.Metric) {
+	d.written.Collect(ch)
+	d.removed.Collect(ch)
+	d.writeErrors.Collect(ch)
+	d.mu.Lock()
+	total := d.total
+	d.mu.Unlock()
+	ch <- prometheus.MustNewConstMetric(d.dirBytesDesc, prometheus.GaugeValue, float64(total))
+}
+
+// Write writes pkts as one pcapng named after the finding, atomically (a
+// temporary file renamed into place), then keeps the directory within its
+// bounds. It returns the file's base name.
+func (d *Dir) Write(x *finding.Finding, pkts []Packet, st Status) (string, error) {
+	name := d.fileName(x)
+	var buf bytes.Buffer
+	if err := WritePcapng(&buf, pkts, Comment(x, st)); err != nil {
+		d.writeErrors.Inc()
+		return "", err
+	}
+	if err := d.writeFile(name, buf.Bytes()); err != nil {
+		d.writeErrors.Inc()
+		return "", err
+	}
+	d.written.Inc()
+	d.mu.Lock()
+	d.files = append(d.files, fileEntry{name: name, size: int64(buf.Len()), mod: d.now()})
+	d.total += int64(buf.Len())
+	d.pruneLocked()
+	d.mu.Unlock()
+	return name, nil
+}
+
+func (d *Dir) writeFile(name string, b []byte) error {
+	tmp, err := os.CreateTemp(d.cfg.Path, ".tmp-*")
+	if err != nil {
+		return fmt.Errorf("evidence: %w", err)
+	}
+	_, err = tmp.Write(b)
+	if err == nil {
+		err = tmp.Sync()
+	}
+	if cerr := tmp.Close(); err == nil {
+		err = cerr
+	}
+	if err == nil {
+		err = os.Chmod(tmp.Name(), 0o640)
+	}
+	if err == nil {
+		err = os.Rename(tmp.Name(), filepath.Join(d.cfg.Path, name))
+	}
+	if err != nil {
+		os.Remove(tmp.Name())
+		return fmt.Errorf("evidence: %w", err)
+	}
+	return nil
+}
+
+// Prune removes files beyond the bounds now (the daemon calls it now and
+// then, so files age out while nothing is written).
+func (d *Dir) Prune() {
+	d.mu.Lock()
+	d.pruneLocked()
+	d.mu.Unlock()
+}
+
+func (d *Dir) pruneLocked() {
+	cutoff := d.now().Add(-d.cfg.Retention)
+	i := 0
+	for ; i < len(d.files); i++ {
+		f := d.files[i]
+		reason := ""
+		switch {
+		case d.cfg.Retention > 0 && f.mod.Before(cutoff):
+			reason = "age"
+		case d.cfg.MaxBytes > 0 && d.total > d.cfg.MaxBytes:
+			reason = "size"
+		}
+		if reason == "" {
+			break
+		}
+		if err := os.Remove(filepath.Join(d.cfg.Path, f.name)); err != nil && !errors.Is(err, os.ErrNotExist) {
+			break // try again on the next write
+		}
+		d.total -= f.size
+		d.removed.WithLabelValues(reason).Inc()
+	}
+	d.files = d.files[i:]
+}
+
+// fileName is time, kind, reason and a short hash: unique, and nothing a
+// packet said goes into it (kind and reason come from closed lists, and are
+// filtered anyway).
+func (d *Dir) fileName(x *finding.Finding) string {
+	t := x.Time
+	if t.IsZero() {
+		t = d.now()
+	}
+	h := sha256.New()
+	fmt.Fprintf(h, "%d|%s|%s|%d", t.UnixNano(), x.Kind, x.Reason, d.seq.Add(1))
+	if x.Flow != nil {
+		fmt.Fprintf(h, "|%s|%s|%d|%s|%d", x.Flow.Transport, x.Flow.Client, x.Flow.ClientPort, x.Flow.Server, x.Flow.ServerPort)
+	}
+	fmt.Fprintf(h, "|%d", time.Now().UnixNano())
+	sum := hex.EncodeToString(h.Sum(nil))[:12]
+	return t.UTC().Format("20060102T150405.000Z") + "-" + safeWord(string(x.Kind)) + "-" + safeWord(string(x.Reason)) + "-" + sum + Ext
+}
+
+// safeWord keeps [a-z0-9_], at most 40 of them.
+func safeWord(s string) string {
+	b := make([]byte, 0, min(len(s), 40))
+	for i := 0; i < len(s) && len(b) < 40; i++ {
+		c := s[i]
+		if c >= 'a' && c <= 'z' || c >= '0' && c <= '9' || c == '_' {
+			b = append(b, c)
+		}
+	}
+	if len(b) == 0 {
+		return "unknown"
+	}
+	return string(b)
+}
+
+// Comment names the finding, for the pcapng section and its packets.
+func Comment(x *finding.Finding, st Status) string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "zoomprobe finding: kind=%s reason=%s", x.Kind, x.Reason)
+	if x.Flow != nil {
+		fmt.Fprintf(&b, " %s client=%s server=%s", x.Flow.Transport,
+			addrPort(x.Flow.Client.String(), x.Flow.ClientPort), addrPort(x.Flow.Server.String(), x.Flow.ServerPort))
+	}
+	if x.Service != "" {
+		fmt.Fprintf(&b, " service=%s", x.Service)
+	}
+	if x.SNI != "" {
+		fmt.Fprintf(&b, " sni=%q", x.SNI)
+	}
+	if x.Product != "" {
+		fmt.Fprintf(&b, " product=%q", x.Product)
+	}
+	fmt.Fprintf(&b, " time=%s", x.Time.UTC().Format(time.RFC3339Nano))
+	b.WriteString(". Headers and handshake bytes only; application data is not kept.")
+	if st.PoolExhausted {
+		b.WriteString(" Incomplete: the evidence buffer was full (evidence.max_buffer_bytes).")
+	}
+	if st.Capped {
+		b.WriteString(" Incomplete: the flow reached evidence.max_packets_per_flow or max_bytes_per_flow.")
+	}
+	if st.Settled {
+		b.WriteString(" The handshake's packets were let go when the flow carried data both ways.")
+	}
+	return b.String()
+}
+
+func addrPort(a string, p uint16) string {
+	if strings.Contains(a, ":") {
+		return fmt.Sprintf("[%s]:%d", a, p)
+	}
+	return fmt.Sprintf("%s:%d", a, p)
+}
+
+// WritePcapng writes pkts as pcapng: one interface per link type, the
+// comment on the section and on the first packet.
+func WritePcapng(w io.Writer, pkts []Packet, comment string) error {
+	link := decode.LinkEthernet
+	if len(pkts) > 0 {
+		link = pkts[0].Link
+	}
+	nw, err := pcapgo.NewNgWriterInterface(w, pcapgo.NgInterface{Name: "zoomprobe", LinkType: layers.LinkType(link), SnapLength: 0},
+		pcapgo.NgWriterOptions{SectionInfo: pcapgo.NgSectionInfo{Application: "zoomprobe", Comment: comment}})
+	if err != nil {
+		return fmt.Errorf("evidence: %w", err)
+	}
+	ifaces := map[decode.LinkType]int{link: 0}
+	for i, p := range pkts {
+		id, ok := ifaces[p.Link]
+		if !ok {
+			if id, err = nw.AddInterface(pcapgo.NgInterface{Name: "zoomprobe", LinkType: layers.LinkType(p.Link)}); err != nil {
+				return fmt.Errorf("evidence: %w", err)
+			}
+			ifaces[p.Link] = id
+		}
+		ci := gopacket.CaptureInfo{Timestamp: p.Time, CaptureLength: len(p.Data), Length: max(p.WireLen, len(p.Data)), InterfaceIndex: id}
+		var opts pcapgo.NgPacketOptions
+		if i == 0 {
+			opts.Comments = []string{comment}
+		}
+		if err := nw.WritePacketWithOptions(ci, p.Data, opts); err != nil {
+			return fmt.Errorf("evidence: %w", err)
+		}
+	}
+	return nw.Flush()
+}
