@@ -153,6 +153,7 @@ func New(o Options) (*Engine, error) {
 		stats := make([]*evidence.Stats, len(e.workers))
 		for i, w := range e.workers {
 			stats[i] = &evidence.Stats{}
+			w.evDir = o.Evidence
 			w.rec = evidence.NewRecorder(evidence.Config{BufferBytes: cfg.Evidence.MaxBufferBytes,
 				MaxPackets: cfg.Evidence.MaxPacketsPerFlow, MaxBytes: cfg.Evidence.MaxBytesPerFlow}, stats[i])
 		}
@@ -239,6 +240,7 @@ func (e *Engine) Run(ctx context.Context, inputs []Input) error {
 		w := e.workers[0]
 		err := e.read(ctx, inputs[0], nil, func(p *decode.Packet) { w.handle(p) }, func(time.Time) {})
 		w.flush(time.Time{})
+		e.finishEvidence()
 		return err
 	}
 
@@ -269,6 +271,7 @@ func (e *Engine) Run(ctx context.Context, inputs []Input) error {
 		close(c)
 	}
 	wg.Wait()
+	e.finishEvidence()
 	close(errs)
 	var first error
 	for err := range errs {

@@ -3,6 +3,8 @@ package engine
 import (
 	"maps"
 	"net/netip"
+	"sync"
+	"sync/atomic"
 
 	"github.com/zoomprobe/zoomprobe/decode"
 	"github.com/zoomprobe/zoomprobe/evidence"
@@ -10,14 +12,14 @@ import (
 	"github.com/zoomprobe/zoomprobe/flow"
 )
 
-// evidenceSink writes the packets behind each finding about a flow as a
-// pcapng, names the file in the finding, and passes the finding on.
+// evidenceSink names an evidence file in each finding about a flow and
+// asks the worker owning that flow to write it; then passes the finding on.
 //
-// Analyzers emit synchronously from the worker that runs them, on the flow
-// it is handling or on another flow between the same two addresses (a UDP
-// attempt and its TCP fallback); the reader shards by that address pair, so
-// the finding's flow belongs to the calling worker and its recorder is read
-// on the worker's own goroutine, without a lock.
+// The worker owning a flow is the one its address pair shards to. Usually
+// that is the worker emitting the finding, but not always (a UDP failure on
+// one server paired with a TCP fallback to another), so the sink never
+// touches a recorder: the owner writes the file itself, between two
+// analyzer calls, on its own goroutine, and a recorder takes no lock.
 type evidenceSink struct {
 	e    *Engine
 	dir  *evidence.Dir
@@ -27,22 +29,79 @@ type evidenceSink struct {
 func (s *evidenceSink) Emit(x finding.Finding) {
 	if x.Flow != nil && len(s.e.workers) > 0 {
 		w := s.e.workers[shardAddrs(x.Flow.Client, x.Flow.Server, len(s.e.workers))]
-		if f := w.flowOf(x.Flow); f != nil && w.rec != nil {
-			if pkts, st := w.rec.Packets(f); len(pkts) > 0 {
-				if name, err := s.dir.Write(&x, pkts, st); err == nil {
-					ev := maps.Clone(x.Evidence)
-					if ev == nil {
-						ev = map[string]any{}
-					}
-					ev[evidence.FileKey] = name
-					x.Evidence = ev
-				} else {
-					s.e.log.Warn("cannot write evidence file (counted in zoomprobe_evidence_write_errors_total)", "kind", x.Kind, "err", err)
-				}
-			}
+		name := s.dir.Name(&x)
+		ev := maps.Clone(x.Evidence)
+		if ev == nil {
+			ev = map[string]any{}
 		}
+		ev[evidence.FileKey] = name
+		x.Evidence = ev
+		w.evq.push(evidenceRequest{x: x, name: name})
 	}
 	s.next.Emit(x)
+}
+
+type evidenceRequest struct {
+	x    finding.Finding
+	name string
+}
+
+// evidenceQueue holds a worker's files to write. The worker checks pending
+// (one atomic load) after each packet's analyzers.
+type evidenceQueue struct {
+	pending atomic.Bool
+	mu      sync.Mutex
+	reqs    []evidenceRequest
+	spare   []evidenceRequest
+}
+
+func (q *evidenceQueue) push(r evidenceRequest) {
+	q.mu.Lock()
+	q.reqs = append(q.reqs, r)
+	q.pending.Store(true)
+	q.mu.Unlock()
+}
+
+// take returns the requests; the slice is reused by the take after next.
+func (q *evidenceQueue) take() []evidenceRequest {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	out := q.reqs
+	q.reqs, q.spare = q.spare[:0], out
+	q.pending.Store(false)
+	return out
+}
+
+// writeEvidence writes the files asked of this worker; run on its goroutine
+// (or once it has stopped).
+func (w *worker) writeEvidence() {
+	if !w.evq.pending.Load() {
+		return
+	}
+	reqs := w.evq.take()
+	for i := range reqs {
+		r := &reqs[i]
+		var pkts []evidence.Packet
+		var st evidence.Status
+		if f := w.flowOf(r.x.Flow); f != nil {
+			pkts, st = w.rec.Packets(f)
+		} else {
+			st.Gone = true
+		}
+		if err := w.evDir.WriteNamed(r.name, &r.x, pkts, st); err != nil {
+			w.log.Warn("cannot write evidence file (counted in zoomprobe_evidence_write_errors_total)", "file", r.name, "err", err)
+		}
+		*r = evidenceRequest{}
+	}
+}
+
+// finishEvidence writes what is left once every worker has stopped.
+func (e *Engine) finishEvidence() {
+	for _, w := range e.workers {
+		if w.rec != nil {
+			w.writeEvidence()
+		}
+	}
 }
 
 // flowOf finds the flow a finding is about: the one being handled (it may

@@ -239,6 +239,7 @@ func (e *Engine) runFile(ctx context.Context, in Input) error {
 		close(c)
 	}
 	wg.Wait()
+	e.finishEvidence()
 	return err
 }
 

@@ -231,6 +231,7 @@ func (e *Engine) Stop(until time.Time) map[string]time.Time {
 		close(c)
 	}
 	ls.workers.Wait()
+	e.finishEvidence()
 	return last
 }
 

@@ -56,7 +56,9 @@ type worker struct {
 	lastAdvance time.Time
 	onFlowEnd   func(*flow.Flow, flow.ExpireReason) // optional: analyze lists flows
 	rec         *evidence.Recorder                  // nil: evidence off
-	cur         *flow.Flow                          // the flow the analyzers are shown now (evidenceSink)
+	evDir       *evidence.Dir
+	evq         evidenceQueue
+	cur         *flow.Flow // the flow the analyzers are shown now (evidenceSink)
 }
 
 func newWorker(cfg flow.Config, id *identity.Stage, set *analyzerSet, as []analyzers.Analyzer, log *slog.Logger, onFlowEnd func(*flow.Flow, flow.ExpireReason)) *worker {
@@ -102,6 +104,9 @@ func (w *worker) handle(p *decode.Packet) {
 		}
 		w.cur = f
 		w.packet(0, f, p, d)
+		if w.rec != nil {
+			w.writeEvidence()
+		}
 		w.cur = nil
 		if svc := f.Service(); svc != f.Counted {
 			t := transportIndex(f.Proto)
@@ -123,6 +128,9 @@ func (w *worker) handle(p *decode.Packet) {
 			}
 			w.cur = f
 			w.icmp(0, f, p, d)
+			if w.rec != nil {
+				w.writeEvidence()
+			}
 			w.cur = nil
 		}
 	}
@@ -200,6 +208,9 @@ func (w *worker) advance(now time.Time) {
 	}
 	w.lastAdvance = now
 	w.table.Advance(now)
+	if w.rec != nil {
+		w.writeEvidence() // asked by another worker while this one was idle
+	}
 }
 
 func (w *worker) flush(now time.Time) {
@@ -216,10 +227,11 @@ func (w *worker) expire(f *flow.Flow, now time.Time, why flow.ExpireReason) {
 	prev := w.cur // an eviction while a packet is handled
 	w.cur = f
 	w.expireAnalyzers(0, f, now, why)
-	w.cur = prev
 	if w.rec != nil {
+		w.writeEvidence() // before the flow's packets go
 		w.rec.Release(f)
 	}
+	w.cur = prev
 	w.identity.Expire(f)
 	t := transportIndex(f.Proto)
 	w.stats.active[f.Counted][t].Add(-1)

@@ -131,19 +131,28 @@ func (d *Dir) Collect(ch chan<- prometheus.Metric) {
 	ch <- prometheus.MustNewConstMetric(d.dirBytesDesc, prometheus.GaugeValue, float64(total))
 }
 
-// Write writes pkts as one pcapng named after the finding, atomically (a
-// temporary file renamed into place), then keeps the directory within its
-// bounds. It returns the file's base name.
+// Write writes pkts as one pcapng named after the finding (Name, then
+// WriteNamed). It returns the file's base name.
 func (d *Dir) Write(x *finding.Finding, pkts []Packet, st Status) (string, error) {
-	name := d.fileName(x)
+	name := d.Name(x)
+	return name, d.WriteNamed(name, x, pkts, st)
+}
+
+// WriteNamed writes pkts as the pcapng name (from Name), atomically (a
+// temporary file renamed into place), then keeps the directory within its
+// bounds.
+func (d *Dir) WriteNamed(name string, x *finding.Finding, pkts []Packet, st Status) error {
+	if name != filepath.Base(name) || !strings.HasSuffix(name, Ext) {
+		return fmt.Errorf("evidence: %q is not a file name from Name", name)
+	}
 	var buf bytes.Buffer
 	if err := WritePcapng(&buf, pkts, Comment(x, st)); err != nil {
 		d.writeErrors.Inc()
-		return "", err
+		return err
 	}
 	if err := d.writeFile(name, buf.Bytes()); err != nil {
 		d.writeErrors.Inc()
-		return "", err
+		return err
 	}
 	d.written.Inc()
 	d.mu.Lock()
@@ -151,7 +160,7 @@ func (d *Dir) Write(x *finding.Finding, pkts []Packet, st Status) (string, error
 	d.total += int64(buf.Len())
 	d.pruneLocked()
 	d.mu.Unlock()
-	return name, nil
+	return nil
 }
 
 func (d *Dir) writeFile(name string, b []byte) error {
@@ -211,10 +220,10 @@ func (d *Dir) pruneLocked() {
 	d.files = d.files[i:]
 }
 
-// fileName is time, kind, reason and a short hash: unique, and nothing a
-// packet said goes into it (kind and reason come from closed lists, and are
-// filtered anyway).
-func (d *Dir) fileName(x *finding.Finding) string {
+// Name is the file name for a finding: time, kind, reason and a short hash;
+// unique, and nothing a packet said goes into it (kind and reason come from
+// closed lists, and are filtered anyway).
+func (d *Dir) Name(x *finding.Finding) string {
 	t := x.Time
 	if t.IsZero() {
 		t = d.now()
@@ -268,6 +277,9 @@ func Comment(x *finding.Finding, st Status) string {
 	}
 	if st.Capped {
 		b.WriteString(" Incomplete: the flow reached evidence.max_packets_per_flow or max_bytes_per_flow.")
+	}
+	if st.Gone {
+		b.WriteString(" No packets: the flow had left the table when its finding came.")
 	}
 	if st.Settled {
 		b.WriteString(" The handshake's packets were let go when the flow carried data both ways.")

@@ -10,6 +10,7 @@ import (
 
 	"github.com/zoomprobe/zoomprobe/decode"
 	"github.com/zoomprobe/zoomprobe/flow"
+	"github.com/zoomprobe/zoomprobe/proto/http"
 )
 
 // ChunkSize is the pool's unit: a flow's packets are a chain of chunks.
@@ -29,6 +30,11 @@ const (
 // Control packets (RST, FIN, ICMP errors) keep at most this much, and the
 // last reservePackets of a flow's packet cap (and their bytes) are theirs:
 // the packet that proves a block comes last.
+const (
+	plainSettleSegs  = 4
+	udpSettlePackets = 32
+)
+
 const (
 	controlMaxBytes = 256
 	reservePackets  = 4
@@ -55,6 +61,7 @@ type Status struct {
 	PoolExhausted bool // some packets were lost to a full pool
 	Capped        bool // some packets were beyond the per-flow caps
 	Settled       bool // the handshake's packets were let go once the flow carried data both ways
+	Gone          bool // the flow had left the table
 }
 
 // TLS record walk per direction.
@@ -66,10 +73,11 @@ const (
 )
 
 type dirState struct {
-	mode    uint8
-	recType uint8
-	appSegs uint8  // segments with payload after application data began
-	remain  uint32 // bytes of the current record not yet seen
+	mode      uint8
+	recType   uint8
+	appSegs   uint8  // segments with payload after application data began
+	plainSegs uint8  // segments of plain (not TLS) payload
+	remain    uint32 // bytes of the current record not yet seen
 }
 
 // rec is one flow's chain and what the walk knows.
@@ -80,6 +88,7 @@ type rec struct {
 	bytes      uint32
 	exhausted  bool
 	capped     bool
+	http       bool // an unwatched flow kept because its client sent an HTTP request
 	settled    bool
 	dir        [2]dirState
 	nextFree   uint32
@@ -134,7 +143,7 @@ func (r *Recorder) Packet(f *flow.Flow, p *decode.Packet, d flow.Dir) {
 	if f.Evidence == handleIgnored {
 		return
 	}
-	if f.IdentityFinal() && !f.Watched() {
+	if f.IdentityFinal() && !f.Watched() && !r.seenByAll(f, p, d) {
 		r.Release(f)
 		f.Evidence = handleIgnored
 		return
@@ -159,6 +168,40 @@ func (r *Recorder) Packet(f *flow.Flow, p *decode.Packet, d flow.Dir) {
 	}
 	r.add(rc, p, p.Frame[:min(off+keep, len(p.Frame))], control)
 }
+
+// seenByAll reports the flows that analyzers judge whether watched or not:
+// DNS (dnsfilter) and HTTP requests (httpinspect: a proxy's 403, a portal).
+func (r *Recorder) seenByAll(f *flow.Flow, p *decode.Packet, d flow.Dir) bool {
+	if isDNS(f) {
+		return true
+	}
+	if f.Proto != decode.ProtoTCP {
+		return false
+	}
+	h := f.Evidence
+	var rc *rec
+	if h != handleNone && h != handleSettled {
+		rc = &r.recs[h]
+		if rc.http {
+			return true
+		}
+		if rc.dir[flow.ToServer].mode != modeUnknown {
+			return false // the client's first bytes were not a request
+		}
+	}
+	if d != flow.ToServer || len(p.Payload) == 0 {
+		return h == handleNone || rc != nil // not decided before the client's first bytes
+	}
+	if http.LooksLikeRequest(p.Payload) {
+		if rc = r.record(f, false); rc != nil {
+			rc.http = true
+		}
+		return true
+	}
+	return false
+}
+
+func isDNS(f *flow.Flow) bool { return f.Client.Port() == 53 || f.Server.Port() == 53 }
 
 // record is f's record, made on its first kept packet; nil when f keeps
 // nothing now (settled and not a control packet, or the pool is full).
@@ -221,7 +264,7 @@ func payloadKeep(f *flow.Flow, p *decode.Packet, st *dirState) int {
 		return 0
 	}
 	if p.IsUDP() {
-		if f.Client.Port() == 53 || f.Server.Port() == 53 {
+		if isDNS(f) {
 			return len(p.Payload)
 		}
 		return 0
@@ -275,6 +318,9 @@ func (s *dirState) keep(b []byte) int {
 		// Not TLS (a CONNECT and its answer, a portal's redirect): plain
 		// bytes, kept within the caps. A later TLS record switches to modeTLS.
 		s.mode = modePlain
+		if s.plainSegs < 255 {
+			s.plainSegs++
+		}
 		return len(b)
 	}
 	return i
@@ -282,20 +328,25 @@ func (s *dirState) keep(b []byte) int {
 
 // settle lets go of a flow's handshake packets once it carried data both
 // ways: the handshake was judged (TLS is judged on the server's flight), and
-// a long flow must not hold the pool. Two segments each way after the first
-// application data, so a client's encrypted alert (TLS 1.3) does not count.
-// UDP flows other than DNS settle once answered twice.
+// a long flow must not hold the pool. TLS: two segments each way after the
+// first application data, so a client's encrypted alert (TLS 1.3) does not
+// count. Plain TCP: the server's answer went on for plainSettleSegs segments
+// (a proxy's 403 or a portal's redirect is judged on the first). UDP other
+// than DNS: udpSettlePackets each way, more than a client's retries of an
+// answered set-up (reachability.client_drop_min_retries is at most 16).
 func (r *Recorder) settle(f *flow.Flow, rc *rec) bool {
 	if rc.settled {
 		return true
 	}
 	switch f.Proto {
 	case decode.ProtoTCP:
-		if rc.dir[0].appSegs < 2 || rc.dir[1].appSegs < 2 {
+		tls := rc.dir[0].appSegs >= 2 && rc.dir[1].appSegs >= 2
+		plain := rc.dir[flow.ToClient].mode == modePlain && rc.dir[flow.ToClient].plainSegs >= plainSettleSegs
+		if !tls && !plain {
 			return false
 		}
 	case decode.ProtoUDP:
-		if f.Client.Port() == 53 || f.Server.Port() == 53 || f.Packets[0] < 2 || f.Packets[1] < 2 {
+		if isDNS(f) || f.Packets[0] < udpSettlePackets || f.Packets[1] < udpSettlePackets {
 			return false
 		}
 	default:
