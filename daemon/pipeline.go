@@ -17,6 +17,7 @@ import (
 	"github.com/zoomprobe/zoomprobe/capture"
 	"github.com/zoomprobe/zoomprobe/config"
 	"github.com/zoomprobe/zoomprobe/engine"
+	"github.com/zoomprobe/zoomprobe/evidence"
 	"github.com/zoomprobe/zoomprobe/exporters"
 	"github.com/zoomprobe/zoomprobe/exporters/eventlog"
 	"github.com/zoomprobe/zoomprobe/exporters/findings"
@@ -113,7 +114,17 @@ func (d *Daemon) start(cfg *config.Config) (*pipeline, error) {
 
 func (d *Daemon) newEngine(cfg *config.Config) (*engine.Engine, *prometheus.Registry, error) {
 	reg := prometheus.NewRegistry()
-	eng, err := engine.New(engine.Options{Config: cfg, Registerer: reg, Sink: d.sink(), Clock: d.clock, Logger: d.log.With("component", "engine"), OwnFlows: d.own})
+	var ev *evidence.Dir
+	if cfg.Evidence.Dir != "" {
+		var err error
+		if ev, err = evidence.OpenDir(evidence.DirConfig{Path: cfg.Evidence.Dir, MaxBytes: cfg.Evidence.MaxDirBytes, Retention: cfg.Evidence.Retention}); err != nil {
+			return nil, nil, err
+		}
+		if err := reg.Register(ev); err != nil {
+			return nil, nil, err
+		}
+	}
+	eng, err := engine.New(engine.Options{Config: cfg, Registerer: reg, Sink: d.sink(), Clock: d.clock, Logger: d.log.With("component", "engine"), OwnFlows: d.own, Evidence: ev})
 	return eng, reg, err
 }
 

@@ -49,6 +49,9 @@ func preflight(cfg *config.Config, interfaces bool) error {
 	if err := checkEventLogPath(cfg.EventLog.Path); err != nil {
 		errs = append(errs, err)
 	}
+	if err := checkEvidenceDir(cfg.Evidence.Dir); err != nil {
+		errs = append(errs, err)
+	}
 	// The products file first, so its error names the field; then the whole
 	// judge (roots, expected issuers) as the TLS analyzer and probes build it.
 	productsOK := true
@@ -133,6 +136,36 @@ func checkEventLogPath(path string) error {
 		}
 		f.Close()
 	}
+	return nil
+}
+
+// checkEvidenceDir makes sure evidence files can be written: the directory
+// (or, when it is still to be made, its nearest existing parent) is a
+// writable directory.
+func checkEvidenceDir(dir string) error {
+	if dir == "" {
+		return nil
+	}
+	at := dir
+	for {
+		st, err := os.Stat(at)
+		if err == nil {
+			if !st.IsDir() {
+				return fmt.Errorf("evidence.dir: %s is not a directory", at)
+			}
+			break
+		}
+		if !errors.Is(err, os.ErrNotExist) && !errors.Is(err, syscall.ENOTDIR) || filepath.Dir(at) == at {
+			return fmt.Errorf("evidence.dir: %w", err)
+		}
+		at = filepath.Dir(at)
+	}
+	probe, err := os.CreateTemp(at, ".zoomprobe-preflight-*")
+	if err != nil {
+		return fmt.Errorf("evidence.dir: %s is not writable: %w (change evidence.dir, or empty it to keep no evidence)", at, err)
+	}
+	probe.Close()
+	os.Remove(probe.Name())
 	return nil
 }
 

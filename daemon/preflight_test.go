@@ -58,6 +58,8 @@ func TestPreflight(t *testing.T) {
 		want string // "" means it must pass
 	}{
 		{"defaults", func(c *config.Config) {}, ""},
+		{"evidence dir to make", func(c *config.Config) { c.Evidence.Dir = filepath.Join(dir, "evidence", "new") }, ""},
+		{"evidence dir a file", func(c *config.Config) { c.Evidence.Dir = filepath.Join(notDir, "ev") }, "evidence.dir: " + notDir + " is not a directory"},
 		{"bpf valid", func(c *config.Config) { c.Capture.BPF = "1\n6 0 0 65535\n" }, ""},
 		{"bpf invalid", func(c *config.Config) { c.Capture.BPF = "1\n6 0 0\n" }, "capture.bpf: bpf line 2"},
 		// Passes ParseBPF (valid opcodes, jumps in range) but the kernel

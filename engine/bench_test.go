@@ -13,6 +13,8 @@ import (
 	"github.com/zoomprobe/zoomprobe/capture"
 	"github.com/zoomprobe/zoomprobe/config"
 	"github.com/zoomprobe/zoomprobe/decode"
+	"github.com/zoomprobe/zoomprobe/evidence"
+	"github.com/zoomprobe/zoomprobe/flow"
 	"github.com/zoomprobe/zoomprobe/internal/testgen"
 )
 
@@ -199,5 +201,54 @@ func BenchmarkShard(b *testing.B) {
 	}
 	if n < 0 {
 		b.Fatal(n)
+	}
+}
+
+// BenchmarkPacketPathEvidence is BenchmarkPacketPath without and with the
+// evidence recorder, in one run: the difference is what keeping evidence
+// adds per packet. It also reports the pool held per flow being recorded.
+func BenchmarkPacketPathEvidence(b *testing.B) {
+	for _, on := range []bool{false, true} {
+		b.Run(fmt.Sprintf("evidence=%v", on), func(b *testing.B) {
+			var frames []testgen.Packet
+			if _, err := testgen.Large(100000, testgen.LargeOptions{}, func(p testgen.Packet) error {
+				frames = append(frames, p)
+				return nil
+			}); err != nil {
+				b.Fatal(err)
+			}
+			cfg := config.Default()
+			cfg.Capture.Workers = 1
+			o := Options{Config: cfg}
+			if on {
+				d, err := evidence.OpenDir(evidence.DirConfig{Path: b.TempDir(), MaxBytes: 1 << 30, Retention: time.Hour})
+				if err != nil {
+					b.Fatal(err)
+				}
+				o.Evidence = d
+			}
+			e, err := New(o)
+			if err != nil {
+				b.Fatal(err)
+			}
+			w := e.workers[0]
+			runtime.LockOSThread()
+			defer runtime.UnlockOSThread()
+			threadTimed = true
+			defer func() { threadTimed = false }()
+			benchLoop(b, e, frames, w.handle)
+			if w.rec != nil {
+				recorded := 0
+				w.table.Each(func(f *flow.Flow) {
+					if f.Evidence != 0 && f.Evidence < ^uint32(0)-1 {
+						recorded++
+					}
+				})
+				if recorded > 0 {
+					b.ReportMetric(float64(w.rec.InUse())/float64(recorded), "pool-B/recorded-flow")
+				}
+				b.ReportMetric(float64(recorded), "recorded-flows")
+			}
+		})
 	}
 }

@@ -155,7 +155,7 @@ func shardAddrs(a, b netip.Addr, n int) int {
 		return 0
 	}
 	h := mixAddr(a.As16()) + mixAddr(b.As16()) // addition is symmetric
-	return int(((h >> 32) * uint64(n)) >> 32) // h's top bits scaled to [0, n): no division
+	return int(((h >> 32) * uint64(n)) >> 32)  // h's top bits scaled to [0, n): no division
 }
 
 func mixAddr(x [16]byte) uint64 {

@@ -107,6 +107,9 @@ func New(o Options) (*Engine, error) {
 		o.Clock = &certcheck.Clock{}
 	}
 	cfg := o.Config
+	if cfg.Capture.Workers > maxWorkers {
+		return nil, fmt.Errorf("engine: capture.workers %d, at most %d", cfg.Capture.Workers, maxWorkers)
+	}
 	ranges := o.Ranges
 	if ranges == nil {
 		ranges = zoom.DefaultRanges()

@@ -155,9 +155,13 @@ func dispatchFrames(b *frameBatch, sn *snooper, out []chan *frameBatch) {
 	for _, i := range b.dns {
 		sn.observe(&b.pkts[i])
 	}
+	// The workers to send to are listed before the first send: the first
+	// worker may finish and recycle b (its own lists) while later sends wait.
+	var to [maxWorkers]bool
 	n := int32(0)
 	for w := range out {
 		if len(b.own[w]) > 0 || !b.tick.IsZero() {
+			to[w] = true
 			n++
 		}
 	}
@@ -167,11 +171,14 @@ func dispatchFrames(b *frameBatch, sn *snooper, out []chan *frameBatch) {
 	}
 	b.refs.Store(n)
 	for w := range out {
-		if len(b.own[w]) > 0 || !b.tick.IsZero() {
+		if to[w] {
 			out[w] <- b
 		}
 	}
 }
+
+// maxWorkers is capture.workers' upper bound.
+const maxWorkers = 64
 
 // workerLoop runs worker wi over the batches sent to it.
 func frameWorkerLoop(w *worker, wi int, in <-chan *frameBatch) {

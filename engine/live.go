@@ -65,6 +65,8 @@ type liveState struct {
 	mu      sync.Mutex // guards readers, stopped, e.analyzerSet
 	readers map[string]*liveReader
 	stopped bool
+
+	stopPrune chan struct{} // ends the evidence directory's housekeeping
 }
 
 // Start starts the workers for live mode. Inputs come with AddInput.
@@ -80,8 +82,17 @@ func (e *Engine) Start() {
 	sockets := max(len(e.cfg.Capture.Interfaces), 1) * maxReaders
 	ls.pool = newBatchPool(len(e.workers) * (workerQueue + 1 + sockets))
 	ls.chans = e.startWorkers(ls.pool, &ls.workers)
+	if e.opts.Evidence != nil {
+		// Files age out while no finding is written, too.
+		ls.stopPrune = make(chan struct{})
+		go e.opts.Evidence.PruneEvery(evidencePruneInterval, ls.stopPrune)
+	}
 	e.live = ls
 }
+
+// evidencePruneInterval is how often a live engine removes evidence files
+// past evidence.retention.
+const evidencePruneInterval = time.Minute
 
 // AddInput starts reading in (live mode) with in.Readers sockets. srcs, when
 // given, are sockets already opened for it (srcs[i] for reader i);
@@ -232,6 +243,9 @@ func (e *Engine) Stop(until time.Time) map[string]time.Time {
 	}
 	ls.workers.Wait()
 	e.finishEvidence()
+	if ls.stopPrune != nil {
+		close(ls.stopPrune)
+	}
 	return last
 }
 

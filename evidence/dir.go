@@ -196,6 +196,20 @@ func (d *Dir) Prune() {
 	d.mu.Unlock()
 }
 
+// PruneEvery calls Prune every interval until stop is closed.
+func (d *Dir) PruneEvery(interval time.Duration, stop <-chan struct{}) {
+	t := time.NewTicker(interval)
+	defer t.Stop()
+	for {
+		select {
+		case <-stop:
+			return
+		case <-t.C:
+			d.Prune()
+		}
+	}
+}
+
 func (d *Dir) pruneLocked() {
 	cutoff := d.now().Add(-d.cfg.Retention)
 	i := 0
