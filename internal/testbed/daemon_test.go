@@ -2,10 +2,14 @@ package testbed
 
 import (
 	"context"
+	"path/filepath"
 	"testing"
 
 	_ "github.com/zoomprobe/zoomprobe/analyzers/all"
 	"github.com/zoomprobe/zoomprobe/config"
+	"github.com/zoomprobe/zoomprobe/evidence"
+	"github.com/zoomprobe/zoomprobe/evidence/evidencetest"
+	"github.com/zoomprobe/zoomprobe/finding"
 	"github.com/zoomprobe/zoomprobe/offline"
 )
 
@@ -35,10 +39,12 @@ func daemonConfig(t *testing.T) *config.Config {
 // findings.
 func observeDaemon(t *testing.T, obs *Observation) {
 	t.Helper()
-	res, err := offline.Analyze(context.Background(), daemonConfig(t), []string{obs.Pcap}, offline.Options{})
+	evDir := t.TempDir()
+	res, err := offline.Analyze(context.Background(), daemonConfig(t), []string{obs.Pcap}, offline.Options{EvidenceDir: evDir})
 	if err != nil {
 		t.Fatalf("analyze %s: %v", obs.Pcap, err)
 	}
+	checkEvidence(t, obs.Scenario.Name, evDir, res.Findings)
 	if err := CheckMetrics(res.Gatherer(), obs.Scenario.Expect.Metrics); err != nil {
 		t.Errorf("scenario %s: daemon: %v", obs.Scenario.Name, err)
 	}
@@ -55,5 +61,28 @@ func observeDaemon(t *testing.T, obs *Observation) {
 			t.Skipf("scenario %s: daemon differs, known issue (%s): %v", obs.Scenario.Name, known, err)
 		}
 		t.Errorf("scenario %s: daemon: %v", obs.Scenario.Name, err)
+	}
+}
+
+// checkEvidence requires an evidence file for every finding about a flow,
+// that reads back with the packets proving it.
+func checkEvidence(t *testing.T, scenario, dir string, fs []finding.Finding) {
+	t.Helper()
+	for i := range fs {
+		x := &fs[i]
+		if x.Flow == nil {
+			continue
+		}
+		name, _ := x.Evidence[evidence.FileKey].(string)
+		if name == "" {
+			t.Errorf("scenario %s: %s/%s names no evidence file", scenario, x.Kind, x.Reason)
+			continue
+		}
+		f, err := evidencetest.Check(filepath.Join(dir, name), x)
+		if err != nil {
+			t.Errorf("scenario %s: evidence: %v", scenario, err)
+			continue
+		}
+		t.Logf("scenario %s: %s/%s: %s, %d packets", scenario, x.Kind, x.Reason, name, len(f.Packets))
 	}
 }
