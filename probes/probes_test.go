@@ -1,9 +1,11 @@
 package probes
 
 import (
+	"bytes"
 	"context"
 	"crypto/tls"
 	"crypto/x509"
+	"encoding/pem"
 	"errors"
 	"fmt"
 	"io"
@@ -349,6 +351,7 @@ func TestTLS(t *testing.T) {
 			if c.kind == finding.KindTLSInterception && (!strings.Contains(f.UserSees, "code 6") || f.Product != c.product) {
 				t.Errorf("user_sees = %q, product %q want %q", f.UserSees, f.Product, c.product)
 			}
+			checkInterceptionPEM(t, r, f, c.kind == finding.KindTLSInterception)
 		})
 	}
 }
@@ -469,5 +472,42 @@ func TestClassify(t *testing.T) {
 		if got := c.e.reason(); got != c.want {
 			t.Errorf("%+v.reason() = %s, want %s", c.e, got, c.want)
 		}
+	}
+}
+
+// checkInterceptionPEM: an intercepted check's result carries the chain the
+// server sent and the issuing CA as PEM (the finding does not: it stays
+// small); other results carry neither.
+func checkInterceptionPEM(t *testing.T, r Result, f finding.Finding, intercepted bool) {
+	t.Helper()
+	if _, ok := f.Evidence["chain_pem"]; ok {
+		t.Error("the finding carries the chain's PEM")
+	}
+	chain, _ := r.Evidence["chain_pem"].(string)
+	issuer, _ := r.Evidence["issuer_pem"].(string)
+	if !intercepted {
+		if chain != "" || issuer != "" {
+			t.Error("PEM without interception")
+		}
+		return
+	}
+	var certs []*x509.Certificate
+	for rest := []byte(chain); ; {
+		var b *pem.Block
+		if b, rest = pem.Decode(rest); b == nil {
+			break
+		}
+		c, err := x509.ParseCertificate(b.Bytes)
+		if err != nil {
+			t.Fatal(err)
+		}
+		certs = append(certs, c)
+	}
+	if len(certs) != 2 {
+		t.Fatalf("chain_pem holds %d certificates, want the leaf and the CA", len(certs))
+	}
+	b, _ := pem.Decode([]byte(issuer))
+	if b == nil || !bytes.Equal(b.Bytes, certs[1].Raw) || !certs[1].IsCA {
+		t.Errorf("issuer_pem is not the intercepting CA's certificate")
 	}
 }

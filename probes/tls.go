@@ -1,11 +1,13 @@
 package probes
 
 import (
+	"bytes"
 	"context"
 	"crypto/sha256"
 	"crypto/tls"
 	"crypto/x509"
 	"encoding/hex"
+	"encoding/pem"
 	"errors"
 	"fmt"
 	"strings"
@@ -148,7 +150,35 @@ func probeTLS(ctx context.Context, check string, t Target, env Env, maxVersion u
 	}
 	r.Summary = fmt.Sprintf("%s: %s, certificate from %q: %s", t.Label, tlsVersionName(st.Version), issuerName(leaf), what)
 	r.Findings = append(r.Findings, tlsVerdictFinding(&env, t, check, d.remote, issuerName(leaf), v, r.Evidence))
+	if v.Intercepted {
+		// For the report only (the finding stays small): the certificates
+		// the interceptor sent, to hand to whoever runs it.
+		r.Evidence["chain_pem"] = chainPEM(st.PeerCertificates)
+		if ca := sentIssuer(leaf, st.PeerCertificates); ca != nil {
+			r.Evidence["issuer_pem"] = chainPEM([]*x509.Certificate{ca})
+		}
+	}
 	return r
+}
+
+// chainPEM is the certificates as PEM blocks, in order.
+func chainPEM(certs []*x509.Certificate) string {
+	var b strings.Builder
+	for _, c := range certs {
+		b.Write(pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: c.Raw}))
+	}
+	return b.String()
+}
+
+// sentIssuer is the certificate of the chain that issued the leaf (by name
+// and signature); nil when the server did not send it.
+func sentIssuer(leaf *x509.Certificate, chain []*x509.Certificate) *x509.Certificate {
+	for _, c := range chain[1:] {
+		if bytes.Equal(c.RawSubject, leaf.RawIssuer) && leaf.CheckSignatureFrom(c) == nil {
+			return c
+		}
+	}
+	return nil
 }
 
 func tlsVerdictFinding(env *Env, t Target, check, remote, issuer string, v ChainVerdict, ev map[string]any) finding.Finding {

@@ -24,6 +24,7 @@ import (
 	"github.com/zoomprobe/zoomprobe/daemon"
 	"github.com/zoomprobe/zoomprobe/engine"
 	"github.com/zoomprobe/zoomprobe/engine/ownflows"
+	"github.com/zoomprobe/zoomprobe/evidence"
 	"github.com/zoomprobe/zoomprobe/exporters/report"
 	"github.com/zoomprobe/zoomprobe/finding"
 	"github.com/zoomprobe/zoomprobe/internal/safetext"
@@ -45,9 +46,10 @@ func init() {
 			parallel := cmd.Flag("audit.parallel", "Targets of one check tested at the same time.").Default("8").Int()
 			quiet := cmd.Flag("audit.quiet", "No progress lines on standard error.").Bool()
 			compare := cmd.Flag("compare", "A previous audit report in JSON (--output.format json): the report says what changed since.").ExistingFile()
+			evidenceDir := cmd.Flag("evidence.dir", "Write one pcapng per finding of --audit.capture and --audit.interface into this directory (the active checks' own packets are not captured).").String()
 			return func() int {
 				return runAudit(g, auditArgs{format: *format, file: *file, targets: *targets, checks: *checks, captures: *captures,
-					iface: *iface, duration: *duration, parallel: *parallel, quiet: *quiet, compare: *compare})
+					iface: *iface, duration: *duration, parallel: *parallel, quiet: *quiet, compare: *compare, evidenceDir: *evidenceDir})
 			}
 		},
 	})
@@ -63,6 +65,7 @@ type auditArgs struct {
 	parallel     int
 	quiet        bool
 	compare      string
+	evidenceDir  string
 }
 
 func runAudit(g *globals, a auditArgs) int {
@@ -170,7 +173,7 @@ func passiveHook(cfg *config.Config, g *globals, a auditArgs, own *ownflows.Regi
 	return func(ctx context.Context, sink finding.Sink) error {
 		var errs []error
 		if len(a.captures) > 0 {
-			res, err := offline.Analyze(ctx, cfg, a.captures, offline.Options{Logger: g.logger})
+			res, err := offline.Analyze(ctx, cfg, a.captures, offline.Options{Logger: g.logger, EvidenceDir: a.evidenceDir})
 			if err != nil {
 				errs = append(errs, err)
 			} else {
@@ -180,16 +183,23 @@ func passiveHook(cfg *config.Config, g *globals, a auditArgs, own *ownflows.Regi
 			}
 		}
 		if a.iface != "" {
-			errs = append(errs, watchInterface(ctx, cfg, g, a.iface, a.duration, sink, own))
+			errs = append(errs, watchInterface(ctx, cfg, g, a.iface, a.duration, sink, own, a.evidenceDir))
 		}
 		return errors.Join(errs...)
 	}, strings.Join(what, " and ")
 }
 
-func watchInterface(ctx context.Context, cfg *config.Config, g *globals, iface string, d time.Duration, sink finding.Sink, own *ownflows.Registry) error {
+func watchInterface(ctx context.Context, cfg *config.Config, g *globals, iface string, d time.Duration, sink finding.Sink, own *ownflows.Registry, evidenceDir string) error {
 	ctx, cancel := context.WithTimeout(ctx, d)
 	defer cancel()
-	eng, err := engine.New(engine.Options{Config: cfg, Registerer: prometheus.NewRegistry(), Sink: sink, Logger: g.logger, OwnFlows: own})
+	var ev *evidence.Dir
+	if evidenceDir != "" {
+		var err error
+		if ev, err = evidence.OpenDir(evidence.DirConfig{Path: evidenceDir, MaxBytes: cfg.Evidence.MaxDirBytes, Retention: cfg.Evidence.Retention}); err != nil {
+			return err
+		}
+	}
+	eng, err := engine.New(engine.Options{Config: cfg, Registerer: prometheus.NewRegistry(), Sink: sink, Logger: g.logger, OwnFlows: own, Evidence: ev})
 	if err != nil {
 		return err
 	}

@@ -142,3 +142,31 @@ func controlChars(out string) string {
 	}
 	return strings.Join(bad, " ")
 }
+
+// The text report ends with the intercepting CA's certificate, once per
+// certificate, when a check saw interception; not otherwise.
+func TestTextShowsInterceptionCA(t *testing.T) {
+	ca := "-----BEGIN CERTIFICATE-----\nMIIBfake\n-----END CERTIFICATE-----\n"
+	r := &Report{Checks: []Check{
+		{Check: "tls", Target: "zoom.us:443", Status: Fail, Evidence: map[string]any{"issuer": "CN=FortiGate CA", "issuer_pem": ca}},
+		{Check: "tls12", Target: "zoom.us:443", Status: Fail, Evidence: map[string]any{"issuer": "CN=FortiGate CA", "issuer_pem": ca}},
+		{Check: "tcp", Target: "zoom.us:443", Status: Pass},
+	}}
+	r.Finish()
+	var b strings.Builder
+	if err := Text(&b, r, false); err != nil {
+		t.Fatal(err)
+	}
+	out := b.String()
+	if strings.Count(out, "BEGIN CERTIFICATE") != 1 || !strings.Contains(out, "\n"+ca) || !strings.Contains(out, "Certificate of the intercepting CA") || !strings.Contains(out, "tls zoom.us:443: issuer CN=FortiGate CA") {
+		t.Errorf("text report:\n%s", out)
+	}
+	r.Checks = r.Checks[2:]
+	b.Reset()
+	if err := Text(&b, r, false); err != nil {
+		t.Fatal(err)
+	}
+	if strings.Contains(b.String(), "intercepting CA") {
+		t.Error("CA section without interception")
+	}
+}

@@ -160,7 +160,31 @@ func Text(w io.Writer, r *Report, color bool) error {
 			writeWrapped(bw, "  - ", "    ", line, textWidth)
 		}
 	}
+	writeInterceptionCAs(bw, r, paint)
 	return bw.Flush()
+}
+
+// writeInterceptionCAs prints, once each, the issuing certificates the
+// checks that saw interception were sent (evidence issuer_pem), to hand to
+// whoever runs the interception.
+func writeInterceptionCAs(w io.Writer, r *Report, paint func(code, s string) string) {
+	seen := map[string]bool{}
+	for _, c := range r.Checks {
+		p, _ := c.Evidence["issuer_pem"].(string)
+		if p == "" || seen[p] {
+			continue
+		}
+		if len(seen) == 0 {
+			fmt.Fprintln(w)
+			fmt.Fprintln(w, paint(ansiBold, "Certificate of the intercepting CA, as the server sent it"))
+		}
+		seen[p] = true
+		issuer, _ := c.Evidence["issuer"].(string)
+		fmt.Fprintf(w, "  %s %s: issuer %s\n", safetext.Escape(c.Check), safetext.Escape(c.Target), safetext.Escape(issuer))
+		for _, line := range strings.Split(strings.TrimRight(p, "\n"), "\n") {
+			fmt.Fprintln(w, safetext.Escape(line))
+		}
+	}
 }
 
 // writeWrapped writes s after first, wrapping at width with rest as indent.
