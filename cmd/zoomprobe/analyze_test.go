@@ -1,12 +1,17 @@
 package main
 
 import (
+	"encoding/json"
 	"io"
 	"os"
 	"path/filepath"
 	"strings"
 	"syscall"
 	"testing"
+
+	"github.com/zoomprobe/zoomprobe/evidence"
+	"github.com/zoomprobe/zoomprobe/evidence/evidencetest"
+	"github.com/zoomprobe/zoomprobe/finding"
 )
 
 // runCaptured runs the command line with stdout and stderr captured.
@@ -100,5 +105,35 @@ func TestAnalyzeTruncatedCapture(t *testing.T) {
 	os.WriteFile(notCapture, []byte("not a capture file at all"), 0o644)
 	if code, _, stderr := runCaptured(t, "analyze", notCapture); code != 1 || !strings.Contains(stderr, "not a pcap or pcapng file") {
 		t.Errorf("not a capture: exit %d, stderr %q", code, stderr)
+	}
+}
+
+// analyze --evidence.dir writes one pcapng per finding, named in the JSON
+// output, each reading back with the packets behind its finding.
+func TestAnalyzeEvidenceDir(t *testing.T) {
+	capture := repeatedFindings(t)
+	dir := filepath.Join(t.TempDir(), "evidence")
+	code, stdout, stderr := runCaptured(t, "--config.file", testConfigFile(t), "analyze", "--format", "json", "--evidence.dir", dir, capture)
+	if code != 0 || stderr != "" {
+		t.Fatalf("exit %d, stderr %q", code, stderr)
+	}
+	n := 0
+	for _, line := range strings.Split(strings.TrimSpace(stdout), "\n") {
+		var x finding.Finding
+		if json.Unmarshal([]byte(line), &x) != nil || x.Kind == "" || x.Flow == nil {
+			continue
+		}
+		name, _ := x.Evidence[evidence.FileKey].(string)
+		if name == "" {
+			t.Fatalf("%s/%s: no evidence file", x.Kind, x.Reason)
+		}
+		if _, err := evidencetest.Check(filepath.Join(dir, name), &x); err != nil {
+			t.Error(err)
+		}
+		n++
+	}
+	ents, err := os.ReadDir(dir)
+	if err != nil || n == 0 || len(ents) != n {
+		t.Fatalf("%d findings about flows, %d files (%v)", n, len(ents), err)
 	}
 }
