@@ -2,12 +2,18 @@ package daemon
 
 import (
 	"bufio"
+	"bytes"
 	"encoding/json"
 	"fmt"
+	"net"
 	"os"
 	"path/filepath"
 	"testing"
+	"time"
 
+	"github.com/zoomprobe/zoomprobe/capture"
+	"github.com/zoomprobe/zoomprobe/config"
+	"github.com/zoomprobe/zoomprobe/engine"
 	"github.com/zoomprobe/zoomprobe/evidence"
 	"github.com/zoomprobe/zoomprobe/evidence/evidencetest"
 	"github.com/zoomprobe/zoomprobe/finding"
@@ -61,4 +67,53 @@ func TestDaemonWritesEvidence(t *testing.T) {
 			t.Errorf("group %s/%s has no evidence file", g.Kind, g.Reason)
 		}
 	}
+}
+
+// Live: the daemon captures with AF_PACKET on a veth, two workers behind the
+// dispatcher (frames copied into batches); a SYN to a Zoom address with no
+// listener is refused, and the evidence file holds the SYN and the RST.
+func TestLiveEvidence(t *testing.T) {
+	ns, _ := netns(t)
+	inputs := func(cfg *config.Config) ([]engine.Input, error) {
+		opts := LiveOptions(cfg, nil)
+		return []engine.Input{{Label: "v0", Live: true, Open: func() (src capture.Source, err error) {
+			err = capture.InNamespace(ns, func() error {
+				src, err = capture.OpenLive("v0", opts)
+				return err
+			})
+			return src, err
+		}}}, nil
+	}
+	tmp := t.TempDir()
+	evDir := filepath.Join(tmp, "evidence")
+	events := filepath.Join(tmp, "events.jsonl")
+	cfg := writeFile(t, tmp, "zoomprobe.yml", fmt.Sprintf("probes:\n  enabled: false\ncapture:\n  workers: 2\nflows:\n  embryonic_timeout: 1s\n  closed_timeout: 1s\nevent_log:\n  path: %q\nevidence:\n  dir: %q\n", events, evDir))
+	_, srv := startDaemon(t, cfg, inputs)
+	waitMetric(t, srv.URL+"/metrics", `zoomprobe_capture_up{interface="v0"}`, 1)
+	err := capture.InNamespace(ns, func() error {
+		c, err := net.DialTimeout("tcp4", zoomAddr+":443", 2*time.Second)
+		if err == nil {
+			c.Close()
+			return fmt.Errorf("%s:443 accepted a connection", zoomAddr)
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	waitMetric(t, srv.URL+"/metrics", "zoomprobe_evidence_files_written_total", 1)
+	b, err := os.ReadFile(events)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var x finding.Finding
+	if err := json.Unmarshal(bytes.TrimSpace(b), &x); err != nil || x.Reason != finding.ReasonConnectionRefused {
+		t.Fatalf("event log %q (%v): want one connection_refused finding", b, err)
+	}
+	name, _ := x.Evidence[evidence.FileKey].(string)
+	f, err := evidencetest.Check(filepath.Join(evDir, name), &x)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("%s: %d packets", name, len(f.Packets))
 }
