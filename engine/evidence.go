@@ -1,8 +1,10 @@
 package engine
 
 import (
+	"fmt"
 	"maps"
 	"net/netip"
+	"sort"
 	"sync"
 	"sync/atomic"
 
@@ -83,16 +85,62 @@ func (w *worker) writeEvidence() {
 		r := &reqs[i]
 		var pkts []evidence.Packet
 		var st evidence.Status
-		if f := w.flowOf(r.x.Flow); f != nil {
+		f := w.flowOf(r.x.Flow)
+		if f != nil {
 			pkts, st = w.rec.Packets(f)
 		} else {
 			st.Gone = true
+		}
+		if r.x.Kind == finding.KindUDPFallback {
+			pkts = w.withFailedUDP(pkts, f, &r.x)
+			if len(pkts) > 0 {
+				st.Gone = false
+			}
 		}
 		if err := w.evDir.WriteNamed(r.name, &r.x, pkts, st); err != nil {
 			w.log.Warn("cannot write evidence file (counted in zoomprobe_evidence_write_errors_total)", "file", r.name, "err", err)
 		}
 		*r = evidenceRequest{}
 	}
+}
+
+// withFailedUDP adds, for a UDP fallback, the packets this worker kept of
+// the UDP flows that failed (from the finding's client to its udp_server and
+// udp_port): the file then shows the unanswered datagrams and the TCP
+// connection that replaced them. The flows are looked for in this worker's
+// table (a scan: fallbacks are rare) and among the flow being judged now
+// (reach may give the fallback as the failed flow leaves the table). With
+// the same server both flows are this worker's; with another server the UDP
+// flows may be another worker's, and the file has the TCP side only.
+func (w *worker) withFailedUDP(pkts []evidence.Packet, tcp *flow.Flow, x *finding.Finding) []evidence.Packet {
+	server, err := netip.ParseAddr(fmt.Sprint(x.Evidence["udp_server"]))
+	port, ok := x.Evidence["udp_port"].(int)
+	if err != nil || !ok || x.Flow == nil {
+		return pkts
+	}
+	failed := func(u *flow.Flow) bool {
+		return u != nil && u != tcp && u.Proto == decode.ProtoUDP && u.Client.Addr() == x.Flow.Client &&
+			u.Server.Addr() == server && int(u.Server.Port()) == port
+	}
+	const maxFlows = 4 // a client's retries from new ports
+	var us []*flow.Flow
+	if failed(w.cur) {
+		us = append(us, w.cur)
+	}
+	w.table.Each(func(u *flow.Flow) {
+		if len(us) < maxFlows && u != w.cur && failed(u) {
+			us = append(us, u)
+		}
+	})
+	if len(us) == 0 {
+		return pkts
+	}
+	for _, u := range us {
+		more, _ := w.rec.Packets(u)
+		pkts = append(pkts, more...)
+	}
+	sort.SliceStable(pkts, func(i, j int) bool { return pkts[i].Time.Before(pkts[j].Time) })
+	return pkts
 }
 
 // finishEvidence writes what is left once every worker has stopped.

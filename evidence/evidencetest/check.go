@@ -107,7 +107,7 @@ func Check(path string, x *finding.Finding) (*File, error) {
 		if p.Layer == gopacket.LayerTypeZero {
 			return f, fmt.Errorf("%s: gopacket finds no transport layer in packet %d", path, i+1)
 		}
-		if x.Flow != nil && !belongs(&p, x.Flow) {
+		if x.Flow != nil && !belongs(&p, x.Flow) && !(x.Kind == finding.KindUDPFallback && failedUDP(&p, x)) {
 			return f, fmt.Errorf("%s: packet %d (%s:%d > %s:%d) is not of the finding's flow", path, i+1, p.Src, p.SrcPort, p.Dst, p.DstPort)
 		}
 		if p.IsTCP() && len(p.Payload) >= 3 && p.Payload[0] == 0x17 && p.Payload[1] == 3 {
@@ -125,6 +125,20 @@ func belongs(p *Packet, fl *finding.Flow) bool {
 	}
 	return a == fl.Client && ap == fl.ClientPort && b == fl.Server && bp == fl.ServerPort ||
 		b == fl.Client && bp == fl.ClientPort && a == fl.Server && ap == fl.ServerPort
+}
+
+// failedUDP reports a datagram of the UDP flow a fallback replaced: between
+// the same hosts, to the port the finding names.
+func failedUDP(p *Packet, x *finding.Finding) bool {
+	port, _ := x.Evidence["udp_port"].(float64) // as read back from JSON
+	if n, ok := x.Evidence["udp_port"].(int); ok {
+		port = float64(n)
+	}
+	if !p.IsUDP() {
+		return false
+	}
+	return p.Src == x.Flow.Client && p.Dst == x.Flow.Server && float64(p.DstPort) == port ||
+		p.Dst == x.Flow.Client && p.Src == x.Flow.Server && float64(p.SrcPort) == port
 }
 
 // proves checks the packets the finding rests on.
@@ -178,6 +192,11 @@ func (f *File) proves(x *finding.Finding) error {
 		add(need("HTTP answer", func(p *Packet) bool { return !p.ToServer && strings.HasPrefix(string(p.Payload), "HTTP/1.") }))
 	}
 	switch x.Kind {
+	case finding.KindUDPFallback:
+		add(need("client SYN of the TCP fallback", syn))
+		if same, _ := x.Evidence["same_server"].(bool); same {
+			add(need("client datagram of the failed UDP flow", func(p *Packet) bool { return failedUDP(p, x) && p.Src == x.Flow.Client }))
+		}
 	case finding.KindTLSInterception, finding.KindCertificateProblem, finding.KindCertRejected, finding.KindTLSSuspected:
 		add(need("ClientHello", clientHello))
 		if x.Reason != finding.ReasonCertNotObservable && x.Reason != finding.ReasonFingerprintDrift {
