@@ -127,12 +127,15 @@ func belongs(p *Packet, fl *finding.Flow) bool {
 		b == fl.Client && bp == fl.ClientPort && a == fl.Server && ap == fl.ServerPort
 }
 
-// failedUDP reports a datagram of the UDP flow a fallback replaced: between
-// the same hosts, to the port the finding names.
+// failedUDP reports a datagram of the UDP flow a fallback replaced (between
+// the same hosts, to the port the finding names), or an ICMP error quoting one.
 func failedUDP(p *Packet, x *finding.Finding) bool {
 	port, _ := x.Evidence["udp_port"].(float64) // as read back from JSON
 	if n, ok := x.Evidence["udp_port"].(int); ok {
 		port = float64(n)
+	}
+	if p.IsICMP() && p.ICMP.Quoted { // an ICMP error quoting the failed flow
+		return p.ICMP.QProto == decode.ProtoUDP && p.ICMP.QSrc == x.Flow.Client && p.ICMP.QDst == x.Flow.Server && float64(p.ICMP.QDstPort) == port
 	}
 	if !p.IsUDP() {
 		return false
@@ -195,7 +198,7 @@ func (f *File) proves(x *finding.Finding) error {
 	case finding.KindUDPFallback:
 		add(need("client SYN of the TCP fallback", syn))
 		if same, _ := x.Evidence["same_server"].(bool); same {
-			add(need("client datagram of the failed UDP flow", func(p *Packet) bool { return failedUDP(p, x) && p.Src == x.Flow.Client }))
+			add(need("client datagram of the failed UDP flow", func(p *Packet) bool { return p.IsUDP() && failedUDP(p, x) && p.Src == x.Flow.Client }))
 		}
 	case finding.KindTLSInterception, finding.KindCertificateProblem, finding.KindCertRejected, finding.KindTLSSuspected:
 		add(need("ClientHello", clientHello))
