@@ -117,7 +117,7 @@ func (d *Daemon) newEngine(cfg *config.Config) (*engine.Engine, *prometheus.Regi
 	var ev *evidence.Dir
 	if cfg.Evidence.Dir != "" {
 		var err error
-		if ev, err = evidence.OpenDir(evidence.DirConfig{Path: cfg.Evidence.Dir, MaxBytes: cfg.Evidence.MaxDirBytes, Retention: cfg.Evidence.Retention}); err != nil {
+		if ev, err = evidence.OpenDir(evidence.DirConfig{Path: cfg.Evidence.Dir, MaxBytes: cfg.Evidence.MaxDirBytes, Retention: cfg.Evidence.Retention, Logger: d.log.With("component", "evidence")}); err != nil {
 			return nil, nil, err
 		}
 		if err := reg.Register(ev); err != nil {

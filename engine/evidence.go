@@ -97,8 +97,8 @@ func (w *worker) writeEvidence() {
 				st.Gone = false
 			}
 		}
-		if err := w.evDir.WriteNamed(r.name, &r.x, pkts, st); err != nil {
-			w.log.Warn("cannot write evidence file (counted in zoomprobe_evidence_write_errors_total)", "file", r.name, "err", err)
+		if !w.evDir.Submit(r.name, &r.x, pkts, st) {
+			w.log.Warn("evidence file not written: too many waiting for the disk (counted in zoomprobe_evidence_write_errors_total)", "file", r.name)
 		}
 		*r = evidenceRequest{}
 	}
@@ -143,12 +143,16 @@ func (w *worker) withFailedUDP(pkts []evidence.Packet, tcp *flow.Flow, x *findin
 	return pkts
 }
 
-// finishEvidence writes what is left once every worker has stopped.
+// finishEvidence writes what is left once every worker has stopped, and
+// waits for the files to be on disk.
 func (e *Engine) finishEvidence() {
 	for _, w := range e.workers {
 		if w.rec != nil {
 			w.writeEvidence()
 		}
+	}
+	if e.opts.Evidence != nil {
+		e.opts.Evidence.Flush()
 	}
 }
 

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"sort"
@@ -37,6 +38,7 @@ type DirConfig struct {
 	Path      string
 	MaxBytes  int64         // total size; the oldest files go first
 	Retention time.Duration // older files go
+	Logger    *slog.Logger  // failed writes of Submit; nil: not logged (still counted)
 }
 
 // Dir writes evidence files and keeps the directory within its bounds. It is
@@ -44,10 +46,18 @@ type DirConfig struct {
 type Dir struct {
 	cfg DirConfig
 	now func() time.Time
+	log *slog.Logger
 
 	mu    sync.Mutex
 	files []fileEntry // oldest first
 	total int64
+
+	// Files waiting for the writer goroutine (Submit), bounded by
+	// maxQueuedBytes; the goroutine runs only while some wait.
+	queue       []job
+	queuedBytes int
+	writing     bool
+	pending     sync.WaitGroup
 
 	seq          atomic.Uint64
 	written      prometheus.Counter
@@ -71,13 +81,13 @@ func OpenDir(cfg DirConfig) (*Dir, error) {
 	if err := os.MkdirAll(cfg.Path, 0o750); err != nil {
 		return nil, fmt.Errorf("evidence.dir: %w", err)
 	}
-	d := &Dir{cfg: cfg, now: time.Now,
+	d := &Dir{cfg: cfg, now: time.Now, log: cfg.Logger,
 		written: prometheus.NewCounter(prometheus.CounterOpts{Name: "zoomprobe_evidence_files_written_total",
 			Help: "Evidence pcapng files written, one per finding with packets."}),
 		removed: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "zoomprobe_evidence_files_removed_total",
 			Help: "Evidence files removed: reason size (evidence.max_dir_bytes) or age (evidence.retention)."}, []string{"reason"}),
 		writeErrors: prometheus.NewCounter(prometheus.CounterOpts{Name: "zoomprobe_evidence_write_errors_total",
-			Help: "Evidence files that could not be written (the finding is still reported, without a file)."}),
+			Help: "Evidence files that could not be written, or not queued because too many waited for the disk (the finding is still reported)."}),
 		dirBytesDesc: prometheus.NewDesc("zoomprobe_evidence_dir_bytes", "Bytes of evidence files in evidence.dir.", nil, nil),
 	}
 	d.removed.WithLabelValues("size")
@@ -130,6 +140,75 @@ func (d *Dir) Collect(ch chan<- prometheus.Metric) {
 	d.mu.Unlock()
 	ch <- prometheus.MustNewConstMetric(d.dirBytesDesc, prometheus.GaugeValue, float64(total))
 }
+
+// maxQueuedBytes bounds the packets waiting to be written (Submit): a burst
+// of findings beyond it loses files, counted as write errors.
+const maxQueuedBytes = 8 << 20
+
+type job struct {
+	name string
+	x    finding.Finding
+	pkts []Packet
+	st   Status
+}
+
+// Submit hands a file to the directory's writer goroutine and returns at
+// once: a worker must not wait for the disk (a sync can take tens of
+// milliseconds). False when too much waits already (counted, logged by the
+// caller).
+func (d *Dir) Submit(name string, x *finding.Finding, pkts []Packet, st Status) bool {
+	n := 0
+	for _, p := range pkts {
+		n += recHeader + len(p.Data)
+	}
+	d.mu.Lock()
+	if d.queuedBytes+n > maxQueuedBytes {
+		d.mu.Unlock()
+		d.writeErrors.Inc()
+		return false
+	}
+	d.queue = append(d.queue, job{name: name, x: *x, pkts: pkts, st: st})
+	d.queuedBytes += n
+	d.pending.Add(1)
+	start := !d.writing
+	d.writing = true
+	d.mu.Unlock()
+	if start {
+		go d.drain()
+	}
+	return true
+}
+
+// drain writes queued files until none waits.
+func (d *Dir) drain() {
+	for {
+		d.mu.Lock()
+		if len(d.queue) == 0 {
+			d.writing = false
+			d.queue = nil
+			d.mu.Unlock()
+			return
+		}
+		j := d.queue[0]
+		d.queue[0] = job{}
+		d.queue = d.queue[1:]
+		d.mu.Unlock()
+		if err := d.WriteNamed(j.name, &j.x, j.pkts, j.st); err != nil && d.log != nil {
+			d.log.Warn("cannot write evidence file (counted in zoomprobe_evidence_write_errors_total)", "file", j.name, "err", err)
+		}
+		n := 0
+		for _, p := range j.pkts {
+			n += recHeader + len(p.Data)
+		}
+		d.mu.Lock()
+		d.queuedBytes -= n
+		d.mu.Unlock()
+		d.pending.Done()
+	}
+}
+
+// Flush waits until every submitted file is written.
+func (d *Dir) Flush() { d.pending.Wait() }
 
 // Write writes pkts as one pcapng named after the finding (Name, then
 // WriteNamed). It returns the file's base name.

@@ -208,3 +208,30 @@ func TestDirWriteError(t *testing.T) {
 		t.Error("a name with a path was accepted")
 	}
 }
+
+// Submit returns at once; Flush waits for the files. Beyond maxQueuedBytes
+// waiting, a file is refused and counted, never blocking the worker.
+func TestDirSubmit(t *testing.T) {
+	d, err := OpenDir(DirConfig{Path: t.TempDir(), MaxBytes: 1 << 30, Retention: time.Hour})
+	if err != nil {
+		t.Fatal(err)
+	}
+	pkts := []Packet{{Time: t0, WireLen: 100, Link: decode.LinkEthernet, Data: bytes.Repeat([]byte{1}, 100)}}
+	for range 20 {
+		if !d.Submit(d.Name(testFinding(finding.ReasonTimeout)), testFinding(finding.ReasonTimeout), pkts, Status{}) {
+			t.Fatal("refused")
+		}
+	}
+	d.Flush()
+	if n := len(entries(t, d.Path(), "")); n != 20 || testutil.ToFloat64(d.written) != 20 {
+		t.Fatalf("%d files, %v written", n, testutil.ToFloat64(d.written))
+	}
+	big := []Packet{{Time: t0, WireLen: 1, Link: decode.LinkEthernet, Data: make([]byte, maxQueuedBytes)}}
+	if d.Submit(d.Name(testFinding(finding.ReasonTimeout)), testFinding(finding.ReasonTimeout), big, Status{}) {
+		t.Error("more than maxQueuedBytes accepted")
+	}
+	if testutil.ToFloat64(d.writeErrors) != 1 {
+		t.Error("refusal not counted")
+	}
+	d.Flush()
+}

@@ -132,7 +132,7 @@ func Analyze(ctx context.Context, cfg *config.Config, files []string, o Options)
 	}
 	var ev *evidence.Dir
 	if o.EvidenceDir != "" {
-		if ev, err = evidence.OpenDir(evidence.DirConfig{Path: o.EvidenceDir, MaxBytes: cfg.Evidence.MaxDirBytes, Retention: cfg.Evidence.Retention}); err != nil {
+		if ev, err = evidence.OpenDir(evidence.DirConfig{Path: o.EvidenceDir, MaxBytes: cfg.Evidence.MaxDirBytes, Retention: cfg.Evidence.Retention, Logger: o.Logger}); err != nil {
 			return nil, err
 		}
 		if err := reg.Register(ev); err != nil {

@@ -195,7 +195,7 @@ func watchInterface(ctx context.Context, cfg *config.Config, g *globals, iface s
 	var ev *evidence.Dir
 	if evidenceDir != "" {
 		var err error
-		if ev, err = evidence.OpenDir(evidence.DirConfig{Path: evidenceDir, MaxBytes: cfg.Evidence.MaxDirBytes, Retention: cfg.Evidence.Retention}); err != nil {
+		if ev, err = evidence.OpenDir(evidence.DirConfig{Path: evidenceDir, MaxBytes: cfg.Evidence.MaxDirBytes, Retention: cfg.Evidence.Retention, Logger: g.logger}); err != nil {
 			return err
 		}
 	}
