@@ -37,6 +37,7 @@ import (
 	"github.com/zoomprobe/zoomprobe/config"
 	"github.com/zoomprobe/zoomprobe/engine"
 	"github.com/zoomprobe/zoomprobe/engine/ownflows"
+	"github.com/zoomprobe/zoomprobe/evidence"
 	"github.com/zoomprobe/zoomprobe/exporters"
 	"github.com/zoomprobe/zoomprobe/exporters/findings"
 )
@@ -87,6 +88,10 @@ type Daemon struct {
 	own *ownflows.Registry
 	// findings is what the findings page shows; it outlives reloads.
 	findings *findings.Store
+	// evidence is the evidence directory in use (nil: off), kept by new
+	// engines while its settings stay; only newEngine touches it.
+	evidence    *evidence.Dir
+	evidenceCfg evidence.DirConfig
 
 	mu       sync.Mutex // guards cfg, pipeline
 	cfg      *config.Config

@@ -67,6 +67,19 @@ func TestDaemonWritesEvidence(t *testing.T) {
 			t.Errorf("group %s/%s has no evidence file", g.Kind, g.Reason)
 		}
 	}
+
+	// A reload that builds a new engine (workers) keeps the directory's Dir.
+	writeFile(t, tmp, "zoomprobe.yml", fmt.Sprintf("capture:\n  workers: 1\nprobes:\n  enabled: false\nevent_log:\n  path: %q\nevidence:\n  dir: %q\n%s",
+		events, evDir, trustTestPKI(t)))
+	if code, body := post(t, srv.URL+"/-/reload"); code != 200 {
+		t.Fatalf("reload: %d %s", code, body)
+	}
+	// The new engine's registry shows the same Dir's counters (a new Dir
+	// would start from zero; the new engine reads no packet twice).
+	_, after := get(t, srv.URL+"/metrics")
+	if metricValue(after, "zoomprobe_evidence_files_written_total") != 2 || metricValue(after, "zoomprobe_evidence_dir_bytes") != metricValue(body, "zoomprobe_evidence_dir_bytes") {
+		t.Errorf("after a reload: %s", grepZoomprobe(after))
+	}
 }
 
 // Live: the daemon captures with AF_PACKET on a veth, two workers behind the

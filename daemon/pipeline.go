@@ -116,13 +116,22 @@ func (d *Daemon) newEngine(cfg *config.Config) (*engine.Engine, *prometheus.Regi
 	reg := prometheus.NewRegistry()
 	var ev *evidence.Dir
 	if cfg.Evidence.Dir != "" {
-		var err error
-		if ev, err = evidence.OpenDir(evidence.DirConfig{Path: cfg.Evidence.Dir, MaxBytes: cfg.Evidence.MaxDirBytes, Retention: cfg.Evidence.Retention, Logger: d.log.With("component", "evidence")}); err != nil {
-			return nil, nil, err
+		dc := evidence.DirConfig{Path: cfg.Evidence.Dir, MaxBytes: cfg.Evidence.MaxDirBytes, Retention: cfg.Evidence.Retention}
+		// The same directory keeps its Dir across engines: the old engine's
+		// last files and the new one's are counted and pruned together.
+		ev = d.evidence
+		if ev == nil || d.evidenceCfg != dc {
+			dc.Logger = d.log.With("component", "evidence")
+			var err error
+			if ev, err = evidence.OpenDir(dc); err != nil {
+				return nil, nil, err
+			}
+			dc.Logger = nil
 		}
 		if err := reg.Register(ev); err != nil {
 			return nil, nil, err
 		}
+		d.evidence, d.evidenceCfg = ev, dc
 	}
 	eng, err := engine.New(engine.Options{Config: cfg, Registerer: reg, Sink: d.sink(), Clock: d.clock, Logger: d.log.With("component", "engine"), OwnFlows: d.own, Evidence: ev})
 	return eng, reg, err
