@@ -63,3 +63,34 @@ func TestEvidenceFilePerFinding(t *testing.T) {
 		}
 	}
 }
+
+// Behind mirror-port and tunnel wrappers the files keep the frames as
+// captured (outer headers included) and still read back with the packets
+// proving each finding, whatever wraps them.
+func TestEvidenceBehindWrappers(t *testing.T) {
+	for _, name := range []string{"tls-client-alert", "dns-sinkhole", "syn-refused"} {
+		sc := build(t, name, testgen.Params{})
+		for _, wrap := range testgen.Wraps() {
+			t.Run(name+"/"+string(wrap), func(t *testing.T) {
+				pkts, err := testgen.WrapAll(wrap, sc.Packets)
+				if err != nil {
+					t.Fatal(err)
+				}
+				dir := t.TempDir()
+				res, err := Analyze(context.Background(), testConfig(1), []string{writeCapture(t, pkts, testgen.FormatPCAPNG)}, Options{EvidenceDir: dir})
+				if err != nil {
+					t.Fatal(err)
+				}
+				if len(res.Findings) != len(sc.Findings) {
+					t.Fatalf("%d findings, want %d", len(res.Findings), len(sc.Findings))
+				}
+				for _, x := range res.Findings {
+					name, _ := x.Evidence[evidence.FileKey].(string)
+					if _, err := evidencetest.Check(filepath.Join(dir, name), &x); err != nil {
+						t.Errorf("%s/%s: %v", x.Kind, x.Reason, err)
+					}
+				}
+			})
+		}
+	}
+}

@@ -26,7 +26,7 @@ type File struct {
 }
 
 // Packet is one packet of the file, decoded by zoomprobe's decoder; Layer is
-// the transport layer gopacket found (as Wireshark would show it).
+// the innermost of ICMP, transport or network layer gopacket found.
 type Packet struct {
 	decode.Packet
 	Layer    gopacket.LayerType
@@ -46,7 +46,8 @@ func Read(path string, x *finding.Finding) (*File, error) {
 		return nil, fmt.Errorf("%s: not pcapng: %w", path, err)
 	}
 	out := &File{Comment: r.SectionInfo().Comment}
-	var dec decode.Decoder
+	// As the daemon decodes by default: tunnels peeled on their IANA ports.
+	dec := decode.NewDecoder(decode.Options{Decapsulate: true, VXLANPorts: []uint16{4789}, GenevePorts: []uint16{6081}, GTPUPorts: []uint16{2152}})
 	for {
 		data, ci, opts, err := r.ReadPacketDataWithOptions()
 		if errors.Is(err, io.EOF) {
@@ -65,12 +66,15 @@ func Read(path string, x *finding.Finding) (*File, error) {
 			return nil, fmt.Errorf("%s: packet %d does not decode: %w", path, len(out.Packets)+1, err)
 		}
 		gp := gopacket.NewPacket(data, intf.LinkType, gopacket.Default)
-		if l := gp.TransportLayer(); l != nil {
-			p.Layer = l.LayerType()
-		} else if gp.Layer(layers.LayerTypeICMPv4) != nil {
+		switch {
+		case gp.Layer(layers.LayerTypeICMPv4) != nil:
 			p.Layer = layers.LayerTypeICMPv4
-		} else if gp.Layer(layers.LayerTypeICMPv6) != nil {
+		case gp.Layer(layers.LayerTypeICMPv6) != nil:
 			p.Layer = layers.LayerTypeICMPv6
+		case gp.TransportLayer() != nil:
+			p.Layer = gp.TransportLayer().LayerType()
+		case gp.NetworkLayer() != nil:
+			p.Layer = gp.NetworkLayer().LayerType() // a tunnel gopacket does not peel (ERSPAN III)
 		}
 		p.Comments = opts.Comments
 		if x.Flow != nil {
@@ -105,7 +109,7 @@ func Check(path string, x *finding.Finding) (*File, error) {
 	}
 	for i, p := range f.Packets {
 		if p.Layer == gopacket.LayerTypeZero {
-			return f, fmt.Errorf("%s: gopacket finds no transport layer in packet %d", path, i+1)
+			return f, fmt.Errorf("%s: gopacket finds no IP layer in packet %d", path, i+1)
 		}
 		if x.Flow != nil && !belongs(&p, x.Flow) && !(x.Kind == finding.KindUDPFallback && failedUDP(&p, x)) {
 			return f, fmt.Errorf("%s: packet %d (%s:%d > %s:%d) is not of the finding's flow", path, i+1, p.Src, p.SrcPort, p.Dst, p.DstPort)
