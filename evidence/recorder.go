@@ -36,7 +36,7 @@ const (
 )
 
 const (
-	controlMaxBytes = 256
+	controlMaxBytes = 384
 	reservePackets  = 4
 	reserveBytes    = reservePackets * (recHeader + controlMaxBytes)
 )
