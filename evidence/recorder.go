@@ -27,14 +27,15 @@ const (
 	handleSettled uint32 = ^uint32(0) - 1 // past the handshake, nothing kept yet: only resets, FINs and ICMP errors will be
 )
 
-// Control packets (RST, FIN, ICMP errors) keep at most this much, and the
-// last reservePackets of a flow's packet cap (and their bytes) are theirs:
-// the packet that proves a block comes last.
+// When a flow settles (see settle).
 const (
 	plainSettleSegs  = 4
 	udpSettlePackets = 32
 )
 
+// Control packets (RST, FIN, ICMP errors) keep at most controlMaxBytes, and
+// the last reservePackets of a flow's packet cap (and their bytes) are
+// theirs: the packet that proves a block comes last.
 const (
 	controlMaxBytes = 384
 	reservePackets  = 4
