@@ -10,7 +10,6 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"net/netip"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -442,14 +441,7 @@ func (e *Engine) isOwn(p *decode.Packet) bool {
 	if e.own == nil {
 		return false
 	}
-	switch {
-	case p.IsTCP() || p.IsUDP():
-		return e.own.Own(p.Proto, netip.AddrPortFrom(p.Src, p.SrcPort), netip.AddrPortFrom(p.Dst, p.DstPort))
-	case p.IsICMP() && p.ICMP.Quoted:
-		q := &p.ICMP
-		return e.own.Own(q.QProto, netip.AddrPortFrom(q.QSrc, q.QSrcPort), netip.AddrPortFrom(q.QDst, q.QDstPort))
-	}
-	return false
+	return e.own.OwnPacket(p)
 }
 
 // pollStats copies the kernel's drop counters at most once a second (zero

@@ -221,11 +221,17 @@ func (d *Dir) Write(x *finding.Finding, pkts []Packet, st Status) (string, error
 // temporary file renamed into place), then keeps the directory within its
 // bounds.
 func (d *Dir) WriteNamed(name string, x *finding.Finding, pkts []Packet, st Status) error {
+	return d.WriteFile(name, pkts, Comment(x, st))
+}
+
+// WriteFile writes pkts as the pcapng name with comment, like WriteNamed,
+// for packets that are not one finding's (the audit's own checks).
+func (d *Dir) WriteFile(name string, pkts []Packet, comment string) error {
 	if name != filepath.Base(name) || !strings.HasSuffix(name, Ext) {
 		return fmt.Errorf("evidence: %q is not a file name from Name", name)
 	}
 	var buf bytes.Buffer
-	if err := WritePcapng(&buf, pkts, Comment(x, st)); err != nil {
+	if err := WritePcapng(&buf, pkts, comment); err != nil {
 		d.writeErrors.Inc()
 		return err
 	}
@@ -317,18 +323,23 @@ func (d *Dir) pruneLocked() {
 // unique, and nothing a packet said goes into it (kind and reason come from
 // closed lists, and are filtered anyway).
 func (d *Dir) Name(x *finding.Finding) string {
-	t := x.Time
+	var flow string
+	if x.Flow != nil {
+		flow = fmt.Sprintf("%s|%s|%d|%s|%d", x.Flow.Transport, x.Flow.Client, x.Flow.ClientPort, x.Flow.Server, x.Flow.ServerPort)
+	}
+	return d.NameFor(x.Time, string(x.Kind), string(x.Reason), flow)
+}
+
+// NameFor is Name from its parts: time (zero: now), two words and anything
+// that tells this file from another (hashed, never shown).
+func (d *Dir) NameFor(t time.Time, kind, reason, salt string) string {
 	if t.IsZero() {
 		t = d.now()
 	}
 	h := sha256.New()
-	fmt.Fprintf(h, "%d|%s|%s|%d", t.UnixNano(), x.Kind, x.Reason, d.seq.Add(1))
-	if x.Flow != nil {
-		fmt.Fprintf(h, "|%s|%s|%d|%s|%d", x.Flow.Transport, x.Flow.Client, x.Flow.ClientPort, x.Flow.Server, x.Flow.ServerPort)
-	}
-	fmt.Fprintf(h, "|%d", time.Now().UnixNano())
+	fmt.Fprintf(h, "%d|%s|%s|%d|%s|%d", t.UnixNano(), kind, reason, d.seq.Add(1), salt, time.Now().UnixNano())
 	sum := hex.EncodeToString(h.Sum(nil))[:12]
-	return t.UTC().Format("20060102T150405.000Z") + "-" + safeWord(string(x.Kind)) + "-" + safeWord(string(x.Reason)) + "-" + sum + Ext
+	return t.UTC().Format("20060102T150405.000Z") + "-" + safeWord(kind) + "-" + safeWord(reason) + "-" + sum + Ext
 }
 
 // safeWord keeps [a-z0-9_], at most 40 of them.

@@ -46,7 +46,7 @@ func init() {
 			parallel := cmd.Flag("audit.parallel", "Targets of one check tested at the same time.").Default("8").Int()
 			quiet := cmd.Flag("audit.quiet", "No progress lines on standard error.").Bool()
 			compare := cmd.Flag("compare", "A previous audit report in JSON (--output.format json): the report says what changed since.").ExistingFile()
-			evidenceDir := cmd.Flag("evidence.dir", "Write one pcapng per finding of --audit.capture and --audit.interface into this directory (the active checks' own packets are not captured).").String()
+			evidenceDir := cmd.Flag("evidence.dir", "Write a pcapng of the checks' own packets (captured on --audit.interface or the default route's; needs CAP_NET_RAW) and one per finding of --audit.capture and --audit.interface into this directory.").String()
 			return func() int {
 				return runAudit(g, auditArgs{format: *format, file: *file, targets: *targets, checks: *checks, captures: *captures,
 					iface: *iface, duration: *duration, parallel: *parallel, quiet: *quiet, compare: *compare, evidenceDir: *evidenceDir})
@@ -113,10 +113,26 @@ func runAudit(g *globals, a auditArgs) int {
 
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
+	var cc *checkCapture
+	var ccErr error
+	if a.evidenceDir != "" {
+		cc, ccErr = startCheckCapture(cfg, a.iface, o.OwnFlows)
+	}
 	rep, err := audit.Run(ctx, o)
 	if err != nil {
+		if cc != nil {
+			cc.src.Close()
+		}
 		closeOut()
 		return fail("%v", err)
+	}
+	switch {
+	case cc != nil:
+		if err := cc.finish(a.evidenceDir, cfg, rep); err != nil {
+			rep.Notes = append(rep.Notes, "The checks' packets could not be written: "+err.Error())
+		}
+	case ccErr != nil:
+		rep.Notes = append(rep.Notes, "The checks' packets were not captured (it needs CAP_NET_RAW): "+ccErr.Error())
 	}
 	if previous != nil {
 		rep.Changes = report.Compare(previous, rep, a.compare)

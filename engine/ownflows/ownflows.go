@@ -21,6 +21,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/zoomprobe/zoomprobe/decode"
 )
 
 // Transport protocol numbers, as decode uses them.
@@ -160,6 +162,19 @@ func (r *Registry) publish() {
 		s.ports[p/64] |= 1 << (p % 64)
 	}
 	r.snap.Store(s)
+}
+
+// OwnPacket reports whether a decoded packet belongs to a registered socket,
+// or is an ICMP error quoting one. Lock-free; no allocation.
+func (r *Registry) OwnPacket(p *decode.Packet) bool {
+	switch {
+	case p.IsTCP() || p.IsUDP():
+		return r.Own(p.Proto, netip.AddrPortFrom(p.Src, p.SrcPort), netip.AddrPortFrom(p.Dst, p.DstPort))
+	case p.IsICMP() && p.ICMP.Quoted:
+		q := &p.ICMP
+		return r.Own(q.QProto, netip.AddrPortFrom(q.QSrc, q.QSrcPort), netip.AddrPortFrom(q.QDst, q.QDstPort))
+	}
+	return false
 }
 
 // Own reports whether a packet from src to dst belongs to a registered
