@@ -22,7 +22,7 @@ import (
 )
 
 // Analyzer is one worker's instance of an analyzer. A worker calls it from a
-// single goroutine, so per-flow state (kept in f.Ext[slot]) needs no lock.
+// single goroutine, so per-flow state (kept in the flow through flow.Ext) needs no lock.
 //
 // Analyzers see every TCP and UDP flow, because identity can be learned late
 // (a SNI in the second segment, Zoom's UDP header). Identity is decided by the
@@ -114,9 +114,9 @@ func Lookup(name string) (Plugin, error) {
 func FindingFlow(f *flow.Flow) *finding.Flow {
 	return &finding.Flow{
 		Transport:  f.Transport(),
-		Client:     f.Client.Addr(),
-		ClientPort: f.Client.Port(),
-		Server:     f.Server.Addr(),
-		ServerPort: f.Server.Port(),
+		Client:     f.Client().Addr(),
+		ClientPort: f.Client().Port(),
+		Server:     f.Server().Addr(),
+		ServerPort: f.Server().Port(),
 	}
 }

@@ -175,7 +175,7 @@ func (w *worker) panicked(i int, f *flow.Flow, r any) {
 	if h.logged.CompareAndSwap(false, true) {
 		w.log.Error("analyzer panicked; the flow is dropped from it (logged once per analyzer, counted in zoomprobe_analyzer_panics_total)",
 			"analyzer", h.name, "panic", fmt.Sprint(r), "transport", f.Transport(),
-			"client", f.Client.String(), "server", f.Server.String(), "service", f.Service().String(),
+			"client", f.Client().String(), "server", f.Server().String(), "service", f.Service().String(),
 			"stack", string(debug.Stack()))
 	}
 }

@@ -426,8 +426,8 @@ func (a *Analyzer) tcpAnswered(f *flow.Flow, s *state) {
 	}
 	s.openMarked = true
 	t := s.answerTime
-	a.m.matrix.set(f.Service(), f.Proto, f.Server.Port(), StatusOpen, t)
-	fb := a.sh.tcpAnswered(f.Client.Addr(), f.Server.Addr(), f.Service(), f.Server.Port(), s.synFirst, t, s.synAckTTL, analyzers.FindingFlow(f), a.cfg.FallbackWindow)
+	a.m.matrix.set(f.Service(), f.Proto, f.Server().Port(), StatusOpen, t)
+	fb := a.sh.tcpAnswered(f.Client().Addr(), f.Server().Addr(), f.Service(), f.Server().Port(), s.synFirst, t, s.synAckTTL, analyzers.FindingFlow(f), a.cfg.FallbackWindow)
 	if fb != nil {
 		a.emitFallback(fb)
 	}
@@ -485,7 +485,7 @@ func (a *Analyzer) resetScore(f *flow.Flow, s *state) (score int, ev map[string]
 	ev = map[string]any{"rst_ttl": int(r.ttl), "phase": r.phase}
 	lo, hi := s.srvTTLMin, s.srvTTLMax
 	if lo == 0 {
-		if t, ok := a.sh.serverTTL(f.Server.Addr()); ok {
+		if t, ok := a.sh.serverTTL(f.Server().Addr()); ok {
 			lo, hi = t, t
 			ev["server_ttl_source"] = "earlier_flow"
 		}
@@ -500,7 +500,7 @@ func (a *Analyzer) resetScore(f *flow.Flow, s *state) (score int, ev map[string]
 			score -= 2
 		}
 	}
-	if f.Client.Addr().Is4() {
+	if f.Client().Addr().Is4() {
 		ev["rst_ip_id"] = int(r.ipid)
 		if r.copiedIPID {
 			score += 2
@@ -592,7 +592,7 @@ func (a *Analyzer) judgeDrop(f *flow.Flow, s *state, svc zoom.Service, now time.
 	case int(f.SynCount) < a.cfg.SYNMinAttempts:
 		a.m.notJudged.WithLabelValues("abandoned").Inc()
 		return
-	case a.sh.answeredNear(f.Client.Addr(), svc, f.Server.Port(), s.synFirst.Add(-a.cfg.HappyEyeballsWindow), s.synLast.Add(a.cfg.HappyEyeballsWindow)):
+	case a.sh.answeredNear(f.Client().Addr(), svc, f.Server().Port(), s.synFirst.Add(-a.cfg.HappyEyeballsWindow), s.synLast.Add(a.cfg.HappyEyeballsWindow)):
 		a.m.notJudged.WithLabelValues("happy_eyeballs").Inc()
 		return
 	}
@@ -628,7 +628,7 @@ func (a *Analyzer) judgeReset(f *flow.Flow, s *state, svc zoom.Service, sni stri
 	case OriginServer:
 		conf = "low"
 	}
-	a.m.matrix.set(svc, f.Proto, f.Server.Port(), StatusReset, r.time)
+	a.m.matrix.set(svc, f.Proto, f.Server().Port(), StatusReset, r.time)
 	ev["where"] = WhereBeyondProbe // the reset passed the probe toward the client
 	us, rem := texts(reason)
 	a.emit(finding.Finding{
@@ -639,7 +639,7 @@ func (a *Analyzer) judgeReset(f *flow.Flow, s *state, svc zoom.Service, sni stri
 
 // blocked gives a blocked_connection finding, counts it and updates the port matrix.
 func (a *Analyzer) blocked(f *flow.Flow, svc zoom.Service, reason finding.Reason, t time.Time, ev map[string]any, sni string) {
-	port := f.Server.Port()
+	port := f.Server().Port()
 	where := WhereBeyondProbe
 	if reason == finding.ReasonClientSideDrop {
 		where = WhereClientHost

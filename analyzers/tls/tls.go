@@ -53,13 +53,13 @@ func (plugin) Init(env analyzers.Env) (func() analyzers.Analyzer, error) {
 		sink = finding.Discard
 	}
 	return func() analyzers.Analyzer {
-		return &Analyzer{slot: env.Slot, sink: sink, sh: sh, verdicts: certcheck.NewCache(sh.opts, cfg.TLS.VerdictCacheBytes)}
+		return &Analyzer{ext: flow.NewExt[state](env.Slot), sink: sink, sh: sh, verdicts: certcheck.NewCache(sh.opts, cfg.TLS.VerdictCacheBytes)}
 	}, nil
 }
 
 // Analyzer is one worker's instance.
 type Analyzer struct {
-	slot int
+	ext  flow.Ext[state]
 	sink finding.Sink
 	sh   *shared
 	free []*state // recycled per-flow state with its buffers
@@ -135,13 +135,13 @@ func (a *Analyzer) get(f *flow.Flow) *state {
 	max := a.sh.maxBytes
 	s.dec[0].Reset(max)
 	s.dec[1].Reset(max)
-	f.Ext[a.slot] = s
+	a.ext.Set(f, s)
 	return s
 }
 
 // finish returns the state to the pool and marks the flow done.
 func (a *Analyzer) finish(f *flow.Flow, s *state) {
-	f.Ext[a.slot] = skip
+	a.ext.Set(f, skip)
 	if s == skip || s == nil {
 		return
 	}
@@ -155,7 +155,7 @@ func (a *Analyzer) Packet(f *flow.Flow, p *decode.Packet, d flow.Dir) {
 	if f.Proto != decode.ProtoTCP {
 		return
 	}
-	s, _ := f.Ext[a.slot].(*state)
+	s := a.ext.Get(f)
 	if s == skip {
 		return
 	}
@@ -197,17 +197,17 @@ func (a *Analyzer) Packet(f *flow.Flow, p *decode.Packet, d flow.Dir) {
 	a.cur.f, a.cur.s, a.cur.p, a.cur.d = f, s, p, d
 	s.dec[d].Segment(p.Seq, p.Payload, a)
 	a.streamEvents(f, s, p, d)
-	if d == flow.ToServer && s.helloSeen && f.Ext[a.slot] == s && s.dec[1].Stream.Len() > 0 && !s.dec[1].Done() {
+	if d == flow.ToServer && s.helloSeen && a.ext.Get(f) == s && s.dec[1].Stream.Len() > 0 && !s.dec[1].Done() {
 		// The server's answer arrived first: read it now.
 		a.cur.d = flow.ToClient
 		s.dec[1].Process(a)
-		if f.Ext[a.slot] == s {
+		if a.ext.Get(f) == s {
 			a.afterSegment(f, s, p, flow.ToClient)
 		}
 		a.cur.d = d
 	}
 	a.cur.f, a.cur.s, a.cur.p = nil, nil, nil
-	if f.Ext[a.slot] != s {
+	if a.ext.Get(f) != s {
 		return // finished inside a callback
 	}
 	a.afterSegment(f, s, p, d)
@@ -302,9 +302,9 @@ func (a *Analyzer) ICMP(*flow.Flow, *decode.Packet, flow.Dir) {}
 // Expire implements analyzers.Analyzer: a certificate seen but not yet
 // judged (the server's flight was cut short) is judged now.
 func (a *Analyzer) Expire(f *flow.Flow, now time.Time, _ flow.ExpireReason) {
-	s, _ := f.Ext[a.slot].(*state)
+	s := a.ext.Get(f)
 	if s == nil || s == skip {
-		f.Ext[a.slot] = nil
+		a.ext.Set(f, nil)
 		return
 	}
 	if s.certSeen && !s.judged {
@@ -317,7 +317,7 @@ func (a *Analyzer) Expire(f *flow.Flow, now time.Time, _ flow.ExpireReason) {
 		a.sh.m.limits.WithLabelValues("gap").Inc()
 	}
 	a.finish(f, s)
-	f.Ext[a.slot] = nil
+	a.ext.Set(f, nil)
 }
 
 // Handshake implements ptls.Handler.
@@ -491,7 +491,7 @@ func (a *Analyzer) tls13(f *flow.Flow, s *state) {
 		a.suspected(f, s, t, "server_fingerprint", ev)
 	}
 	if s.synAckSeen {
-		if drift, learned := a.sh.hops.observe(f.Server.Addr(), hops(s.synAckTTL), a.sh.baseline); drift {
+		if drift, learned := a.sh.hops.observe(f.Server().Addr(), hops(s.synAckTTL), a.sh.baseline); drift {
 			ev := a.baseEvidence(f, s)
 			ev["hops_learned"] = learned
 			ev["hops_syn_ack"] = hops(s.synAckTTL)
@@ -545,7 +545,7 @@ func (a *Analyzer) judge(f *flow.Flow, s *state, t time.Time) {
 		kind = finding.KindTLSInterception
 		a.sh.m.interceptions.WithLabelValues(f.Service().String(), string(v.Reason), a.sh.productLabel(v.Product)).Inc()
 	}
-	if !a.sh.dedup.First(dedupKey{server: f.Server.Addr(), leaf: leafKey(s, v), kind: kind}, t, a.sh.window) {
+	if !a.sh.dedup.First(dedupKey{server: f.Server().Addr(), leaf: leafKey(s, v), kind: kind}, t, a.sh.window) {
 		a.sh.m.suppressed.Inc()
 		return
 	}
@@ -589,7 +589,7 @@ func isInterception(v certcheck.Verdict) bool {
 func (a *Analyzer) rejected(f *flow.Flow, s *state, level, desc uint8) {
 	t := a.cur.p.Time
 	alert := ptls.AlertName(desc)
-	if !a.sh.dedup.First(dedupKey{server: f.Server.Addr(), leaf: leafKey(s, s.v), kind: finding.KindCertRejected, alert: desc}, t, a.sh.window) {
+	if !a.sh.dedup.First(dedupKey{server: f.Server().Addr(), leaf: leafKey(s, s.v), kind: finding.KindCertRejected, alert: desc}, t, a.sh.window) {
 		a.sh.m.suppressed.Inc()
 		return
 	}
@@ -633,7 +633,7 @@ func alertReason(desc uint8) finding.Reason {
 
 func (a *Analyzer) suspected(f *flow.Flow, s *state, t time.Time, what string, ev map[string]any) {
 	a.sh.m.interceptions.WithLabelValues(f.Service().String(), string(finding.ReasonFingerprintDrift), "unknown").Inc()
-	key := dedupKey{server: f.Server.Addr(), leaf: string(s.sfp[:]) + what, kind: finding.KindTLSSuspected}
+	key := dedupKey{server: f.Server().Addr(), leaf: string(s.sfp[:]) + what, kind: finding.KindTLSSuspected}
 	if !a.sh.dedup.First(key, t, a.sh.window) {
 		a.sh.m.suppressed.Inc()
 		return
@@ -693,7 +693,7 @@ func (a *Analyzer) serverAlert(f *flow.Flow, s *state, t time.Time, level, desc 
 	if level != ptls.AlertLevelFatal || !f.Service().IsZoom() {
 		return
 	}
-	if !a.sh.dedup.First(dedupKey{server: f.Server.Addr(), kind: finding.KindBlockedConnection, alert: desc}, t, a.sh.window) {
+	if !a.sh.dedup.First(dedupKey{server: f.Server().Addr(), kind: finding.KindBlockedConnection, alert: desc}, t, a.sh.window) {
 		a.sh.m.suppressed.Inc()
 		return
 	}
@@ -727,7 +727,7 @@ func (a *Analyzer) serverAlert(f *flow.Flow, s *state, t time.Time, level, desc 
 // endpoint accepted.
 func (a *Analyzer) overlapConflict(f *flow.Flow, s *state, t time.Time) {
 	s.conflictReported = true
-	if !a.sh.dedup.First(dedupKey{server: f.Server.Addr(), leaf: string(finding.ReasonOverlapConflict), kind: finding.KindTLSSuspected}, t, a.sh.window) {
+	if !a.sh.dedup.First(dedupKey{server: f.Server().Addr(), leaf: string(finding.ReasonOverlapConflict), kind: finding.KindTLSSuspected}, t, a.sh.window) {
 		a.sh.m.suppressed.Inc()
 		return
 	}

@@ -141,9 +141,6 @@ func (s *Stage) Packet(f *flow.Flow, p *decode.Packet, d flow.Dir, created bool)
 		if d != flow.ToServer {
 			return
 		}
-		if p.TCPFlags&(decode.TCPSyn|decode.TCPAck) == decode.TCPSyn && !c.ISNKnown {
-			c.ClientISN, c.ISNKnown = p.Seq, true
-		}
 		if len(p.Payload) > 0 {
 			seq := p.Seq
 			if p.TCPFlags&decode.TCPSyn != 0 {
@@ -167,15 +164,15 @@ func (s *Stage) Expire(f *flow.Flow) {
 func (s *Stage) start(f *flow.Flow, c *flow.IdentityCell) {
 	s.release(c)
 	*c = flow.IdentityCell{} // a table hands out clean flows; a reused one starts clean too
-	server := f.Server.Addr()
-	name, _ := s.names.Get(server, f.First)
-	svc, rule := s.cl.ClassifyRule(f.Proto, server, f.Server.Port(), name)
+	server := f.Server().Addr()
+	name, _ := s.names.Get(server, f.First())
+	svc, rule := s.cl.ClassifyRule(f.Proto, server, f.Server().Port(), name)
 	c.Service, c.Source = svc, sourceOf(rule, flow.SourceDNS)
 	if svc != zoom.ServiceNone && name != "" {
 		c.Name, c.NameSource = name, flow.SourceDNS
 	}
 	if f.Proto == decode.ProtoUDP {
-		c.Final = rule == zoom.RuleName || rule == zoom.RuleRange || !zoom.IsZoomPort(zoom.ProtoUDP, f.Server.Port())
+		c.Final = rule == zoom.RuleName || rule == zoom.RuleRange || !zoom.IsZoomPort(zoom.ProtoUDP, f.Server().Port())
 	}
 }
 
@@ -209,18 +206,19 @@ func (s *Stage) firstDatagram(c *flow.IdentityCell, b []byte) {
 // bytes are not a ClientHello. The first segment is read in place; a
 // ClientHello that needs more (or a segment ahead of a hole) is buffered.
 func (s *Stage) clientData(f *flow.Flow, c *flow.IdentityCell, seq uint32, payload []byte) {
-	h, _ := c.Stage.(*hello)
+	h := (*hello)(c.Stage)
 	if h == nil {
-		if !c.ISNKnown || seq == c.ClientISN+1 {
+		isn, known := f.ISN(flow.ToServer)
+		if !known || seq == isn+1 {
 			if name, res := scanHello(payload, s.scratch); res != scanNeedMore {
 				s.settle(f, c, name, res)
 				return
 			}
 		}
 		h = s.get()
-		c.Stage = h
-		if c.ISNKnown {
-			h.stream.SYN(c.ClientISN)
+		c.Stage = unsafe.Pointer(h)
+		if known {
+			h.stream.SYN(isn)
 		}
 	}
 	before := h.stream.Len()
@@ -252,7 +250,7 @@ func (s *Stage) settle(f *flow.Flow, c *flow.IdentityCell, name []byte, res scan
 	}
 	// The name is only looked at here; it is copied below when kept.
 	view := unsafe.String(unsafe.SliceData(name), len(name))
-	svc, rule := s.cl.ClassifyRule(f.Proto, f.Server.Addr(), f.Server.Port(), view)
+	svc, rule := s.cl.ClassifyRule(f.Proto, f.Server().Addr(), f.Server().Port(), view)
 	c.Service, c.Source = svc, sourceOf(rule, flow.SourceSNI)
 	switch {
 	case svc == zoom.ServiceNone:
@@ -282,7 +280,7 @@ func (s *Stage) get() *hello {
 }
 
 func (s *Stage) release(c *flow.IdentityCell) {
-	h, _ := c.Stage.(*hello)
+	h := (*hello)(c.Stage)
 	c.Stage = nil
 	if h != nil && len(s.free) < maxFree {
 		s.free = append(s.free, h)
