@@ -139,7 +139,7 @@ func New(o Options) (*Engine, error) {
 	e.m.setAnalyzers(set.health)
 	fc := flow.ConfigFrom(cfg.Flows)
 	for range cfg.Capture.Workers {
-		id := identity.New(identity.Config{Classifier: classifier, Names: e.names, MaxHelloBytes: cfg.Zoom.MaxClientHelloBytes, Metrics: idMetrics})
+		id := identity.New(identity.Config{Classifier: classifier, Names: e.names, MaxHelloBytes: cfg.Zoom.MaxClientHelloBytes, BudgetBytes: cfg.Zoom.ClientHelloBudgetBytes, Metrics: idMetrics})
 		e.workers = append(e.workers, newWorker(fc, id, set, set.instances(), o.Logger, o.OnFlowEnd))
 	}
 	return e, nil

@@ -161,6 +161,7 @@ type Flow struct {
 	Dropped  uint8
 	v4       uint8 // bit 0: the client is an IPv4 address; bit 1: the server
 	isnKnown [2]bool
+	synCsum  uint8 // bit d: a SYN of direction d had a good TCP checksum
 	// Counted is the service the engine last counted this flow under in
 	// flows_total / active_flows; it lets late identity move the count.
 	Counted zoom.Service
@@ -217,6 +218,11 @@ func (f *Flow) First() time.Time { return time.Unix(0, f.first) }
 
 // Last is the packet time of the flow's latest packet.
 func (f *Flow) Last() time.Time { return time.Unix(0, f.last) }
+
+// SYNChecksumGood reports whether a SYN of direction d (the client's SYN,
+// the SYN-ACK) carried a good TCP checksum: the capture keeps checksums that
+// way, so a bad one later means a segment the receiver dropped.
+func (f *Flow) SYNChecksumGood(d Dir) bool { return f.synCsum&(1<<(d&1)) != 0 }
 
 // ISN is the initial sequence number of direction d (the client's SYN, the
 // server's SYN-ACK) and whether it was seen.
@@ -328,6 +334,9 @@ func (f *Flow) update(p *decode.Packet, d Dir) {
 		return
 	}
 	fl := p.TCPFlags
+	if fl&decode.TCPSyn != 0 && f.synCsum&(1<<d) == 0 && p.TCPChecksum() == decode.ChecksumGood {
+		f.synCsum |= 1 << d
+	}
 	switch {
 	case fl&decode.TCPRst != 0:
 		inc16(&f.RstCount[d])

@@ -53,7 +53,8 @@ func (plugin) Init(env analyzers.Env) (func() analyzers.Analyzer, error) {
 		sink = finding.Discard
 	}
 	return func() analyzers.Analyzer {
-		return &Analyzer{ext: flow.NewExt[state](env.Slot), sink: sink, sh: sh, verdicts: certcheck.NewCache(sh.opts, cfg.TLS.VerdictCacheBytes)}
+		return &Analyzer{ext: flow.NewExt[state](env.Slot), sink: sink, sh: sh, verdicts: certcheck.NewCache(sh.opts, cfg.TLS.VerdictCacheBytes),
+			budget: ptls.NewBudget(sh.budgetBytes)}
 	}, nil
 }
 
@@ -62,7 +63,10 @@ type Analyzer struct {
 	ext  flow.Ext[state]
 	sink finding.Sink
 	sh   *shared
-	free []*state // recycled per-flow state with its buffers
+	free []*state // recycled per-flow state, small buffers kept (at most maxFree)
+	// budget bounds the reassembly buffers of all this worker's flows
+	// (tls.reassembly_budget_bytes), pooled ones included.
+	budget *ptls.Budget
 	// verdicts is this worker's verdict cache: a chain already judged is
 	// not verified again (no lock: one per worker).
 	verdicts *certcheck.Cache
@@ -107,6 +111,7 @@ type state struct {
 	conflictDir                    flow.Dir
 	conflictAt                     int
 	refused                        [2]int // Stream.Refused already counted
+	overBudget                     [2]int // Stream.OverBudget already counted
 	serverTTL                      uint8  // TTL of the server's latest data segment
 
 	sni    [255]byte
@@ -124,6 +129,17 @@ type state struct {
 	v     certcheck.Verdict
 }
 
+// maxFree bounds the recycled states a worker keeps; keepBytes is the most
+// reassembly buffer a recycled direction keeps (a ClientHello, a small server
+// flight): bigger buffers go back to the budget when their flow is done.
+const (
+	maxFree   = 64
+	keepBytes = 4 << 10
+)
+
+// get makes the flow's state when it first carries payload: a flow that only
+// opened (or never answered) costs the analyzer nothing. The handshake's
+// start and the SYN-ACK's TTL come from what the flow kept.
 func (a *Analyzer) get(f *flow.Flow) *state {
 	var s *state
 	if n := len(a.free); n > 0 {
@@ -133,19 +149,44 @@ func (a *Analyzer) get(f *flow.Flow) *state {
 		s = new(state)
 	}
 	max := a.sh.maxBytes
-	s.dec[0].Reset(max)
-	s.dec[1].Reset(max)
+	for d := range s.dec {
+		s.dec[d].Stream.SetBudget(a.budget)
+		s.dec[d].Reset(max)
+		if isn, ok := f.ISN(flow.Dir(d)); ok {
+			s.dec[d].Stream.SYN(isn)
+		}
+	}
+	for d := range s.checksumsKept {
+		s.checksumsKept[d] = f.SYNChecksumGood(flow.Dir(d))
+	}
+	if f.SynAckCount > 0 {
+		// The SYN-ACK is the server's first packet of a flow seen from its start.
+		s.synAckSeen, s.synAckTTL = true, f.FirstTTL[flow.ToClient]
+	}
 	a.ext.Set(f, s)
 	return s
 }
 
-// finish returns the state to the pool and marks the flow done.
+// finish returns the state to the pool, its big buffers to the budget, and
+// marks the flow done.
 func (a *Analyzer) finish(f *flow.Flow, s *state) {
 	a.ext.Set(f, skip)
 	if s == skip || s == nil {
 		return
 	}
+	for d := range s.dec {
+		if s.dec[d].BufferBytes() > keepBytes {
+			s.dec[d].Release()
+		}
+	}
+	if len(a.free) >= maxFree {
+		s.dec[0].Release()
+		s.dec[1].Release()
+		return
+	}
 	d0, d1 := s.dec[0], s.dec[1]
+	clear(s.certs)
+	clear(s.scts)
 	*s = state{dec: [2]ptls.Decoder{d0, d1}, certs: s.certs[:0], ocsp: s.ocsp[:0], scts: s.scts[:0]}
 	a.free = append(a.free, s)
 }
@@ -160,7 +201,7 @@ func (a *Analyzer) Packet(f *flow.Flow, p *decode.Packet, d flow.Dir) {
 		return
 	}
 	if s == nil {
-		if f.IdentityFinal() && !f.Watched() {
+		if len(p.Payload) == 0 || f.IdentityFinal() && !f.Watched() && !firstHello(f, p, d) {
 			return
 		}
 		s = a.get(f)
@@ -213,6 +254,14 @@ func (a *Analyzer) Packet(f *flow.Flow, p *decode.Packet, d flow.Dir) {
 	a.afterSegment(f, s, p, d)
 }
 
+// firstHello: the client's first bytes look like a TLS handshake record. An
+// unwatched flow is still followed that far, so an alert answering its
+// ClientHello is counted (filtering by name affects other traffic too).
+func firstHello(f *flow.Flow, p *decode.Packet, d flow.Dir) bool {
+	return d == flow.ToServer && f.Bytes[flow.ToServer] == uint64(len(p.Payload)) && f.Bytes[flow.ToClient] == 0 &&
+		len(p.Payload) >= 3 && p.Payload[0] == ptls.RecordHandshake && p.Payload[1] == 3
+}
+
 // badChecksum reports a segment to ignore: its TCP checksum is wrong in a
 // direction whose capture keeps checksums (one of its packets verified), so
 // the receiver dropped it and a copy with other bytes may follow. Until a
@@ -239,6 +288,10 @@ func (a *Analyzer) streamEvents(f *flow.Flow, s *state, p *decode.Packet, d flow
 	if n := st.Refused - s.refused[d]; n > 0 {
 		s.refused[d] = st.Refused
 		a.sh.m.refused.Add(float64(n))
+		if m := st.OverBudget - s.overBudget[d]; m > 0 {
+			s.overBudget[d] = st.OverBudget
+			a.sh.m.overBudget.Add(float64(m))
+		}
 	}
 	if n := st.Conflicts - s.conflicts[d]; n > 0 {
 		s.conflicts[d] = st.Conflicts
@@ -270,6 +323,9 @@ func (a *Analyzer) afterSegment(f *flow.Flow, s *state, p *decode.Packet, d flow
 	dec := &s.dec[d]
 	if dec.Done() && !s.limited[d] {
 		switch err := dec.Err(); {
+		case err == ptls.ErrBudget:
+			s.limited[d] = true
+			a.sh.m.limits.WithLabelValues("budget").Inc()
 		case err == ptls.ErrTooBig || dec.Stream.Overflow:
 			s.limited[d] = true
 			a.sh.m.limits.WithLabelValues("cap").Inc()

@@ -37,8 +37,12 @@ import (
 // key unlocks every flow's identity for this package.
 var key = writekey.New()
 
-// maxFree bounds the recycled ClientHello buffers a stage keeps.
-const maxFree = 1024
+// maxFree bounds the recycled ClientHello buffers a stage keeps; keepBytes
+// is the most stream buffer a recycled one keeps.
+const (
+	maxFree   = 64
+	keepBytes = 4 << 10
+)
 
 // Config builds a stage.
 type Config struct {
@@ -47,6 +51,10 @@ type Config struct {
 	// MaxHelloBytes bounds the client bytes held per flow while its
 	// ClientHello arrives (zoom.max_client_hello_bytes).
 	MaxHelloBytes int
+	// BudgetBytes bounds what the stage holds for all flows' ClientHellos
+	// at once, recycled buffers included (zoom.client_hello_budget_bytes);
+	// 0: DefaultBudgetBytes.
+	BudgetBytes int
 	// Metrics are shared by the stages of all workers; nil: private.
 	Metrics *Metrics
 }
@@ -61,6 +69,7 @@ type Stage struct {
 	max     int
 	m       *Metrics
 	free    []*hello
+	budget  *ptls.Budget
 	scratch []byte // joins a ClientHello split over TLS records
 }
 
@@ -118,8 +127,15 @@ func New(c Config) *Stage {
 	if c.MaxHelloBytes <= 0 {
 		c.MaxHelloBytes = DefaultMaxHelloBytes
 	}
-	return &Stage{cl: c.Classifier, names: c.Names, max: c.MaxHelloBytes, m: c.Metrics, scratch: make([]byte, 0, c.MaxHelloBytes)}
+	if c.BudgetBytes <= 0 {
+		c.BudgetBytes = DefaultBudgetBytes
+	}
+	return &Stage{cl: c.Classifier, names: c.Names, max: c.MaxHelloBytes, m: c.Metrics, scratch: make([]byte, 0, c.MaxHelloBytes),
+		budget: ptls.NewBudget(c.BudgetBytes)}
 }
+
+// DefaultBudgetBytes is the default per-worker bound on ClientHello buffers.
+const DefaultBudgetBytes = 4 << 20
 
 // DefaultMaxHelloBytes is the default per-flow ClientHello bound: a
 // post-quantum hello is about 1.8 KB, one with a large padding or ECH
@@ -215,7 +231,13 @@ func (s *Stage) clientData(f *flow.Flow, c *flow.IdentityCell, seq uint32, paylo
 				return
 			}
 		}
-		h = s.get()
+		if h = s.get(); h == nil {
+			// The worker's ClientHello budget is spent (many hellos cut
+			// at once): the address decides this flow's identity.
+			s.m.refused[refusedBudget].Add(1)
+			s.settle(f, c, nil, scanNoName)
+			return
+		}
 		c.Stage = unsafe.Pointer(h)
 		if known {
 			h.stream.SYN(isn)
@@ -234,7 +256,11 @@ func (s *Stage) clientData(f *flow.Flow, c *flow.IdentityCell, seq uint32, paylo
 			return
 		}
 	}
-	if h.stream.Overflow {
+	switch {
+	case h.stream.OverBudget > 0:
+		s.m.refused[refusedBudget].Add(1)
+		s.settle(f, c, nil, scanNoName)
+	case h.stream.Overflow:
 		s.m.refused[refusedBytes].Add(1)
 		s.settle(f, c, nil, scanNoName)
 	}
@@ -263,26 +289,44 @@ func (s *Stage) settle(f *flow.Flow, c *flow.IdentityCell, name []byte, res scan
 	}
 }
 
+// helloBytes is what a hello costs the budget besides its stream's buffers:
+// the joined handshake bytes (the cap) and the struct.
+func (s *Stage) helloBytes() int { return s.max + int(unsafe.Sizeof(hello{})) }
+
+// get takes a recycled hello or makes one the budget can pay for; nil when
+// it cannot.
 func (s *Stage) get() *hello {
 	var h *hello
 	if n := len(s.free); n > 0 {
 		h = s.free[n-1]
 		s.free = s.free[:n-1]
 	} else {
-		h = new(hello)
+		if !s.budget.Take(s.helloBytes()) {
+			return nil
+		}
+		h = &hello{hs: make([]byte, 0, s.max)}
+		h.stream.SetBudget(s.budget)
 	}
 	h.stream.Reset(s.max)
-	if h.hs == nil {
-		h.hs = make([]byte, 0, s.max)
-	}
 	h.hs, h.next, h.recLeft = h.hs[:0], 0, 0
 	return h
 }
 
+// release recycles the flow's hello, its big stream buffer given back; past
+// maxFree the hello itself goes back to the budget.
 func (s *Stage) release(c *flow.IdentityCell) {
 	h := (*hello)(c.Stage)
 	c.Stage = nil
-	if h != nil && len(s.free) < maxFree {
-		s.free = append(s.free, h)
+	if h == nil {
+		return
 	}
+	if len(s.free) >= maxFree {
+		h.stream.Release()
+		s.budget.Give(s.helloBytes())
+		return
+	}
+	if h.stream.BufferBytes() > keepBytes {
+		h.stream.Release()
+	}
+	s.free = append(s.free, h)
 }
