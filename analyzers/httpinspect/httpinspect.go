@@ -172,6 +172,10 @@ type state struct {
 	reqTime   time.Time
 }
 
+// maxFree bounds the recycled states (with their header buffers) a worker
+// keeps: enough for steady state, not the high-water mark of a burst.
+const maxFree = 64
+
 // notHTTP marks flows looked at and found uninteresting, without allocating.
 var notHTTP = &state{}
 
@@ -185,7 +189,7 @@ func (a *Analyzer) newState() *state {
 }
 
 func (a *Analyzer) drop(f *flow.Flow, s *state) {
-	if s != notHTTP {
+	if s != notHTTP && len(a.free) < maxFree {
 		rb, sb := s.req.buf[:0], s.resp.buf[:0]
 		*s = state{}
 		s.req.buf, s.resp.buf = rb, sb

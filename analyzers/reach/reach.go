@@ -132,10 +132,16 @@ func (a *Analyzer) get(f *flow.Flow) *state {
 	return s
 }
 
+// maxFree bounds the recycled states a worker keeps: enough for steady
+// state, not the high-water mark of a burst.
+const maxFree = 64
+
 func (a *Analyzer) release(f *flow.Flow, s *state) {
-	*s = state{}
 	a.ext.Set(f, nil)
-	a.free = append(a.free, s)
+	if len(a.free) < maxFree {
+		*s = state{}
+		a.free = append(a.free, s)
+	}
 }
 
 // Packet implements analyzers.Analyzer.

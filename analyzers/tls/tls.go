@@ -112,6 +112,7 @@ type state struct {
 	conflictAt                     int
 	refused                        [2]int // Stream.Refused already counted
 	overBudget                     [2]int // Stream.OverBudget already counted
+	copied                         int    // bytes of certs, ocsp and scts charged to the budget
 	serverTTL                      uint8  // TTL of the server's latest data segment
 
 	sni    [255]byte
@@ -174,6 +175,8 @@ func (a *Analyzer) finish(f *flow.Flow, s *state) {
 	if s == skip || s == nil {
 		return
 	}
+	a.budget.Give(s.copied)
+	s.copied = 0
 	for d := range s.dec {
 		if s.dec[d].BufferBytes() > keepBytes {
 			s.dec[d].Release()
@@ -252,6 +255,21 @@ func (a *Analyzer) Packet(f *flow.Flow, p *decode.Packet, d flow.Dir) {
 		return // finished inside a callback
 	}
 	a.afterSegment(f, s, p, d)
+}
+
+// charge takes room in the worker's budget for copies of bs kept until the
+// flow is done; false (counted) when the budget cannot pay.
+func (a *Analyzer) charge(s *state, bs ...[]byte) bool {
+	n := 0
+	for _, b := range bs {
+		n += len(b)
+	}
+	if !a.budget.Take(n) {
+		a.sh.m.overBudget.Add(float64(n))
+		return false
+	}
+	s.copied += n
+	return true
 }
 
 // firstHello: the client's first bytes look like a TLS handshake record. An
@@ -402,12 +420,20 @@ func (a *Analyzer) Handshake(typ uint8, body []byte) {
 			a.sh.m.limits.WithLabelValues("malformed").Inc()
 			return
 		}
+		if !a.charge(s, list...) {
+			// The worker's budget cannot hold the chain until it is
+			// judged: give up on this handshake (counted).
+			a.sh.m.limits.WithLabelValues("budget").Inc()
+			s.limited[1] = true
+			s.dec[1].Stop()
+			return
+		}
 		s.certSeen = true
 		for _, der := range list {
 			s.certs = append(s.certs, append([]byte(nil), der...))
 		}
 	case ptls.HandshakeCertificateStatus:
-		if resp, err := ptls.CertificateStatus(body); err == nil {
+		if resp, err := ptls.CertificateStatus(body); err == nil && a.charge(s, resp) {
 			s.ocsp = append(s.ocsp[:0], resp...)
 		}
 	case ptls.HandshakeServerHelloDone:
@@ -522,8 +548,10 @@ func (a *Analyzer) serverHello(f *flow.Flow, s *state, body []byte) {
 	s.serverHelloTTL = s.serverTTL
 	if sh.SCTList != nil {
 		s.scts = s.scts[:0]
-		for _, sct := range ptls.AppendSCTs(nil, sh.SCTList) {
-			s.scts = append(s.scts, append([]byte(nil), sct...))
+		if scts := ptls.AppendSCTs(nil, sh.SCTList); a.charge(s, scts...) {
+			for _, sct := range scts {
+				s.scts = append(s.scts, append([]byte(nil), sct...))
+			}
 		}
 	}
 	if s.version != ptls.VersionTLS13 {
