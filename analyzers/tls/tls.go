@@ -80,6 +80,7 @@ type Analyzer struct {
 	}
 	ch       ptls.ClientHello
 	srvHello ptls.ServerHello
+	certList [][]byte // scratch for the Certificate message's list
 }
 
 var _ analyzers.Analyzer = (*Analyzer)(nil)
@@ -124,18 +125,19 @@ type state struct {
 	cipher  uint16
 	sfp     [ptls.ServerFingerprintLen]byte
 
-	certs [][]byte // copies of the DER certificates (TLS <= 1.2)
+	certs   [][]byte // copies of the DER certificates (TLS <= 1.2), in certBuf
+	certBuf []byte
 	ocsp  []byte
 	scts  [][]byte
 	v     certcheck.Verdict
 }
 
 // maxFree bounds the recycled states a worker keeps; keepBytes is the most
-// reassembly buffer a recycled direction keeps (a ClientHello, a small server
-// flight): bigger buffers go back to the budget when their flow is done.
+// reassembly buffer a recycled direction keeps (a ClientHello, a usual server
+// flight with its chain): bigger ones go back to the budget at flow end.
 const (
 	maxFree   = 64
-	keepBytes = 4 << 10
+	keepBytes = 16 << 10
 )
 
 // get makes the flow's state when it first carries payload: a flow that only
@@ -190,7 +192,11 @@ func (a *Analyzer) finish(f *flow.Flow, s *state) {
 	d0, d1 := s.dec[0], s.dec[1]
 	clear(s.certs)
 	clear(s.scts)
-	*s = state{dec: [2]ptls.Decoder{d0, d1}, certs: s.certs[:0], ocsp: s.ocsp[:0], scts: s.scts[:0]}
+	certBuf := s.certBuf[:0]
+	if cap(certBuf) > keepBytes {
+		certBuf = nil
+	}
+	*s = state{dec: [2]ptls.Decoder{d0, d1}, certs: s.certs[:0], certBuf: certBuf, ocsp: s.ocsp[:0], scts: s.scts[:0]}
 	a.free = append(a.free, s)
 }
 
@@ -415,7 +421,8 @@ func (a *Analyzer) Handshake(typ uint8, body []byte) {
 		if s.certSeen || s.version == ptls.VersionTLS13 {
 			return
 		}
-		list, err := ptls.CertificateList(nil, body)
+		list, err := ptls.CertificateList(a.certList[:0], body)
+		a.certList = list
 		if err != nil {
 			a.sh.m.limits.WithLabelValues("malformed").Inc()
 			return
@@ -429,9 +436,17 @@ func (a *Analyzer) Handshake(typ uint8, body []byte) {
 			return
 		}
 		s.certSeen = true
+		// One buffer for the chain, kept with the recycled state.
+		s.certBuf = s.certBuf[:0]
 		for _, der := range list {
-			s.certs = append(s.certs, append([]byte(nil), der...))
+			s.certBuf = append(s.certBuf, der...)
 		}
+		off := 0
+		for _, der := range list {
+			s.certs = append(s.certs, s.certBuf[off:off+len(der):off+len(der)])
+			off += len(der)
+		}
+		clear(list) // the scratch list must not keep the packet's bytes
 	case ptls.HandshakeCertificateStatus:
 		if resp, err := ptls.CertificateStatus(body); err == nil && a.charge(s, resp) {
 			s.ocsp = append(s.ocsp[:0], resp...)
