@@ -195,7 +195,7 @@ func BenchmarkDispatchPath(b *testing.B) {
 // packets that belong to TCP port 443 connections.
 func BenchmarkTLSShare(b *testing.B) {
 	for _, c := range []struct {
-		name    string
+		name     string
 		sessions float64 // TLS sessions, chosen for the packet share in the name
 	}{{"tls=2%", 0.25}, {"tls=85%", 0.995}} {
 		b.Run(c.name, func(b *testing.B) {

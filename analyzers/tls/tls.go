@@ -127,9 +127,9 @@ type state struct {
 
 	certs   [][]byte // copies of the DER certificates (TLS <= 1.2), in certBuf
 	certBuf []byte
-	ocsp  []byte
-	scts  [][]byte
-	v     certcheck.Verdict
+	ocsp    []byte
+	scts    [][]byte
+	v       certcheck.Verdict
 }
 
 // maxFree bounds the recycled states a worker keeps; keepBytes is the most

@@ -44,7 +44,6 @@ type Stream struct {
 	stopped bool
 	budget  *Budget // shared by one worker's streams; nil: no budget
 
-
 	// Overflow is set when bytes were refused because the window was full:
 	// the handshake did not fit in the cap (tls.max_handshake_bytes).
 	Overflow bool
