@@ -214,10 +214,10 @@ func (f *Flow) Server() netip.AddrPort {
 }
 
 // First is the packet time of the flow's first packet.
-func (f *Flow) First() time.Time { return time.Unix(0, f.first) }
+func (f *Flow) First() time.Time { return time.Unix(0, f.first).UTC() }
 
 // Last is the packet time of the flow's latest packet.
-func (f *Flow) Last() time.Time { return time.Unix(0, f.last) }
+func (f *Flow) Last() time.Time { return time.Unix(0, f.last).UTC() }
 
 // SYNChecksumGood reports whether a SYN of direction d (the client's SYN,
 // the SYN-ACK) carried a good TCP checksum: the capture keeps checksums that

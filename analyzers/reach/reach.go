@@ -184,7 +184,7 @@ func (a *Analyzer) ICMP(f *flow.Flow, p *decode.Packet, d flow.Dir) {
 	if s.icmp.seen {
 		return
 	}
-	s.icmp = icmpRecord{seen: true, time: p.Time, sender: p.Src, typ: p.ICMP.Type, code: p.ICMP.Code, ttl: p.TTL, reason: reason}
+	s.icmp = icmpRecord{seen: true, time: at(p.Time), sender: p.Src, typ: p.ICMP.Type, code: p.ICMP.Code, ttl: p.TTL, reason: reason}
 }
 
 // seqWithin reports whether q lies in [base, base+span] modulo 2^32.
