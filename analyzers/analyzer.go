@@ -53,8 +53,23 @@ type Env struct {
 	Names      *zoom.NameCache // DNS-snooped names, shared by all workers
 	Clock      *certcheck.Clock
 	Logger     *slog.Logger
-	// Slot is this analyzer's index into flow.Flow.Ext.
+	// Slot is this analyzer's per-flow slot (flow.NewExt).
 	Slot int
+	// OnHandshake, when set, hears what the TLS analyzer learnt of each
+	// watched flow's handshake, findings or not (analyze --flows lists it).
+	// Called from worker goroutines.
+	OnHandshake func(*flow.Flow, HandshakeSummary)
+}
+
+// MaxIssuerBytes bounds HandshakeSummary.Issuer: network text.
+const MaxIssuerBytes = 64
+
+// HandshakeSummary is the compact account of a TLS handshake kept for flow
+// listings once the analyzer has let go of the flow's state.
+type HandshakeSummary struct {
+	Version string         // "tls1.2", "tls1.3"
+	Issuer  string         // the leaf issuer's CN, else its DN; at most MaxIssuerBytes; "" when not seen (TLS 1.3)
+	Verdict finding.Reason // the certificate verdict; ssl_cert_not_observable for TLS 1.3 and resumption
 }
 
 // Plugin builds an analyzer.

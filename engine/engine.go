@@ -40,6 +40,9 @@ type Options struct {
 	// OnFlowEnd, when set, sees every flow as it leaves a table (analyze uses it
 	// to list flows). It is called from worker goroutines.
 	OnFlowEnd func(*flow.Flow, flow.ExpireReason)
+	// OnHandshake, when set, hears each watched flow's TLS handshake summary
+	// (analyzers.Env.OnHandshake), before the flow ends.
+	OnHandshake func(*flow.Flow, analyzers.HandshakeSummary)
 	// Plugins are the analyzers to run, in this order; nil: every registered
 	// analyzer in analyzers.Order. analyzers.disabled applies to both.
 	Plugins []analyzers.Plugin
@@ -180,7 +183,7 @@ func (e *Engine) initAnalyzers(cfg *config.Config) (*analyzerSet, error) {
 		}
 		ctor, err := p.Init(analyzers.Env{
 			Config: cfg, Registerer: set.collectors, Sink: e.opts.Sink, Names: e.names, Clock: e.opts.Clock,
-			Logger: e.opts.Logger.With("analyzer", p.Name()), Slot: slot,
+			Logger: e.opts.Logger.With("analyzer", p.Name()), Slot: slot, OnHandshake: e.opts.OnHandshake,
 		})
 		if err != nil {
 			return nil, fmt.Errorf("analyzer %s: %w", p.Name(), err)

@@ -7,10 +7,12 @@
 package tls
 
 import (
+	"cmp"
 	"crypto/sha256"
 	ctls "crypto/tls"
 	"encoding/hex"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/zoomprobe/zoomprobe/analyzers"
@@ -54,7 +56,7 @@ func (plugin) Init(env analyzers.Env) (func() analyzers.Analyzer, error) {
 	}
 	return func() analyzers.Analyzer {
 		return &Analyzer{ext: flow.NewExt[state](env.Slot), sink: sink, sh: sh, verdicts: certcheck.NewCache(sh.opts, cfg.TLS.VerdictCacheBytes),
-			budget: ptls.NewBudget(sh.budgetBytes)}
+			budget: ptls.NewBudget(sh.budgetBytes), onHandshake: env.OnHandshake}
 	}, nil
 }
 
@@ -67,6 +69,8 @@ type Analyzer struct {
 	// budget bounds the reassembly buffers of all this worker's flows
 	// (tls.reassembly_budget_bytes), pooled ones included.
 	budget *ptls.Budget
+	// onHandshake hears each watched handshake's summary; nil: nobody asks.
+	onHandshake func(*flow.Flow, analyzers.HandshakeSummary)
 	// verdicts is this worker's verdict cache: a chain already judged is
 	// not verified again (no lock: one per worker).
 	verdicts *certcheck.Cache
@@ -495,6 +499,7 @@ func (a *Analyzer) ChangeCipherSpec() {
 	if s.version != ptls.VersionTLS13 && f.Watched() {
 		// TLS 1.2 resumption: no certificate on the wire.
 		a.sh.m.handshake(f.Service(), s.version, finding.ReasonCertNotObservable)
+		a.summarize(f, s, "", finding.ReasonCertNotObservable)
 	}
 }
 
@@ -576,6 +581,9 @@ func (a *Analyzer) serverHello(f *flow.Flow, s *state, body []byte) {
 	s.dec[0].Stop()
 	s.dec[1].Stop()
 	a.sh.m.handshake(f.Service(), s.version, finding.ReasonCertNotObservable)
+	if f.Watched() {
+		a.summarize(f, s, "", finding.ReasonCertNotObservable)
+	}
 	a.tls13(f, s)
 }
 
@@ -633,6 +641,7 @@ func (a *Analyzer) judge(f *flow.Flow, s *state, t time.Time) {
 	})
 	s.v = v
 	a.sh.m.handshake(f.Service(), s.version, v.Reason)
+	a.summarize(f, s, cmp.Or(v.IssuerCN, v.Issuer), v.Reason)
 	if !v.NotAfter.IsZero() {
 		a.sh.notAfter(f.Service(), v.NotAfter)
 	}
@@ -657,6 +666,17 @@ func (a *Analyzer) judge(f *flow.Flow, s *state, t time.Time) {
 		Flow: analyzers.FindingFlow(f), SNI: a.sniString(s), ZoomRoomsCode: v.ZoomRoomsCode,
 		Product: v.Product, Confidence: v.Confidence, UserSees: us, Remediation: rem, Evidence: ev,
 	})
+}
+
+// summarize tells who asked (analyze --flows) what this handshake was.
+func (a *Analyzer) summarize(f *flow.Flow, s *state, issuer string, verdict finding.Reason) {
+	if a.onHandshake == nil {
+		return
+	}
+	if len(issuer) > analyzers.MaxIssuerBytes {
+		issuer = strings.ToValidUTF8(issuer[:analyzers.MaxIssuerBytes], "")
+	}
+	a.onHandshake(f, analyzers.HandshakeSummary{Version: ptls.VersionName(s.version), Issuer: issuer, Verdict: verdict})
 }
 
 // leafKey identifies the leaf certificate: certcheck's SHA-256 of the leaf,
