@@ -45,6 +45,14 @@ type Analyzer interface {
 	Expire(f *flow.Flow, now time.Time, why flow.ExpireReason)
 }
 
+// Forgetter is implemented by analyzers whose per-flow state is charged to
+// a budget: when a panic has dropped a flow from the analyzer, the engine
+// still calls Forget as the flow ends, so the state's bytes come back
+// without the analyzer judging anything.
+type Forgetter interface {
+	Forget(f *flow.Flow)
+}
+
 // Env is what an analyzer gets once per engine.
 type Env struct {
 	Config     *config.Config

@@ -162,6 +162,8 @@ func (w *worker) expireAnalyzers(i int, f *flow.Flow, now time.Time, why flow.Ex
 	for ; i < len(w.analyzers); i++ {
 		if f.Dropped&(1<<w.slots[i]) == 0 {
 			w.analyzers[i].Expire(f, now, why)
+		} else if fg, ok := w.analyzers[i].(analyzers.Forgetter); ok {
+			fg.Forget(f) // what the dropped flow held goes back to the budget
 		}
 	}
 }

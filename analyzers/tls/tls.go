@@ -404,6 +404,21 @@ func (a *Analyzer) Expire(f *flow.Flow, now time.Time, _ flow.ExpireReason) {
 	a.ext.Set(f, nil)
 }
 
+// Forget implements analyzers.Forgetter: the flow's buffers and copies go
+// back to the budget, its state (perhaps left half-way by a panic) is not
+// recycled.
+func (a *Analyzer) Forget(f *flow.Flow) {
+	s := a.ext.Get(f)
+	a.ext.Set(f, nil)
+	if s == nil || s == skip {
+		return
+	}
+	a.budget.Give(s.copied)
+	s.copied = 0
+	s.dec[0].Release()
+	s.dec[1].Release()
+}
+
 // Handshake implements ptls.Handler.
 func (a *Analyzer) Handshake(typ uint8, body []byte) {
 	f, s, d := a.cur.f, a.cur.s, a.cur.d

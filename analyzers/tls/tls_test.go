@@ -702,3 +702,34 @@ func BenchmarkHandshake(b *testing.B) {
 }
 
 func (r *rig) sinkOff() { r.a.sink = finding.Discard }
+
+// The reassembly budget gets every byte back: when a flow's handshake is done
+// and when a flow the engine dropped after a panic is forgotten.
+func TestBudgetComesBack(t *testing.T) {
+	p := getPKI(t)
+	tr := tlstest.Record(t, tlstest.Spec{ServerName: mmr, MaxVersion: ctls.VersionTLS12, Cert: p.forti.Leaf(t, tlstest.LeafSpec{Names: []string{mmr}}, p.forti)})
+	r := newRig(t, testConfig(p))
+	pk := packets(newConn(40001, "3.7.35.11"), tr, segmentation{clientMSS: 1400, serverMSS: 90, reverseServer: true})
+	r.feed(pk)
+	r.flush()
+	if len(r.findings) != 1 {
+		t.Fatalf("findings %+v", r.findings)
+	}
+	pooled := 0
+	for _, s := range r.a.free {
+		pooled += s.dec[0].BufferBytes() + s.dec[1].BufferBytes()
+	}
+	if n := r.a.budget.InUse(); n != pooled {
+		t.Errorf("after the flow ended %d bytes are charged, the recycled states hold %d", n, pooled)
+	}
+	// Half a handshake, then the flow is forgotten as after a panic.
+	r2 := newRig(t, testConfig(p))
+	f := r2.feed(pk[:len(pk)/2])
+	if r2.a.budget.InUse() == 0 {
+		t.Fatal("half a handshake charged nothing")
+	}
+	r2.a.Forget(f)
+	if n := r2.a.budget.InUse(); n != 0 {
+		t.Errorf("after Forget %d bytes are still charged", n)
+	}
+}
