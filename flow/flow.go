@@ -179,7 +179,7 @@ type Flow struct {
 func New(proto uint8, client, server netip.AddrPort, t time.Time) *Flow {
 	f := &Flow{Proto: proto}
 	f.setEndpoints(client, server)
-	f.first, f.last = t.UnixNano(), t.UnixNano()
+	f.first, f.last = unixNano(t), unixNano(t)
 	return f
 }
 
@@ -214,10 +214,24 @@ func (f *Flow) Server() netip.AddrPort {
 }
 
 // First is the packet time of the flow's first packet.
-func (f *Flow) First() time.Time { return time.Unix(0, f.first).UTC() }
+func (f *Flow) First() time.Time { return unixTime(f.first) }
 
 // Last is the packet time of the flow's latest packet.
-func (f *Flow) Last() time.Time { return time.Unix(0, f.last).UTC() }
+func (f *Flow) Last() time.Time { return unixTime(f.last) }
+
+func unixNano(t time.Time) int64 {
+	if t.IsZero() {
+		return 0
+	}
+	return t.UnixNano()
+}
+
+func unixTime(n int64) time.Time {
+	if n == 0 {
+		return time.Time{}
+	}
+	return time.Unix(0, n).UTC()
+}
 
 // SYNChecksumGood reports whether a SYN of direction d (the client's SYN,
 // the SYN-ACK) carried a good TCP checksum: the capture keeps checksums that
