@@ -22,7 +22,7 @@ import (
 )
 
 // Analyzer is one worker's instance of an analyzer. A worker calls it from a
-// single goroutine, so per-flow state (kept in f.Ext[slot]) needs no lock.
+// single goroutine, so per-flow state (kept in the flow through flow.Ext) needs no lock.
 //
 // Analyzers see every TCP and UDP flow, because identity can be learned late
 // (a SNI in the second segment, Zoom's UDP header). Identity is decided by the
@@ -45,6 +45,14 @@ type Analyzer interface {
 	Expire(f *flow.Flow, now time.Time, why flow.ExpireReason)
 }
 
+// Forgetter is implemented by analyzers whose per-flow state is charged to
+// a budget: when a panic has dropped a flow from the analyzer, the engine
+// still calls Forget as the flow ends, so the state's bytes come back
+// without the analyzer judging anything.
+type Forgetter interface {
+	Forget(f *flow.Flow)
+}
+
 // Env is what an analyzer gets once per engine.
 type Env struct {
 	Config     *config.Config
@@ -53,8 +61,23 @@ type Env struct {
 	Names      *zoom.NameCache // DNS-snooped names, shared by all workers
 	Clock      *certcheck.Clock
 	Logger     *slog.Logger
-	// Slot is this analyzer's index into flow.Flow.Ext.
+	// Slot is this analyzer's per-flow slot (flow.NewExt).
 	Slot int
+	// OnHandshake, when set, hears what the TLS analyzer learnt of each
+	// watched flow's handshake, findings or not (analyze --flows lists it).
+	// Called from worker goroutines.
+	OnHandshake func(*flow.Flow, HandshakeSummary)
+}
+
+// MaxIssuerBytes bounds HandshakeSummary.Issuer: network text.
+const MaxIssuerBytes = 64
+
+// HandshakeSummary is the compact account of a TLS handshake kept for flow
+// listings once the analyzer has let go of the flow's state.
+type HandshakeSummary struct {
+	Version string         // "tls1.2", "tls1.3"
+	Issuer  string         // the leaf issuer's CN, else its DN; at most MaxIssuerBytes; "" when not seen (TLS 1.3)
+	Verdict finding.Reason // the certificate verdict; ssl_cert_not_observable for TLS 1.3 and resumption
 }
 
 // Plugin builds an analyzer.
@@ -114,9 +137,9 @@ func Lookup(name string) (Plugin, error) {
 func FindingFlow(f *flow.Flow) *finding.Flow {
 	return &finding.Flow{
 		Transport:  f.Transport(),
-		Client:     f.Client.Addr(),
-		ClientPort: f.Client.Port(),
-		Server:     f.Server.Addr(),
-		ServerPort: f.Server.Port(),
+		Client:     f.Client().Addr(),
+		ClientPort: f.Client().Port(),
+		Server:     f.Server().Addr(),
+		ServerPort: f.Server().Port(),
 	}
 }

@@ -128,6 +128,9 @@ type ZoomConfig struct {
 	// MaxClientHelloBytes bounds the client bytes the identity stage holds
 	// per flow while a ClientHello arrives over several segments.
 	MaxClientHelloBytes int `yaml:"max_client_hello_bytes"`
+	// ClientHelloBudgetBytes bounds what one worker's identity stage holds
+	// for all ClientHellos arriving over several segments at once.
+	ClientHelloBudgetBytes int `yaml:"client_hello_budget_bytes"`
 	// DNSAnswerWindow: a snooped DNS answer is trusted only if it matches a
 	// query seen at most this long before it (client, ports, ID, question).
 	DNSAnswerWindow time.Duration `yaml:"dns_answer_window"`
@@ -151,6 +154,7 @@ type WatchConfig struct {
 func (c *ZoomConfig) setDefaults() {
 	c.NameCacheSize = 16384
 	c.MaxClientHelloBytes = 8192
+	c.ClientHelloBudgetBytes = 4 << 20
 	c.DNSAnswerWindow = 5 * time.Second
 	c.DNSQueryTableBytes = 1 << 20
 }
@@ -158,6 +162,7 @@ func (c *ZoomConfig) setDefaults() {
 func (c *ZoomConfig) validate(v *Validator) {
 	v.Check(c.NameCacheSize >= 16 && c.NameCacheSize <= 10_000_000, "zoom.name_cache_size", "must be between 16 and 10000000, got %d", c.NameCacheSize)
 	v.Check(c.MaxClientHelloBytes >= 1024 && c.MaxClientHelloBytes <= 65536, "zoom.max_client_hello_bytes", "must be between 1024 and 65536, got %d", c.MaxClientHelloBytes)
+	v.Check(c.ClientHelloBudgetBytes >= 4*c.MaxClientHelloBytes && c.ClientHelloBudgetBytes <= 1<<30, "zoom.client_hello_budget_bytes", "must be between 4 × zoom.max_client_hello_bytes (%d, one ClientHello) and 1073741824, got %d", 4*c.MaxClientHelloBytes, c.ClientHelloBudgetBytes)
 	v.Check(c.DNSAnswerWindow >= 100*time.Millisecond && c.DNSAnswerWindow <= time.Minute, "zoom.dns_answer_window", "must be between 100ms and 1m, got %s", c.DNSAnswerWindow)
 	v.Check(c.DNSQueryTableBytes >= 4096 && c.DNSQueryTableBytes <= 1<<30, "zoom.dns_query_table_bytes", "must be between 4096 and 1073741824, got %d", c.DNSQueryTableBytes)
 	c.Watch.Prefixes = c.Watch.Prefixes[:0]

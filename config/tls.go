@@ -32,6 +32,10 @@ type TLSConfig struct {
 	// CTLogsFile replaces the built-in list of known CT logs: Google's
 	// log_list.json (v3 format) as downloaded. Checked on load and reload.
 	CTLogsFile string `yaml:"ct_logs_file"`
+	// ReassemblyBudgetBytes bounds the handshake bytes one worker's TLS
+	// reassembly holds across all its flows (buffers' capacity); segments
+	// beyond it are refused and counted.
+	ReassemblyBudgetBytes int `yaml:"reassembly_budget_bytes"`
 	// VerdictCacheBytes bounds each worker's cache of certificate verdicts
 	// (a chain already judged is not verified again); 0 turns it off.
 	VerdictCacheBytes int `yaml:"verdict_cache_bytes"`
@@ -85,10 +89,12 @@ func (c *TLSConfig) setDefaults() {
 	c.MaxLearnedFingerprints = 4096
 	c.FingerprintBaseline = 20
 	c.VerdictCacheBytes = 4 << 20
+	c.ReassemblyBudgetBytes = 16 << 20
 }
 
 func (c *TLSConfig) validate(v *Validator) {
 	v.Check(c.MaxHandshakeBytes >= 4096 && c.MaxHandshakeBytes <= 1<<20, "tls.max_handshake_bytes", "must be between 4096 and 1048576, got %d", c.MaxHandshakeBytes)
+	v.Check(c.ReassemblyBudgetBytes >= 2*c.MaxHandshakeBytes && c.ReassemblyBudgetBytes <= 1<<30, "tls.reassembly_budget_bytes", "must be between 2 × tls.max_handshake_bytes (%d, one handshake both ways) and 1073741824, got %d", 2*c.MaxHandshakeBytes, c.ReassemblyBudgetBytes)
 	v.Check(c.DedupWindow >= time.Second && c.DedupWindow <= 7*24*time.Hour, "tls.dedup_window", "must be between 1s and 168h, got %s", c.DedupWindow)
 	v.Check(c.MaxDedupEntries >= 16 && c.MaxDedupEntries <= 1_000_000, "tls.max_dedup_entries", "must be between 16 and 1000000, got %d", c.MaxDedupEntries)
 	v.Check(c.MaxLearnedFingerprints >= 16 && c.MaxLearnedFingerprints <= 1_000_000, "tls.max_learned_fingerprints", "must be between 16 and 1000000, got %d", c.MaxLearnedFingerprints)

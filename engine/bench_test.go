@@ -252,3 +252,55 @@ func BenchmarkPacketPathEvidence(b *testing.B) {
 		})
 	}
 }
+
+// BenchmarkTLSShare is BenchmarkPacketPath over mixes whose packets are
+// mostly UDP media (a small TLS share) or mostly TLS handshakes and their
+// data: with the verdict cache and lazily made TLS state, the cost per packet
+// should grow little with the TLS share (issue 13: at most 1.5× from 2% to
+// 85%). Compare cpu-ns/op of the two within one run; tls-% is the share of
+// packets that belong to TCP port 443 connections.
+func BenchmarkTLSShare(b *testing.B) {
+	for _, c := range []struct {
+		name     string
+		sessions float64 // TLS sessions, chosen for the packet share in the name
+	}{{"tls=2%", 0.25}, {"tls=85%", 0.995}} {
+		b.Run(c.name, func(b *testing.B) {
+			var frames []testgen.Packet
+			if _, err := testgen.Large(100000, testgen.LargeOptions{TLSSessions: c.sessions}, func(p testgen.Packet) error {
+				frames = append(frames, p)
+				return nil
+			}); err != nil {
+				b.Fatal(err)
+			}
+			cfg := config.Default()
+			cfg.Capture.Workers = 1
+			e, err := New(Options{Config: cfg})
+			if err != nil {
+				b.Fatal(err)
+			}
+			share := tlsShare(b, e, frames)
+			runtime.LockOSThread()
+			defer runtime.UnlockOSThread()
+			threadTimed = true
+			defer func() { threadTimed = false }()
+			benchLoop(b, e, frames, e.workers[0].handle)
+			b.ReportMetric(share, "tls-%")
+		})
+	}
+}
+
+// tlsShare is the percentage of frames on TCP port 443.
+func tlsShare(b *testing.B, e *Engine, frames []testgen.Packet) float64 {
+	dec := e.newDecoder()
+	var p decode.Packet
+	n := 0
+	for _, fr := range frames {
+		if dec.Decode(fr.Data, decode.LinkEthernet, fr.Time, len(fr.Data), &p) == nil && p.Proto == decode.ProtoTCP && (p.SrcPort == 443 || p.DstPort == 443) {
+			n++
+		}
+	}
+	if len(frames) == 0 {
+		b.Fatal("no frames")
+	}
+	return 100 * float64(n) / float64(len(frames))
+}

@@ -31,7 +31,7 @@ func replay(t *testing.T, pkts []testgen.Packet) (*Engine, []finding.Finding, ma
 		Sink: finding.SinkFunc(func(f finding.Finding) { mu.Lock(); found = append(found, f); mu.Unlock() }),
 		OnFlowEnd: func(f *flow.Flow, _ flow.ExpireReason) {
 			mu.Lock()
-			services[f.Server] = f.Service()
+			services[f.Server()] = f.Service()
 			mu.Unlock()
 		}})
 	if err != nil {

@@ -40,6 +40,9 @@ type Options struct {
 	// OnFlowEnd, when set, sees every flow as it leaves a table (analyze uses it
 	// to list flows). It is called from worker goroutines.
 	OnFlowEnd func(*flow.Flow, flow.ExpireReason)
+	// OnHandshake, when set, hears each watched flow's TLS handshake summary
+	// (analyzers.Env.OnHandshake), before the flow ends.
+	OnHandshake func(*flow.Flow, analyzers.HandshakeSummary)
 	// Plugins are the analyzers to run, in this order; nil: every registered
 	// analyzer in analyzers.Order. analyzers.disabled applies to both.
 	Plugins []analyzers.Plugin
@@ -148,7 +151,7 @@ func New(o Options) (*Engine, error) {
 	e.m.setAnalyzers(set.health)
 	fc := flow.ConfigFrom(cfg.Flows)
 	for range cfg.Capture.Workers {
-		id := identity.New(identity.Config{Classifier: classifier, Names: e.names, MaxHelloBytes: cfg.Zoom.MaxClientHelloBytes, Metrics: idMetrics})
+		id := identity.New(identity.Config{Classifier: classifier, Names: e.names, MaxHelloBytes: cfg.Zoom.MaxClientHelloBytes, BudgetBytes: cfg.Zoom.ClientHelloBudgetBytes, Metrics: idMetrics})
 		e.workers = append(e.workers, newWorker(fc, id, set, set.instances(), o.Logger, o.OnFlowEnd))
 	}
 	if o.Evidence != nil {
@@ -201,7 +204,7 @@ func (e *Engine) initAnalyzers(cfg *config.Config) (*analyzerSet, error) {
 		}
 		ctor, err := p.Init(analyzers.Env{
 			Config: cfg, Registerer: set.collectors, Sink: e.opts.Sink, Names: e.names, Clock: e.opts.Clock,
-			Logger: e.opts.Logger.With("analyzer", p.Name()), Slot: slot,
+			Logger: e.opts.Logger.With("analyzer", p.Name()), Slot: slot, OnHandshake: e.opts.OnHandshake,
 		})
 		if err != nil {
 			return nil, fmt.Errorf("analyzer %s: %w", p.Name(), err)

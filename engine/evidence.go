@@ -119,8 +119,8 @@ func (w *worker) withFailedUDP(pkts []evidence.Packet, tcp *flow.Flow, x *findin
 		return pkts
 	}
 	failed := func(u *flow.Flow) bool {
-		return u != nil && u != tcp && u.Proto == decode.ProtoUDP && u.Client.Addr() == x.Flow.Client &&
-			u.Server.Addr() == server && int(u.Server.Port()) == port
+		return u != nil && u != tcp && u.Proto == decode.ProtoUDP && u.Client().Addr() == x.Flow.Client &&
+			u.Server().Addr() == server && int(u.Server().Port()) == port
 	}
 	const maxFlows = 4 // a client's retries from new ports
 	var us []*flow.Flow
@@ -169,7 +169,7 @@ func (w *worker) flowOf(x *finding.Flow) *flow.Flow {
 	}
 	client := netip.AddrPortFrom(x.Client, x.ClientPort)
 	server := netip.AddrPortFrom(x.Server, x.ServerPort)
-	if f := w.cur; f != nil && f.Proto == proto && f.Client == client && f.Server == server {
+	if f := w.cur; f != nil && f.Proto == proto && f.Client() == client && f.Server() == server {
 		return f
 	}
 	f, _ := w.table.Find(proto, x.Client, x.Server, x.ClientPort, x.ServerPort)

@@ -183,6 +183,8 @@ func (w *worker) expireAnalyzers(i int, f *flow.Flow, now time.Time, why flow.Ex
 	for ; i < len(w.analyzers); i++ {
 		if f.Dropped&(1<<w.slots[i]) == 0 {
 			w.analyzers[i].Expire(f, now, why)
+		} else if fg, ok := w.analyzers[i].(analyzers.Forgetter); ok {
+			fg.Forget(f) // what the dropped flow held goes back to the budget
 		}
 	}
 }
@@ -196,7 +198,7 @@ func (w *worker) panicked(i int, f *flow.Flow, r any) {
 	if h.logged.CompareAndSwap(false, true) {
 		w.log.Error("analyzer panicked; the flow is dropped from it (logged once per analyzer, counted in zoomprobe_analyzer_panics_total)",
 			"analyzer", h.name, "panic", fmt.Sprint(r), "transport", f.Transport(),
-			"client", f.Client.String(), "server", f.Server.String(), "service", f.Service().String(),
+			"client", f.Client().String(), "server", f.Server().String(), "service", f.Service().String(),
 			"stack", string(debug.Stack()))
 	}
 }

@@ -5,6 +5,7 @@ import (
 	"encoding/binary"
 	"net/netip"
 	"testing"
+	"time"
 
 	"github.com/zoomprobe/zoomprobe/decode"
 	"github.com/zoomprobe/zoomprobe/flow"
@@ -22,10 +23,10 @@ func FuzzRecorder(f *testing.F) {
 		cfg := Config{BufferBytes: 8 * ChunkSize, MaxPackets: 8, MaxBytes: 2048}
 		r := NewRecorder(cfg, nil)
 		flows := [4]flow.Flow{
-			{Proto: decode.ProtoTCP, Client: client, Server: server},
-			{Proto: decode.ProtoTCP, Client: netip.MustParseAddrPort("10.0.0.3:40000"), Server: netip.MustParseAddrPort("10.0.0.8:3128")},
-			{Proto: decode.ProtoUDP, Client: client, Server: netip.MustParseAddrPort("10.0.0.53:53")},
-			{Proto: decode.ProtoUDP, Client: client, Server: netip.MustParseAddrPort("198.51.100.7:8801")},
+			*flow.New(decode.ProtoTCP, client, server, time.Time{}),
+			*flow.New(decode.ProtoTCP, netip.MustParseAddrPort("10.0.0.3:40000"), netip.MustParseAddrPort("10.0.0.8:3128"), time.Time{}),
+			*flow.New(decode.ProtoUDP, client, netip.MustParseAddrPort("10.0.0.53:53"), time.Time{}),
+			*flow.New(decode.ProtoUDP, client, netip.MustParseAddrPort("198.51.100.7:8801"), time.Time{}),
 		}
 		sent := [4][][]byte{}
 		var dec decode.Decoder
@@ -91,7 +92,7 @@ func prefixOfOne(b []byte, frames [][]byte) bool {
 // fuzzFrame builds Ethernet, IPv4 and TCP or UDP around payload by hand
 // (checksums are not checked by the decoder's callers here).
 func fuzzFrame(f *flow.Flow, d flow.Dir, flags uint8, payload []byte) []byte {
-	src, dst := f.Client, f.Server
+	src, dst := f.Client(), f.Server()
 	if d == flow.ToClient {
 		src, dst = dst, src
 	}

@@ -31,11 +31,11 @@ type conn struct {
 }
 
 func newConn(t testing.TB, proto uint8, c, s netip.AddrPort) *conn {
-	return &conn{t: t, f: flow.Flow{Proto: proto, Client: c, Server: s}}
+	return &conn{t: t, f: *flow.New(proto, c, s, time.Time{})}
 }
 
 func (c *conn) frame(d flow.Dir, flags uint8, payload []byte) []byte {
-	src, dst := c.f.Client, c.f.Server
+	src, dst := c.f.Client(), c.f.Server()
 	if d == flow.ToClient {
 		src, dst = dst, src
 	}
@@ -301,8 +301,9 @@ func TestRecorderAllocatesNothing(t *testing.T) {
 		}
 		pkts = append(pkts, p)
 	}
+	base := flow.New(decode.ProtoTCP, client, server, time.Time{})
 	allocs := testing.AllocsPerRun(200, func() {
-		f := flow.Flow{Proto: decode.ProtoTCP, Client: client, Server: server}
+		f := *base
 		for i := range pkts {
 			r.Packet(&f, &pkts[i], flow.Dir(i%2))
 		}

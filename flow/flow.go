@@ -4,8 +4,10 @@
 package flow
 
 import (
+	"math"
 	"net/netip"
 	"time"
+	"unsafe"
 
 	"github.com/zoomprobe/zoomprobe/decode"
 	"github.com/zoomprobe/zoomprobe/flow/internal/writekey"
@@ -117,48 +119,48 @@ func Sources() []Source {
 // the identity and the stage's own per-flow state.
 type IdentityCell struct {
 	Identity
-	// ClientISN is the client's initial sequence number, when its SYN was seen.
-	ClientISN uint32
-	ISNKnown  bool
 	// Stage is the identity stage's per-flow state (a ClientHello split over
-	// segments); nil when not needed.
-	Stage any
+	// segments, a *hello of flow/identity); nil when not needed. A plain
+	// pointer, not an interface: 8 bytes less on every flow.
+	Stage unsafe.Pointer
 }
 
 // synCopyWindow: SYNs closer than this are copies of one SYN, not retransmissions.
 const synCopyWindow = 200 * time.Millisecond
 
 // MaxExt is how many analyzers may keep per-flow state.
-const MaxExt = 8
+const MaxExt = 4
 
 // Flow is one bidirectional conversation. Client is the endpoint that opened
 // it (the SYN sender; for UDP the first sender, unless that looks like a server port).
 //
 // Flows live in the table's slab: the table reuses a Flow once it has expired
-// (after onExpire), so a *Flow must not be kept beyond that.
+// (after onExpire), so a *Flow must not be kept beyond that. The layout is
+// compact (FlowBytes, "Memory per worker" in docs/architecture.md): endpoints
+// as raw bytes, times as Unix nanoseconds, saturating counters, and one
+// pointer per analyzer.
 type Flow struct {
-	Client netip.AddrPort
-	Server netip.AddrPort
-	Proto  uint8
+	clientIP, serverIP     [16]byte
+	first, last            int64     // packet times, Unix ns
+	lastSyn                int64     // packet time (Unix ns) of the last counted SYN
+	Bytes                  [2]uint64 // L4 payload bytes
+	Packets                [2]uint32 // saturating
+	isn                    [2]uint32 // initial sequence numbers, when the SYN (client) and SYN-ACK (server) were seen
+	clientPort, serverPort uint16
 
-	TCP         TCPState
-	FirstTTL    [2]uint8 // TTL of the first packet each way; 0 until seen
-	SynCount    uint16   // client SYNs, retransmissions included, mirror copies not
-	SynAckCount uint16
-	RstCount    [2]uint16
-	FinSeen     [2]bool
+	SynCount    uint16    // client SYNs, retransmissions included, mirror copies not; saturating
+	SynAckCount uint16    // saturating
+	RstCount    [2]uint16 // saturating
+
+	Proto    uint8
+	TCP      TCPState
+	FirstTTL [2]uint8 // TTL of the first packet each way; 0 until seen
 	// Dropped has bit i set when the analyzer in slot i panicked on this
 	// flow: the engine no longer shows it this flow. Written by the engine.
 	Dropped uint8
-	lastSyn int64 // packet time (Unix ns) of the last counted SYN
-
-	First, Last time.Time
-	Packets     [2]uint64
-	Bytes       [2]uint64 // L4 payload bytes
-
-	// identity is written by flow/identity only (IdentityCell); read it
-	// with Service, Name, Identity, IdentityFinal and Watched.
-	identity IdentityCell
+	// bits packs per-direction flags in one byte (bit << d for direction d),
+	// so the evidence handle fits without growing the flow: see the bit* consts.
+	bits uint8
 	// Counted is the service the engine last counted this flow under in
 	// flows_total / active_flows; it lets late identity move the count.
 	Counted zoom.Service
@@ -166,13 +168,127 @@ type Flow struct {
 	// (package evidence); 0: none. Written by the recorder only.
 	Evidence uint32
 
-	// Ext holds per-analyzer state, indexed by the analyzer's slot.
-	Ext [MaxExt]any
+	// identity is written by flow/identity only (IdentityCell); read it
+	// with Service, Name, Identity, IdentityFinal and Watched.
+	identity IdentityCell
+
+	// ext holds per-analyzer state, one typed pointer per analyzer slot
+	// (Ext).
+	ext [MaxExt]unsafe.Pointer
 }
+
+// Flags in Flow.bits; each takes two bits, shifted by the direction.
+const (
+	bitV4      = 1 << 0 // the endpoint is an IPv4 address (client: d=0, server: d=1)
+	bitSynCsum = 1 << 2 // a SYN of direction d had a good TCP checksum
+	bitISN     = 1 << 4 // the ISN of direction d is known
+	bitFin     = 1 << 6 // direction d sent a FIN
+)
+
+func (f *Flow) has(bit uint8, d Dir) bool { return f.bits&(bit<<(d&1)) != 0 }
+func (f *Flow) set(bit uint8, d Dir)      { f.bits |= bit << (d & 1) }
+
+// FinSeen reports whether direction d sent a FIN.
+func (f *Flow) FinSeen(d Dir) bool { return f.has(bitFin, d) }
+
+// New makes a flow outside a table (tools and tests), first seen at t.
+func New(proto uint8, client, server netip.AddrPort, t time.Time) *Flow {
+	f := &Flow{Proto: proto}
+	f.setEndpoints(client, server)
+	f.first, f.last = unixNano(t), unixNano(t)
+	return f
+}
+
+func (f *Flow) setEndpoints(client, server netip.AddrPort) {
+	f.clientIP, f.serverIP = client.Addr().As16(), server.Addr().As16()
+	f.clientPort, f.serverPort = client.Port(), server.Port()
+	f.bits &^= bitV4 | bitV4<<1
+	if client.Addr().Is4() {
+		f.set(bitV4, 0)
+	}
+	if server.Addr().Is4() {
+		f.set(bitV4, 1)
+	}
+}
+
+func addr(b [16]byte, v4 bool) netip.Addr {
+	a := netip.AddrFrom16(b)
+	if v4 {
+		return a.Unmap()
+	}
+	return a
+}
+
+// Client is the endpoint that opened the flow.
+func (f *Flow) Client() netip.AddrPort {
+	return netip.AddrPortFrom(addr(f.clientIP, f.has(bitV4, 0)), f.clientPort)
+}
+
+// Server is the endpoint the client opened the flow to.
+func (f *Flow) Server() netip.AddrPort {
+	return netip.AddrPortFrom(addr(f.serverIP, f.has(bitV4, 1)), f.serverPort)
+}
+
+// First is the packet time of the flow's first packet.
+func (f *Flow) First() time.Time { return unixTime(f.first) }
+
+// Last is the packet time of the flow's latest packet.
+func (f *Flow) Last() time.Time { return unixTime(f.last) }
+
+func unixNano(t time.Time) int64 {
+	if t.IsZero() {
+		return 0
+	}
+	return t.UnixNano()
+}
+
+func unixTime(n int64) time.Time {
+	if n == 0 {
+		return time.Time{}
+	}
+	return time.Unix(0, n).UTC()
+}
+
+// SYNChecksumGood reports whether a SYN of direction d (the client's SYN,
+// the SYN-ACK) carried a good TCP checksum: the capture keeps checksums that
+// way, so a bad one later means a segment the receiver dropped.
+func (f *Flow) SYNChecksumGood(d Dir) bool { return f.has(bitSynCsum, d) }
+
+// ISN is the initial sequence number of direction d (the client's SYN, the
+// server's SYN-ACK) and whether it was seen.
+func (f *Flow) ISN(d Dir) (uint32, bool) { return f.isn[d&1], f.has(bitISN, d) }
+
+// is reports whether the flow's endpoint (ip, port, v4) is a and p.
+func is(ip *[16]byte, port uint16, v4 bool, a netip.Addr, p uint16) bool {
+	return port == p && a.Is4() == v4 && *ip == a.As16()
+}
+
+// Ext is an analyzer's typed per-flow slot: the analyzer's state for a flow
+// is a *T kept in the flow (nil until Set).
+type Ext[T any] struct{ slot int }
+
+// NewExt gives the analyzer in slot (analyzers.Env.Slot) its per-flow slot.
+// It panics on a slot outside [0, MaxExt): a registration bug.
+func NewExt[T any](slot int) Ext[T] {
+	if slot < 0 || slot >= MaxExt {
+		panic("flow: analyzer slot out of range")
+	}
+	return Ext[T]{slot: slot}
+}
+
+// Get is the analyzer's state for f, nil when none.
+func (e Ext[T]) Get(f *Flow) *T { return (*T)(f.ext[e.slot]) }
+
+// Set keeps v as the analyzer's state for f (nil: none).
+func (e Ext[T]) Set(f *Flow, v *T) { f.ext[e.slot] = unsafe.Pointer(v) }
+
+// Has reports whether any state is kept for f.
+func (e Ext[T]) Has(f *Flow) bool { return f.ext[e.slot] != nil }
 
 // Key is the flow's symmetric key.
 func (f *Flow) Key() Key {
-	k, _ := KeyOf(f.Proto, f.Client.Addr(), f.Server.Addr(), f.Client.Port(), f.Server.Port())
+	c, s := f.Client(), f.Server()
+	k, _ := KeyOf(f.Proto, c.Addr(), s.Addr(), c.Port(), s.Port())
 	return k
 }
 
@@ -225,7 +341,7 @@ func (f *Flow) Answered() bool { return f.Packets[ToClient] > 0 }
 
 // DirOf tells the direction of a packet from src.
 func (f *Flow) DirOf(src netip.Addr, sport uint16) Dir {
-	if f.Client.Addr() == src && f.Client.Port() == sport {
+	if is(&f.clientIP, f.clientPort, f.has(bitV4, 0), src, sport) {
 		return ToServer
 	}
 	return ToClient
@@ -236,42 +352,55 @@ func (f *Flow) update(p *decode.Packet, d Dir) {
 	if f.Packets[d] == 0 {
 		f.FirstTTL[d] = p.TTL
 	}
-	f.Packets[d]++
+	if f.Packets[d] < math.MaxUint32 {
+		f.Packets[d]++
+	}
 	f.Bytes[d] += uint64(len(p.Payload))
-	if p.Time.After(f.Last) {
-		f.Last = p.Time
+	at := p.Time.UnixNano()
+	if at > f.last {
+		f.last = at
 	}
 	if f.Proto != decode.ProtoTCP {
 		return
 	}
 	fl := p.TCPFlags
+	if fl&decode.TCPSyn != 0 && !f.has(bitSynCsum, d) && p.TCPChecksum() == decode.ChecksumGood {
+		f.set(bitSynCsum, d)
+	}
 	switch {
 	case fl&decode.TCPRst != 0:
-		f.RstCount[d]++
+		inc16(&f.RstCount[d])
 		f.TCP = TCPReset
 		return
 	case fl&(decode.TCPSyn|decode.TCPAck) == decode.TCPSyn && d == ToServer:
 		// A retransmission comes no sooner than the initial RTO (1 s, RFC
 		// 6298); a copy within synCopyWindow is the mirror showing it twice
 		// (SPAN of both directions, a bridge and its port on "any").
-		at := p.Time.UnixNano()
+		if !f.has(bitISN, ToServer) {
+			f.isn[ToServer] = p.Seq
+			f.set(bitISN, ToServer)
+		}
 		if f.SynCount > 0 && time.Duration(at-f.lastSyn) < synCopyWindow {
 			break
 		}
-		f.SynCount++
+		inc16(&f.SynCount)
 		f.lastSyn = at
 		if f.TCP == TCPNone {
 			f.TCP = TCPSynSent
 		}
 	case fl&(decode.TCPSyn|decode.TCPAck) == decode.TCPSyn|decode.TCPAck && d == ToClient:
-		f.SynAckCount++
+		if !f.has(bitISN, ToClient) {
+			f.isn[ToClient] = p.Seq
+			f.set(bitISN, ToClient)
+		}
+		inc16(&f.SynAckCount)
 		if f.TCP < TCPSynReceived {
 			f.TCP = TCPSynReceived
 		}
 	}
 	if fl&decode.TCPFin != 0 {
-		f.FinSeen[d] = true
-		if f.FinSeen[0] && f.FinSeen[1] {
+		f.set(bitFin, d)
+		if f.FinSeen(0) && f.FinSeen(1) {
 			f.TCP = TCPClosed
 		} else if f.TCP < TCPClosing {
 			f.TCP = TCPClosing
@@ -283,5 +412,12 @@ func (f *Flow) update(p *decode.Packet, d Dir) {
 	}
 	if f.TCP == TCPNone && f.Packets[ToServer] > 0 && f.Packets[ToClient] > 0 {
 		f.TCP = TCPEstablished // picked up mid-stream
+	}
+}
+
+// inc16 counts one more, saturating.
+func inc16(n *uint16) {
+	if *n < math.MaxUint16 {
+		*n++
 	}
 }

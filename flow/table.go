@@ -203,8 +203,9 @@ func (t *Table) lookup(proto uint8, src, dst netip.Addr, sport, dport uint16) (i
 		}
 		idx := int32(uint32(s)) - 1
 		f := t.flow(idx)
-		if f.Proto == proto && (f.Client.Port() == sport && f.Server.Port() == dport && f.Client.Addr() == src && f.Server.Addr() == dst ||
-			f.Client.Port() == dport && f.Server.Port() == sport && f.Client.Addr() == dst && f.Server.Addr() == src) {
+		c4, s4 := f.has(bitV4, 0), f.has(bitV4, 1)
+		if f.Proto == proto && (is(&f.clientIP, f.clientPort, c4, src, sport) && is(&f.serverIP, f.serverPort, s4, dst, dport) ||
+			is(&f.clientIP, f.clientPort, c4, dst, dport) && is(&f.serverIP, f.serverPort, s4, src, sport)) {
 			return idx, h
 		}
 	}
@@ -247,13 +248,13 @@ func (t *Table) Packet(p *decode.Packet) (f *Flow, d Dir, created bool) {
 		}
 		idx = t.alloc()
 		f = t.flow(idx)
-		f.Proto, f.First, f.Last = p.Proto, p.Time, p.Time
+		f.Proto, f.first, f.last = p.Proto, p.Time.UnixNano(), p.Time.UnixNano()
 		src := netip.AddrPortFrom(p.Src, p.SrcPort)
 		dst := netip.AddrPortFrom(p.Dst, p.DstPort)
 		if srcIsClient(p) {
-			f.Client, f.Server = src, dst
+			f.setEndpoints(src, dst)
 		} else {
-			f.Client, f.Server = dst, src
+			f.setEndpoints(dst, src)
 		}
 		t.insertSlot(idx, h)
 		l := &t.links[idx]
@@ -286,7 +287,7 @@ func (t *Table) Find(proto uint8, src, dst netip.Addr, sport, dport uint16) (*Fl
 func (t *Table) Advance(now time.Time) {
 	for c := range t.lists {
 		for i := t.lists[c].head; i != none; i = t.lists[c].head {
-			if now.Sub(t.flow(i).Last) <= t.timeouts[c] {
+			if time.Duration(now.UnixNano()-t.flow(i).last) <= t.timeouts[c] {
 				break
 			}
 			t.expire(i, now, ExpireIdle)
@@ -315,7 +316,7 @@ func (t *Table) Each(fn func(*Flow)) {
 func (t *Table) evictOldest(now time.Time) {
 	oldest := none
 	for c := range t.lists {
-		if h := t.lists[c].head; h != none && (oldest == none || t.flow(h).Last.Before(t.flow(oldest).Last)) {
+		if h := t.lists[c].head; h != none && (oldest == none || t.flow(h).last < t.flow(oldest).last) {
 			oldest = h
 		}
 	}

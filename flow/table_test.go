@@ -31,7 +31,7 @@ type expiry struct {
 
 func record(into *[]expiry) func(*Flow, time.Time, ExpireReason) {
 	return func(f *Flow, _ time.Time, why ExpireReason) {
-		*into = append(*into, expiry{f.Client.String(), why})
+		*into = append(*into, expiry{f.Client().String(), why})
 	}
 }
 
@@ -88,8 +88,8 @@ func TestOrientationAndState(t *testing.T) {
 			if tab.Len() != 1 {
 				t.Fatalf("table holds %d flows, want 1", tab.Len())
 			}
-			if f.Client.String() != tt.wantClient {
-				t.Errorf("client = %s, want %s", f.Client, tt.wantClient)
+			if f.Client().String() != tt.wantClient {
+				t.Errorf("client = %s, want %s", f.Client(), tt.wantClient)
 			}
 			if f.TCP != tt.wantState {
 				t.Errorf("state = %s, want %s", f.TCP, tt.wantState)
@@ -105,12 +105,12 @@ func TestUDPOrientation(t *testing.T) {
 	tab := NewTable(DefaultConfig(), nil)
 	// The answer from the DNS server is captured first.
 	f, d, _ := tab.Packet(udp("192.0.2.53", "10.0.0.2", 53, 40000, 0, 80))
-	if f.Client.Addr().String() != "10.0.0.2" || d != ToClient {
-		t.Fatalf("client = %s dir = %d, want 10.0.0.2 and ToClient", f.Client, d)
+	if f.Client().Addr().String() != "10.0.0.2" || d != ToClient {
+		t.Fatalf("client = %s dir = %d, want 10.0.0.2 and ToClient", f.Client(), d)
 	}
 	f, d, _ = tab.Packet(udp("10.0.0.2", "3.7.35.10", 52000, 8801, 0, 100))
-	if f.Server.Port() != 8801 || d != ToServer {
-		t.Fatalf("server = %s dir = %d, want port 8801 and ToServer", f.Server, d)
+	if f.Server().Port() != 8801 || d != ToServer {
+		t.Fatalf("server = %s dir = %d, want port 8801 and ToServer", f.Server(), d)
 	}
 }
 
@@ -191,7 +191,7 @@ func TestFlushAndRecycle(t *testing.T) {
 		t.Fatalf("flush: %v, len %d", got, tab.Len())
 	}
 	f, _, created := tab.Packet(udp("10.0.0.9", "3.7.35.10", 40009, 8801, 0, 1))
-	if !created || f.SynCount != 0 || f.Proto != decode.ProtoUDP || f.Ext[0] != nil {
+	if !created || f.SynCount != 0 || f.Proto != decode.ProtoUDP || f.ext[0] != nil {
 		t.Fatalf("recycled flow kept old state: %+v", f)
 	}
 }

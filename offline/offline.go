@@ -17,6 +17,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/common/expfmt"
 
+	"github.com/zoomprobe/zoomprobe/analyzers"
 	"github.com/zoomprobe/zoomprobe/capture"
 	"github.com/zoomprobe/zoomprobe/certcheck"
 	"github.com/zoomprobe/zoomprobe/config"
@@ -63,8 +64,8 @@ type Flow struct {
 	// zoom_udp, stun or watch (flow/identity).
 	Source string `json:"source,omitempty"`
 
-	// Joined from the findings on this flow (by 5-tuple): the flow table
-	// does not keep TLS details past the handshake.
+	// The TLS analyzer's summary of the handshake (every watched TLS flow)
+	// and the findings on this flow (by 5-tuple).
 	SNI        string   `json:"sni,omitempty"`
 	TLSVersion string   `json:"tls_version,omitempty"`
 	Issuer     string   `json:"issuer,omitempty"`   // the leaf issuer's CN, else its DN
@@ -103,9 +104,21 @@ func Analyze(ctx context.Context, cfg *config.Config, files []string, o Options)
 	coll := exporters.NewCollector(o.MaxFindings)
 	res := &Result{Files: files, FlowsByService: map[string]map[string]int{}, registry: reg}
 	var mu sync.Mutex
+	// handshakes holds the TLS analyzer's summary of each live watched flow
+	// until the flow ends: version and issuer for flows without a finding.
+	handshakes := map[handshakeKey]analyzers.HandshakeSummary{}
+	onHandshake := func(f *flow.Flow, s analyzers.HandshakeSummary) {
+		mu.Lock()
+		defer mu.Unlock()
+		handshakes[handshakeKeyOf(f)] = s
+	}
 	onEnd := func(f *flow.Flow, _ flow.ExpireReason) {
 		mu.Lock()
 		defer mu.Unlock()
+		hs, hsSeen := handshakes[handshakeKeyOf(f)]
+		if hsSeen {
+			delete(handshakes, handshakeKeyOf(f))
+		}
 		svc, tr := f.Service().String(), f.Transport()
 		if res.FlowsByService[svc] == nil {
 			res.FlowsByService[svc] = map[string]int{}
@@ -124,10 +137,11 @@ func Analyze(ctx context.Context, cfg *config.Config, files []string, o Options)
 			nameSource = id.NameSource.String()
 		}
 		res.Flows = append(res.Flows, Flow{
-			Transport: tr, Client: f.Client.Addr(), ClientPort: f.Client.Port(),
-			Server: f.Server.Addr(), ServerPort: f.Server.Port(), Service: svc,
+			Transport: tr, Client: f.Client().Addr(), ClientPort: f.Client().Port(),
+			Server: f.Server().Addr(), ServerPort: f.Server().Port(), Service: svc,
 			Source: id.Source.String(), Name: id.Name, NameSource: nameSource,
-			First: f.First, Last: f.Last, Packets: f.Packets, Bytes: f.Bytes, TCPState: tcpState(f),
+			First: f.First(), Last: f.Last(), Packets: [2]uint64{uint64(f.Packets[0]), uint64(f.Packets[1])}, Bytes: f.Bytes, TCPState: tcpState(f),
+			TLSVersion: hs.Version, Issuer: hs.Issuer,
 		})
 	}
 	var ev *evidence.Dir
@@ -140,7 +154,7 @@ func Analyze(ctx context.Context, cfg *config.Config, files []string, o Options)
 		}
 	}
 	eng, err := engine.New(engine.Options{
-		Config: cfg, Registerer: reg, Sink: exporters.Tee(counter, coll), Logger: o.Logger, Clock: o.Clock, OnFlowEnd: onEnd,
+		Config: cfg, Registerer: reg, Sink: exporters.Tee(counter, coll), Logger: o.Logger, Clock: o.Clock, OnFlowEnd: onEnd, OnHandshake: onHandshake,
 		Evidence: ev,
 	})
 	if err != nil {

@@ -314,3 +314,30 @@ func TestWhereEvidence(t *testing.T) {
 		})
 	}
 }
+
+// Flows without any finding still list their TLS version and issuer (the
+// TLS analyzer's handshake summary), not only flows a finding described.
+func TestFlowsListCleanHandshakes(t *testing.T) {
+	sc := build(t, "zoom-clean", testgen.Params{})
+	res := analyze(t, nil, writeCapture(t, sc.Packets, testgen.FormatPCAP))
+	versions := map[string]int{}
+	for _, f := range res.Flows {
+		if f.Transport != "tcp" || f.ServerPort != 443 {
+			continue
+		}
+		if len(f.Verdicts) != 0 {
+			t.Errorf("clean scenario: %v has verdicts %v", f.Server, f.Verdicts)
+		}
+		versions[f.TLSVersion]++
+		if f.TLSVersion == "tls1.2" && f.Issuer == "" {
+			t.Errorf("TLS 1.2 flow to %v lists no issuer", f.Server)
+		}
+		if f.TLSVersion == "tls1.3" && f.Issuer != "" {
+			t.Errorf("TLS 1.3 flow to %v lists issuer %q: the certificate is encrypted", f.Server, f.Issuer)
+		}
+	}
+	t.Logf("TLS flows by version: %v", versions)
+	if versions["tls1.2"]+versions["tls1.3"] == 0 || versions[""] != 0 {
+		t.Errorf("TLS flows by listed version %v: want every one with its version", versions)
+	}
+}

@@ -7,6 +7,7 @@ import (
 	"slices"
 
 	"github.com/zoomprobe/zoomprobe/finding"
+	"github.com/zoomprobe/zoomprobe/flow"
 )
 
 // tupleKey is a flow's 5-tuple as findings name it.
@@ -21,6 +22,17 @@ type tupleKey struct {
 // tlsSource is the TLS analyzer's name: its findings' evidence holds the
 // negotiated "version" and the leaf's "issuer".
 const tlsSource = "tls"
+
+// handshakeKey names one flow while it lives: its five-tuple and first packet.
+type handshakeKey struct {
+	tupleKey
+	first int64
+}
+
+func handshakeKeyOf(f *flow.Flow) handshakeKey {
+	c, s := f.Client(), f.Server()
+	return handshakeKey{tupleKey{f.Transport(), c.Addr(), c.Port(), s.Addr(), s.Port()}, f.First().UnixNano()}
+}
 
 // maxVerdictsPerFlow bounds the verdicts listed on one flow (a flow rarely
 // has more than two: a block and the fallback it caused).

@@ -106,7 +106,7 @@ var _ analyzers.Analyzer = (*Analyzer)(nil)
 // Packet implements analyzers.Analyzer: answers from port 53, over UDP or in
 // one TCP segment.
 func (a *Analyzer) Packet(f *flow.Flow, p *decode.Packet, d flow.Dir) {
-	if d != flow.ToClient || f.Server.Port() != 53 || len(p.Payload) < 12 {
+	if d != flow.ToClient || f.Server().Port() != 53 || len(p.Payload) < 12 {
 		return
 	}
 	var err error
@@ -132,12 +132,12 @@ func (a *Analyzer) Packet(f *flow.Flow, p *decode.Packet, d flow.Dir) {
 		return
 	}
 	a.m.filtered.WithLabelValues(string(reason)).Inc()
-	if !a.dd.first(f.Client.Addr(), qname, reason, p.Time) {
+	if !a.dd.first(f.Client().Addr(), qname, reason, p.Time) {
 		return
 	}
 	ev := map[string]any{
 		"name": string(qname), "qtype": typeName(m.QType), "rcode": rcodeName(m.RCode),
-		"resolver": f.Server.Addr().String(), "answers": m.NumAnswers,
+		"resolver": f.Server().Addr().String(), "answers": m.NumAnswers,
 	}
 	if answer.IsValid() {
 		ev["answer"] = answer.String()

@@ -105,7 +105,7 @@ func (m *metrics) collectors() []prometheus.Collector {
 // Analyzer is one worker's instance.
 type Analyzer struct {
 	cfg  config.ReachConfig
-	slot int
+	ext  flow.Ext[state]
 	sink finding.Sink
 	sigs *Signatures
 	m    *metrics
@@ -123,7 +123,7 @@ func New(cfg config.ReachConfig, slot int, sink finding.Sink, sigs *Signatures) 
 }
 
 func newAnalyzer(cfg config.ReachConfig, slot int, sink finding.Sink, sigs *Signatures, m *metrics) *Analyzer {
-	return &Analyzer{cfg: cfg, slot: slot, sink: sink, sigs: sigs, m: m}
+	return &Analyzer{cfg: cfg, ext: flow.NewExt[state](slot), sink: sink, sigs: sigs, m: m}
 }
 
 // Collectors returns the metrics (standalone use).
@@ -172,6 +172,10 @@ type state struct {
 	reqTime   time.Time
 }
 
+// maxFree bounds the recycled states (with their header buffers) a worker
+// keeps: enough for steady state, not the high-water mark of a burst.
+const maxFree = 64
+
 // notHTTP marks flows looked at and found uninteresting, without allocating.
 var notHTTP = &state{}
 
@@ -185,13 +189,13 @@ func (a *Analyzer) newState() *state {
 }
 
 func (a *Analyzer) drop(f *flow.Flow, s *state) {
-	if s != notHTTP {
+	if s != notHTTP && len(a.free) < maxFree {
 		rb, sb := s.req.buf[:0], s.resp.buf[:0]
 		*s = state{}
 		s.req.buf, s.resp.buf = rb, sb
 		a.free = append(a.free, s)
 	}
-	f.Ext[a.slot] = notHTTP
+	a.ext.Set(f, notHTTP)
 }
 
 // Packet implements analyzers.Analyzer.
@@ -199,7 +203,7 @@ func (a *Analyzer) Packet(f *flow.Flow, p *decode.Packet, d flow.Dir) {
 	if f.Proto != decode.ProtoTCP {
 		return
 	}
-	s, _ := f.Ext[a.slot].(*state)
+	s := a.ext.Get(f)
 	if s == notHTTP {
 		return
 	}
@@ -208,12 +212,12 @@ func (a *Analyzer) Packet(f *flow.Flow, p *decode.Packet, d flow.Dir) {
 			return
 		}
 		if !http.LooksLikeRequest(p.Payload) {
-			f.Ext[a.slot] = notHTTP
+			a.ext.Set(f, notHTTP)
 			return
 		}
 		s = a.newState()
 		s.reqTime = p.Time
-		f.Ext[a.slot] = s
+		a.ext.Set(f, s)
 	}
 	if d == flow.ToServer {
 		if !s.reqDone {
@@ -309,9 +313,9 @@ func (a *Analyzer) bodyComplete(s *state) bool {
 
 // Expire implements analyzers.Analyzer: an answer cut short is judged on what arrived.
 func (a *Analyzer) Expire(f *flow.Flow, now time.Time, why flow.ExpireReason) {
-	s, _ := f.Ext[a.slot].(*state)
+	s := a.ext.Get(f)
 	if s == nil || s == notHTTP {
-		f.Ext[a.slot] = nil
+		a.ext.Set(f, nil)
 		return
 	}
 	if s.reqDone && !s.judged {
@@ -319,12 +323,12 @@ func (a *Analyzer) Expire(f *flow.Flow, now time.Time, why flow.ExpireReason) {
 			if http.ParseResponse(s.resp.buf, &a.resp) == nil {
 				a.judge(f, s, now)
 			}
-		} else if s.connect && (f.FinSeen[flow.ToClient] || f.RstCount[flow.ToClient] > 0) {
+		} else if s.connect && (f.FinSeen(flow.ToClient) || f.RstCount[flow.ToClient] > 0) {
 			a.closed(f, s, now)
 		}
 	}
 	a.drop(f, s)
-	f.Ext[a.slot] = nil
+	a.ext.Set(f, nil)
 }
 
 // ICMP implements analyzers.Analyzer (nothing to do: reach handles ICMP).

@@ -89,7 +89,7 @@ func (a *Analyzer) report(f *flow.Flow, s *state, reason finding.Reason, product
 	} else {
 		a.m.denials.WithLabelValues(string(reason)).Inc()
 	}
-	ev["proxy"] = f.Server.String()
+	ev["proxy"] = f.Server().String()
 	us, rem := texts(reason)
 	code := 0
 	if reason == finding.ReasonCaptivePortal {

@@ -95,14 +95,14 @@ func (plugin) Init(env analyzers.Env) (func() analyzers.Analyzer, error) {
 	}
 	sh := newShared(cfg.MaxTrackedClients)
 	return func() analyzers.Analyzer {
-		return &Analyzer{cfg: cfg, slot: env.Slot, sink: sink, m: m, sh: sh}
+		return &Analyzer{cfg: cfg, ext: flow.NewExt[state](env.Slot), sink: sink, m: m, sh: sh}
 	}, nil
 }
 
 // Analyzer is one worker's instance.
 type Analyzer struct {
 	cfg  config.ReachConfig
-	slot int
+	ext  flow.Ext[state]
 	sink finding.Sink
 	m    *metrics
 	sh   *shared
@@ -112,13 +112,13 @@ type Analyzer struct {
 // New makes a standalone analyzer (tests, tools): its own metrics and shared
 // state. Register the metrics with Collectors.
 func New(cfg config.ReachConfig, slot int, sink finding.Sink) *Analyzer {
-	return &Analyzer{cfg: cfg, slot: slot, sink: sink, m: newMetrics(), sh: newShared(cfg.MaxTrackedClients)}
+	return &Analyzer{cfg: cfg, ext: flow.NewExt[state](slot), sink: sink, m: newMetrics(), sh: newShared(cfg.MaxTrackedClients)}
 }
 
 var _ analyzers.Analyzer = (*Analyzer)(nil)
 
 func (a *Analyzer) get(f *flow.Flow) *state {
-	if s, ok := f.Ext[a.slot].(*state); ok {
+	if s := a.ext.Get(f); s != nil {
 		return s
 	}
 	var s *state
@@ -128,19 +128,25 @@ func (a *Analyzer) get(f *flow.Flow) *state {
 	} else {
 		s = new(state)
 	}
-	f.Ext[a.slot] = s
+	a.ext.Set(f, s)
 	return s
 }
 
+// maxFree bounds the recycled states a worker keeps: enough for steady
+// state, not the high-water mark of a burst.
+const maxFree = 64
+
 func (a *Analyzer) release(f *flow.Flow, s *state) {
-	*s = state{}
-	f.Ext[a.slot] = nil
-	a.free = append(a.free, s)
+	a.ext.Set(f, nil)
+	if len(a.free) < maxFree {
+		*s = state{}
+		a.free = append(a.free, s)
+	}
 }
 
 // Packet implements analyzers.Analyzer.
 func (a *Analyzer) Packet(f *flow.Flow, p *decode.Packet, d flow.Dir) {
-	if f.IdentityFinal() && !f.Watched() && f.Ext[a.slot] == nil {
+	if f.IdentityFinal() && !f.Watched() && !a.ext.Has(f) {
 		return
 	}
 	s := a.get(f)
@@ -163,11 +169,11 @@ func (a *Analyzer) ICMP(f *flow.Flow, p *decode.Packet, d flow.Dir) {
 	if !ok {
 		return
 	}
-	if p.Src == f.Client.Addr() {
+	if p.Src == f.Client().Addr() {
 		return // the client cannot be the hop that rejected its own packet
 	}
-	s, ok := f.Ext[a.slot].(*state)
-	if !ok {
+	s := a.ext.Get(f)
+	if s == nil {
 		return // never saw the flow's packets (unwatched)
 	}
 	if f.Proto == decode.ProtoTCP && s.synSeen && !seqWithin(p.ICMP.QSeq, s.isn, uint32(f.Bytes[flow.ToServer])+2) {
@@ -178,7 +184,7 @@ func (a *Analyzer) ICMP(f *flow.Flow, p *decode.Packet, d flow.Dir) {
 	if s.icmp.seen {
 		return
 	}
-	s.icmp = icmpRecord{seen: true, time: p.Time, sender: p.Src, typ: p.ICMP.Type, code: p.ICMP.Code, ttl: p.TTL, reason: reason}
+	s.icmp = icmpRecord{seen: true, time: at(p.Time), sender: p.Src, typ: p.ICMP.Type, code: p.ICMP.Code, ttl: p.TTL, reason: reason}
 }
 
 // seqWithin reports whether q lies in [base, base+span] modulo 2^32.
@@ -227,8 +233,8 @@ func unreachableReason(proto, typ, code uint8) (finding.Reason, bool) {
 
 // Expire implements analyzers.Analyzer: the flow's verdicts are given now.
 func (a *Analyzer) Expire(f *flow.Flow, now time.Time, why flow.ExpireReason) {
-	s, ok := f.Ext[a.slot].(*state)
-	if !ok {
+	s := a.ext.Get(f)
+	if s == nil {
 		return
 	}
 	switch f.Proto {

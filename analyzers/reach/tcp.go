@@ -29,7 +29,7 @@ const (
 
 type icmpRecord struct {
 	seen   bool
-	time   time.Time
+	time   instant
 	sender netip.Addr
 	typ    uint8
 	code   uint8
@@ -39,7 +39,7 @@ type icmpRecord struct {
 
 type rstRecord struct {
 	seen        bool
-	time        time.Time
+	time        instant
 	ttl         uint8
 	ipid        uint16
 	seq         uint32
@@ -52,12 +52,34 @@ type rstRecord struct {
 	racedAnswer bool // the server's answer passed the probe before this reset to the ClientHello
 }
 
+// instant is a packet time as Unix nanoseconds (0: never), 8 bytes where a
+// time.Time takes 24: the state is made for every watched flow.
+type instant int64
+
+func at(t time.Time) instant {
+	if t.IsZero() {
+		return 0
+	}
+	return instant(t.UnixNano())
+}
+
+// T is the instant as a time (the zero time for 0).
+func (i instant) T() time.Time {
+	if i == 0 {
+		return time.Time{}
+	}
+	return time.Unix(0, int64(i)).UTC()
+}
+
+// IsZero reports whether the instant was never set.
+func (i instant) IsZero() bool { return i == 0 }
+
 // state is one flow's memory; recycled through Analyzer.free.
 type state struct {
 	// UDP and TCP.
-	first, lastClient time.Time
+	first, lastClient instant
 	answered          bool // the server sent something (TCP: SYN-ACK or data)
-	answerTime        time.Time
+	answerTime        instant
 	openMarked        bool // port matrix told and fallback join done for this flow
 	reported          bool
 	icmp              icmpRecord
@@ -69,7 +91,7 @@ type state struct {
 
 	// TCP, client side.
 	synSeen           bool
-	synFirst, synLast time.Time
+	synFirst, synLast instant
 	isn               uint32
 	clientTTL         uint8
 	clientIPID        [4]uint16 // the client's last IP IDs, a ring
@@ -95,7 +117,7 @@ type state struct {
 	rstSeqs           [2]uint32 // first two distinct reset sequence numbers (bursts)
 	rstDistinct       uint8
 	rstToServer       bool
-	rstToServerTime   time.Time
+	rstToServerTime   instant
 	rstToServerTTL    uint8
 	afterRst          bool // a genuine server packet came after the reset
 	afterRstTTL       uint8
@@ -184,22 +206,22 @@ func (a *Analyzer) tcpPacket(f *flow.Flow, s *state, p *decode.Packet, d flow.Di
 		switch {
 		case fl&decode.TCPRst != 0:
 			if !s.rstToServer {
-				s.rstToServer, s.rstToServerTime, s.rstToServerTTL = true, p.Time, p.TTL
+				s.rstToServer, s.rstToServerTime, s.rstToServerTTL = true, at(p.Time), p.TTL
 			}
 			return
 		case fl&(decode.TCPSyn|decode.TCPAck) == decode.TCPSyn:
 			if !s.synSeen {
-				s.synSeen, s.synFirst, s.isn = true, p.Time, p.Seq
-				s.first = p.Time
+				s.synSeen, s.synFirst, s.isn = true, at(p.Time), p.Seq
+				s.first = at(p.Time)
 				s.lost.clientSent = 1
-			} else if l := &s.lost; l.synAckSeen && p.Seq == s.isn && p.Time.Sub(s.synLast) >= copyWindow && since(p.Time, l.firstAnswer) >= crossingSlack {
+			} else if l := &s.lost; l.synAckSeen && p.Seq == s.isn && p.Time.Sub(s.synLast.T()) >= copyWindow && since(p.Time, l.firstAnswer) >= crossingSlack {
 				l.synRetries++ // the SYN-ACK passed the probe, the client asks again
 				l.lastRetry = p.Time.UnixNano()
 			}
 			if s.rst.seen {
 				s.synAfterRst = true
 			}
-			s.synLast = p.Time
+			s.synLast = at(p.Time)
 			return
 		}
 		if s.synSeen && !s.answered && fl&decode.TCPAck != 0 {
@@ -219,7 +241,7 @@ func (a *Analyzer) tcpPacket(f *flow.Flow, s *state, p *decode.Packet, d flow.Di
 		a.resetToClient(f, s, p)
 		return
 	}
-	if s.rst.seen && !s.synAfterRst && p.Time.Sub(s.rst.time) <= raceWindow {
+	if s.rst.seen && !s.synAfterRst && p.Time.Sub(s.rst.time.T()) <= raceWindow {
 		s.afterRst = true
 		if s.afterRstTTL == 0 {
 			s.afterRstTTL = p.TTL
@@ -243,7 +265,7 @@ func (a *Analyzer) tcpPacket(f *flow.Flow, s *state, p *decode.Packet, d flow.Di
 		s.synAckTTL = p.TTL
 	}
 	if !s.answered {
-		s.answered, s.answerTime = true, p.Time
+		s.answered, s.answerTime = true, at(p.Time)
 	}
 	if len(p.Payload) > 0 {
 		if !s.serverPayload {
@@ -426,8 +448,8 @@ func (a *Analyzer) tcpAnswered(f *flow.Flow, s *state) {
 	}
 	s.openMarked = true
 	t := s.answerTime
-	a.m.matrix.set(f.Service(), f.Proto, f.Server.Port(), StatusOpen, t)
-	fb := a.sh.tcpAnswered(f.Client.Addr(), f.Server.Addr(), f.Service(), f.Server.Port(), s.synFirst, t, s.synAckTTL, analyzers.FindingFlow(f), a.cfg.FallbackWindow)
+	a.m.matrix.set(f.Service(), f.Proto, f.Server().Port(), StatusOpen, t.T())
+	fb := a.sh.tcpAnswered(f.Client().Addr(), f.Server().Addr(), f.Service(), f.Server().Port(), s.synFirst.T(), t.T(), s.synAckTTL, analyzers.FindingFlow(f), a.cfg.FallbackWindow)
 	if fb != nil {
 		a.emitFallback(fb)
 	}
@@ -451,8 +473,8 @@ func (a *Analyzer) resetToClient(f *flow.Flow, s *state, p *decode.Packet) {
 		return // far outside the window: the client would ignore it
 	}
 	r := &s.rst
-	r.seen, r.time, r.ttl, r.ipid, r.seq, r.payload = true, p.Time, p.TTL, p.IPID, p.Seq, len(p.Payload)
-	r.afterClose = f.FinSeen[flow.ToServer] || f.FinSeen[flow.ToClient]
+	r.seen, r.time, r.ttl, r.ipid, r.seq, r.payload = true, at(p.Time), p.TTL, p.IPID, p.Seq, len(p.Payload)
+	r.afterClose = f.FinSeen(flow.ToServer) || f.FinSeen(flow.ToClient)
 	if p.IPVersion == 4 {
 		r.copiedIPID = s.isClientIPID(p.IPID)
 		if s.srvIPIDn >= 2 && p.IPID != 0 { // 0: a stack that leaves DF packets unnumbered, no evidence
@@ -485,7 +507,7 @@ func (a *Analyzer) resetScore(f *flow.Flow, s *state) (score int, ev map[string]
 	ev = map[string]any{"rst_ttl": int(r.ttl), "phase": r.phase}
 	lo, hi := s.srvTTLMin, s.srvTTLMax
 	if lo == 0 {
-		if t, ok := a.sh.serverTTL(f.Server.Addr()); ok {
+		if t, ok := a.sh.serverTTL(f.Server().Addr()); ok {
 			lo, hi = t, t
 			ev["server_ttl_source"] = "earlier_flow"
 		}
@@ -500,7 +522,7 @@ func (a *Analyzer) resetScore(f *flow.Flow, s *state) (score int, ev map[string]
 			score -= 2
 		}
 	}
-	if f.Client.Addr().Is4() {
+	if f.Client().Addr().Is4() {
 		ev["rst_ip_id"] = int(r.ipid)
 		if r.copiedIPID {
 			score += 2
@@ -526,7 +548,7 @@ func (a *Analyzer) resetScore(f *flow.Flow, s *state) (score int, ev map[string]
 		score += 2
 		ev["rst_payload_bytes"] = r.payload
 	}
-	if s.rstToServer && absDur(s.rstToServerTime.Sub(r.time)) <= bothEndsWindow && s.rstToServerTTL != s.clientTTL {
+	if s.rstToServer && absDur(s.rstToServerTime.T().Sub(r.time.T())) <= bothEndsWindow && s.rstToServerTTL != s.clientTTL {
 		score += 2
 		ev["reset_to_both_ends"] = true
 	}
@@ -574,14 +596,14 @@ func (a *Analyzer) tcpExpire(f *flow.Flow, s *state, now time.Time) {
 	case s.rst.seen:
 		a.judgeReset(f, s, svc, sni)
 	case s.icmp.seen && !s.answered:
-		a.blocked(f, svc, s.icmp.reason, s.icmp.time, icmpEvidence(&s.icmp, s.icmpCount), sni)
+		a.blocked(f, svc, s.icmp.reason, s.icmp.time.T(), icmpEvidence(&s.icmp, s.icmpCount), sni)
 	case s.synSeen && !s.answered && f.Packets[flow.ToClient] == 0:
 		a.judgeDrop(f, s, svc, now, sni)
 	}
 }
 
 func (a *Analyzer) judgeDrop(f *flow.Flow, s *state, svc zoom.Service, now time.Time, sni string) {
-	waited := now.Sub(s.synFirst)
+	waited := now.Sub(s.synFirst.T())
 	switch {
 	case s.ackWithoutSynAck || s.clientPayload:
 		a.m.notJudged.WithLabelValues("capture_gap").Inc()
@@ -592,12 +614,12 @@ func (a *Analyzer) judgeDrop(f *flow.Flow, s *state, svc zoom.Service, now time.
 	case int(f.SynCount) < a.cfg.SYNMinAttempts:
 		a.m.notJudged.WithLabelValues("abandoned").Inc()
 		return
-	case a.sh.answeredNear(f.Client.Addr(), svc, f.Server.Port(), s.synFirst.Add(-a.cfg.HappyEyeballsWindow), s.synLast.Add(a.cfg.HappyEyeballsWindow)):
+	case a.sh.answeredNear(f.Client().Addr(), svc, f.Server().Port(), s.synFirst.T().Add(-a.cfg.HappyEyeballsWindow), s.synLast.T().Add(a.cfg.HappyEyeballsWindow)):
 		a.m.notJudged.WithLabelValues("happy_eyeballs").Inc()
 		return
 	}
 	ev := map[string]any{"syn_attempts": int(f.SynCount), "waited_seconds": waited.Seconds(), "verdict": "dropped"}
-	a.blocked(f, svc, finding.ReasonTimeout, s.synFirst, ev, sni)
+	a.blocked(f, svc, finding.ReasonTimeout, s.synFirst.T(), ev, sni)
 }
 
 func (a *Analyzer) judgeReset(f *flow.Flow, s *state, svc zoom.Service, sni string) {
@@ -611,7 +633,7 @@ func (a *Analyzer) judgeReset(f *flow.Flow, s *state, svc zoom.Service, sni stri
 	a.m.resets.WithLabelValues(svc.String(), r.phase, org).Inc()
 	if r.phase == PhaseSYN && !s.afterRst {
 		ev["syn_attempts"] = int(f.SynCount)
-		a.blocked(f, svc, finding.ReasonConnectionRefused, r.time, ev, sni)
+		a.blocked(f, svc, finding.ReasonConnectionRefused, r.time.T(), ev, sni)
 		return
 	}
 	if org == OriginServer && r.phase == PhaseEstablished {
@@ -628,18 +650,18 @@ func (a *Analyzer) judgeReset(f *flow.Flow, s *state, svc zoom.Service, sni stri
 	case OriginServer:
 		conf = "low"
 	}
-	a.m.matrix.set(svc, f.Proto, f.Server.Port(), StatusReset, r.time)
+	a.m.matrix.set(svc, f.Proto, f.Server().Port(), StatusReset, r.time.T())
 	ev["where"] = WhereBeyondProbe // the reset passed the probe toward the client
 	us, rem := texts(reason)
 	a.emit(finding.Finding{
-		Time: r.time, Kind: finding.KindConnectionReset, Reason: reason, Service: svc.String(), SNI: sni,
+		Time: r.time.T(), Kind: finding.KindConnectionReset, Reason: reason, Service: svc.String(), SNI: sni,
 		Confidence: conf, UserSees: us, Remediation: rem, Evidence: ev,
 	}, f)
 }
 
 // blocked gives a blocked_connection finding, counts it and updates the port matrix.
 func (a *Analyzer) blocked(f *flow.Flow, svc zoom.Service, reason finding.Reason, t time.Time, ev map[string]any, sni string) {
-	port := f.Server.Port()
+	port := f.Server().Port()
 	where := WhereBeyondProbe
 	if reason == finding.ReasonClientSideDrop {
 		where = WhereClientHost

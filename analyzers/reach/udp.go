@@ -12,23 +12,23 @@ import (
 func (a *Analyzer) udpPacket(f *flow.Flow, s *state, p *decode.Packet, d flow.Dir) {
 	if d == flow.ToServer {
 		if s.first.IsZero() {
-			s.first = p.Time
+			s.first = at(p.Time)
 		}
-		s.lastClient = p.Time
+		s.lastClient = at(p.Time)
 		s.datagrams++
 		// Zoom media (type 0x05 with the 8-byte outer header) only follows an
 		// answered set-up: the capture missed the answer, the path works.
 		if s.datagrams > 1 && len(p.Payload) >= 8 && p.Payload[0] == 0x05 {
 			s.clientMedia = true
 		}
-		if !s.answered && !s.reported && s.datagrams > earlyUDPUnanswered && p.Time.Sub(s.first) >= a.cfg.UDPAnswerWindow {
+		if !s.answered && !s.reported && s.datagrams > earlyUDPUnanswered && p.Time.Sub(s.first.T()) >= a.cfg.UDPAnswerWindow {
 			a.udpJudge(f, s, p.Time)
 		}
 		a.udpRequest(f, s, p)
 		return
 	}
 	if !s.answered {
-		s.answered, s.answerTime = true, p.Time
+		s.answered, s.answerTime = true, at(p.Time)
 	}
 	s.lost.noteAnswer(p.Time)
 }
@@ -100,7 +100,7 @@ func (l *lostAnswers) hasRequest(h uint32) bool {
 // client_drop_min_retries times after them and never moved on.
 func (a *Analyzer) udpAnswersLost(f *flow.Flow, s *state) bool {
 	l := &s.lost
-	return f.Watched() && zoom.IsMediaPort(f.Server.Port()) && !l.progress && !s.clientMedia &&
+	return f.Watched() && zoom.IsMediaPort(f.Server().Port()) && !l.progress && !s.clientMedia &&
 		l.dataRetries >= uint16(a.cfg.ClientDropMinRetries)
 }
 
@@ -109,11 +109,11 @@ func (a *Analyzer) udpAnswered(f *flow.Flow, s *state) {
 		return
 	}
 	s.openMarked = true
-	a.m.matrix.set(f.Service(), f.Proto, f.Server.Port(), StatusOpen, s.answerTime)
+	a.m.matrix.set(f.Service(), f.Proto, f.Server().Port(), StatusOpen, s.answerTime.T())
 	// Only an answer on the media ports proves UDP media works: a site can
 	// let STUN (3478/3479) through and still block 8801-8810.
-	if zoom.IsMediaDataPort(f.Server.Port()) {
-		a.sh.udpAnswered(f.Client.Addr(), s.answerTime)
+	if zoom.IsMediaDataPort(f.Server().Port()) {
+		a.sh.udpAnswered(f.Client().Addr(), s.answerTime.T())
 	}
 }
 
@@ -126,14 +126,14 @@ func (a *Analyzer) udpExpire(f *flow.Flow, s *state, now time.Time) {
 		}
 		return
 	}
-	if !s.reported && (s.icmp.seen || now.Sub(s.first) >= a.cfg.UDPAnswerWindow) {
+	if !s.reported && (s.icmp.seen || now.Sub(s.first.T()) >= a.cfg.UDPAnswerWindow) {
 		a.udpJudge(f, s, now)
 	}
 }
 
 // udpJudge gives the verdict on an unanswered media flow whose window passed.
 func (a *Analyzer) udpJudge(f *flow.Flow, s *state, now time.Time) {
-	if !f.Watched() || !zoom.IsMediaPort(f.Server.Port()) || s.clientMedia || s.first.IsZero() {
+	if !f.Watched() || !zoom.IsMediaPort(f.Server().Port()) || s.clientMedia || s.first.IsZero() {
 		return
 	}
 	if !s.icmp.seen && s.datagrams < minUDPDatagrams {
@@ -141,15 +141,15 @@ func (a *Analyzer) udpJudge(f *flow.Flow, s *state, now time.Time) {
 	}
 	s.reported = true
 	reason := finding.ReasonUDPNoAnswer
-	ev := map[string]any{"datagrams": s.datagrams, "waited_seconds": now.Sub(s.first).Seconds()}
+	ev := map[string]any{"datagrams": s.datagrams, "waited_seconds": now.Sub(s.first.T()).Seconds()}
 	if s.icmp.seen {
 		reason = s.icmp.reason
 		ev = icmpEvidence(&s.icmp, s.icmpCount)
 		ev["datagrams"] = s.datagrams
 	}
-	fb, servers := a.sh.udpFailed(f.Client.Addr(), f.Server.Addr(), f.Service(), f.Server.Port(), s.first, reason, a.cfg.FallbackWindow)
+	fb, servers := a.sh.udpFailed(f.Client().Addr(), f.Server().Addr(), f.Service(), f.Server().Port(), s.first.T(), reason, a.cfg.FallbackWindow)
 	ev["failed_udp_servers"] = servers
-	a.blocked(f, f.Service(), reason, s.first, ev, "")
+	a.blocked(f, f.Service(), reason, s.first.T(), ev, "")
 	if fb != nil {
 		a.emitFallback(fb)
 	}
@@ -182,7 +182,7 @@ func (fb *fallback) confidence() string {
 func (a *Analyzer) udpLost(f *flow.Flow, s *state) {
 	l := &s.lost
 	ev := map[string]any{"lost": "udp_answers", "client_retries_after_answers": int(l.dataRetries), "datagrams": s.datagrams}
-	fb, servers := a.sh.udpFailed(f.Client.Addr(), f.Server.Addr(), f.Service(), f.Server.Port(), s.first, finding.ReasonClientSideDrop, a.cfg.FallbackWindow)
+	fb, servers := a.sh.udpFailed(f.Client().Addr(), f.Server().Addr(), f.Service(), f.Server().Port(), s.first.T(), finding.ReasonClientSideDrop, a.cfg.FallbackWindow)
 	ev["failed_udp_servers"] = servers
 	a.clientSideDrop(f, f.Service(), l, ev, "")
 	if fb != nil {

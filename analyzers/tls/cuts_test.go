@@ -255,7 +255,7 @@ func BenchmarkCutHandshake(b *testing.B) {
 			}
 			r := newRig(b, genConfig(b))
 			r.sinkOff()
-			f := &flow.Flow{Proto: decode.ProtoTCP, Client: genClient, Server: genServer}
+			f := flow.New(decode.ProtoTCP, genClient, genServer, time.Time{})
 			dirs := make([]flow.Dir, len(pkts))
 			for i, x := range pkts {
 				dirs[i] = f.DirOf(x.Src, x.SrcPort)

@@ -101,8 +101,8 @@ func TestNotTLSLetGo(t *testing.T) {
 	c := newConn(49000, "52.1.2.4")
 	pk := append(c.open(), c.send(flow.ToServer, []byte("CONNECT zoom.us:443 HTTP/1.1\r\nHost: zoom.us:443\r\n\r\n"), 1400)...)
 	f := r.feed(pk)
-	if !f.IdentityFinal() || f.Watched() || f.Ext[3] != skip {
-		t.Errorf("identity %+v ext %v", f.Identity(), f.Ext[3])
+	if s := flow.NewExt[state](3).Get(f); !f.IdentityFinal() || f.Watched() || s != nil && s != skip {
+		t.Errorf("identity %+v ext %v", f.Identity(), flow.NewExt[state](3).Get(f))
 	}
 	r.flush()
 	if len(r.findings) != 0 {

@@ -20,6 +20,7 @@ type metrics struct {
 	badChecksum   prometheus.Counter // skipped{reason="bad_checksum"}, resolved once
 	conflicts     *prometheus.CounterVec
 	refused       prometheus.Counter
+	overBudget    prometheus.Counter
 }
 
 // filteringAlerts are the alerts firewalls answer a ClientHello with when
@@ -46,7 +47,7 @@ func newMetrics() *metrics {
 		}, []string{"service"}),
 		limits: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "zoomprobe_tls_handshakes_incomplete_total",
-			Help: "Handshakes the TLS analyzer could not follow to the end, by why: cap (tls.max_handshake_bytes reached), gap (bytes missing at flow end), malformed.",
+			Help: "Handshakes the TLS analyzer could not follow to the end, by why: cap (tls.max_handshake_bytes reached), budget (the worker's tls.reassembly_budget_bytes spent), gap (bytes missing at flow end), malformed.",
 		}, []string{"reason"}),
 		suppressed: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "zoomprobe_tls_findings_suppressed_total",
@@ -64,6 +65,10 @@ func newMetrics() *metrics {
 			Name: "zoomprobe_tls_overlap_conflicts_total",
 			Help: "TCP segments of a TLS handshake whose bytes disagree with an earlier copy of the same stream positions (injection or evasion), by service.",
 		}, []string{"service"}),
+		overBudget: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "zoomprobe_tls_reassembly_budget_refused_bytes_total",
+			Help: "Handshake bytes the TLS reassembly refused because the worker's flows together already held tls.reassembly_budget_bytes (also counted in zoomprobe_tls_reassembly_refused_bytes_total).",
+		}),
 		refused: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "zoomprobe_tls_reassembly_refused_bytes_total",
 			Help: "Handshake bytes the TLS reassembly refused because a direction already held tls.max_handshake_bytes.",
@@ -90,7 +95,7 @@ func newMetrics() *metrics {
 		m.conflicts.WithLabelValues(s.String())
 	}
 	m.badChecksum = m.skipped.WithLabelValues("bad_checksum")
-	for _, r := range []string{"cap", "gap", "malformed"} {
+	for _, r := range []string{"cap", "budget", "gap", "malformed"} {
 		m.limits.WithLabelValues(r)
 	}
 	return m
@@ -98,7 +103,7 @@ func newMetrics() *metrics {
 
 func (m *metrics) collectors() []prometheus.Collector {
 	return []prometheus.Collector{m.handshakes, m.interceptions, m.alerts, m.notAfter, m.limits, m.suppressed,
-		m.serverAlerts, m.skipped, m.conflicts, m.refused}
+		m.serverAlerts, m.skipped, m.conflicts, m.refused, m.overBudget}
 }
 
 func (m *metrics) register(r prometheus.Registerer) error {

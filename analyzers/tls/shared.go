@@ -26,13 +26,15 @@ const maxFingerprintsPerKey = 8
 type shared struct {
 	opts     certcheck.Options
 	maxBytes int
-	clock    *certcheck.Clock
-	window   time.Duration
-	baseline int
-	m        *metrics
-	dedup    *bounded.Dedup[dedupKey]
-	learn    *learner
-	hops     *hopLearner
+	// budgetBytes is each worker's reassembly budget (tls.reassembly_budget_bytes).
+	budgetBytes int
+	clock       *certcheck.Clock
+	window      time.Duration
+	baseline    int
+	m           *metrics
+	dedup       *bounded.Dedup[dedupKey]
+	learn       *learner
+	hops        *hopLearner
 
 	mu          sync.Mutex
 	earliest    map[zoom.Service]time.Time
@@ -46,7 +48,7 @@ func newShared(cfg *config.Config, clock *certcheck.Clock) (*shared, error) {
 		return nil, err
 	}
 	return &shared{
-		opts: opts, maxBytes: cfg.TLS.MaxHandshakeBytes,
+		opts: opts, maxBytes: cfg.TLS.MaxHandshakeBytes, budgetBytes: cfg.TLS.ReassemblyBudgetBytes,
 		clock: clock, window: cfg.TLS.DedupWindow, baseline: cfg.TLS.FingerprintBaseline,
 		m: newMetrics(), dedup: bounded.NewDedup[dedupKey](cfg.TLS.MaxDedupEntries), learn: newLearner(cfg.TLS.MaxLearnedFingerprints),
 		hops:     newHopLearner(cfg.TLS.MaxLearnedFingerprints),

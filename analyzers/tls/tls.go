@@ -7,10 +7,12 @@
 package tls
 
 import (
+	"cmp"
 	"crypto/sha256"
 	ctls "crypto/tls"
 	"encoding/hex"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/zoomprobe/zoomprobe/analyzers"
@@ -53,16 +55,22 @@ func (plugin) Init(env analyzers.Env) (func() analyzers.Analyzer, error) {
 		sink = finding.Discard
 	}
 	return func() analyzers.Analyzer {
-		return &Analyzer{slot: env.Slot, sink: sink, sh: sh, verdicts: certcheck.NewCache(sh.opts, cfg.TLS.VerdictCacheBytes)}
+		return &Analyzer{ext: flow.NewExt[state](env.Slot), sink: sink, sh: sh, verdicts: certcheck.NewCache(sh.opts, cfg.TLS.VerdictCacheBytes),
+			budget: ptls.NewBudget(sh.budgetBytes), onHandshake: env.OnHandshake}
 	}, nil
 }
 
 // Analyzer is one worker's instance.
 type Analyzer struct {
-	slot int
+	ext  flow.Ext[state]
 	sink finding.Sink
 	sh   *shared
-	free []*state // recycled per-flow state with its buffers
+	free []*state // recycled per-flow state, small buffers kept (at most maxFree)
+	// budget bounds the reassembly buffers of all this worker's flows
+	// (tls.reassembly_budget_bytes), pooled ones included.
+	budget *ptls.Budget
+	// onHandshake hears each watched handshake's summary; nil: nobody asks.
+	onHandshake func(*flow.Flow, analyzers.HandshakeSummary)
 	// verdicts is this worker's verdict cache: a chain already judged is
 	// not verified again (no lock: one per worker).
 	verdicts *certcheck.Cache
@@ -76,6 +84,7 @@ type Analyzer struct {
 	}
 	ch       ptls.ClientHello
 	srvHello ptls.ServerHello
+	certList [][]byte // scratch for the Certificate message's list
 }
 
 var _ analyzers.Analyzer = (*Analyzer)(nil)
@@ -107,6 +116,8 @@ type state struct {
 	conflictDir                    flow.Dir
 	conflictAt                     int
 	refused                        [2]int // Stream.Refused already counted
+	overBudget                     [2]int // Stream.OverBudget already counted
+	copied                         int    // bytes of certs, ocsp and scts charged to the budget
 	serverTTL                      uint8  // TTL of the server's latest data segment
 
 	sni    [255]byte
@@ -118,12 +129,24 @@ type state struct {
 	cipher  uint16
 	sfp     [ptls.ServerFingerprintLen]byte
 
-	certs [][]byte // copies of the DER certificates (TLS <= 1.2)
-	ocsp  []byte
-	scts  [][]byte
-	v     certcheck.Verdict
+	certs   [][]byte // copies of the DER certificates (TLS <= 1.2), in certBuf
+	certBuf []byte
+	ocsp    []byte
+	scts    [][]byte
+	v       certcheck.Verdict
 }
 
+// maxFree bounds the recycled states a worker keeps; keepBytes is the most
+// reassembly buffer a recycled direction keeps (a ClientHello, a usual server
+// flight with its chain): bigger ones go back to the budget at flow end.
+const (
+	maxFree   = 64
+	keepBytes = 16 << 10
+)
+
+// get makes the flow's state when it first carries payload: a flow that only
+// opened (or never answered) costs the analyzer nothing. The handshake's
+// start and the SYN-ACK's TTL come from what the flow kept.
 func (a *Analyzer) get(f *flow.Flow) *state {
 	var s *state
 	if n := len(a.free); n > 0 {
@@ -133,20 +156,51 @@ func (a *Analyzer) get(f *flow.Flow) *state {
 		s = new(state)
 	}
 	max := a.sh.maxBytes
-	s.dec[0].Reset(max)
-	s.dec[1].Reset(max)
-	f.Ext[a.slot] = s
+	for d := range s.dec {
+		s.dec[d].Stream.SetBudget(a.budget)
+		s.dec[d].Reset(max)
+		if isn, ok := f.ISN(flow.Dir(d)); ok {
+			s.dec[d].Stream.SYN(isn)
+		}
+	}
+	for d := range s.checksumsKept {
+		s.checksumsKept[d] = f.SYNChecksumGood(flow.Dir(d))
+	}
+	if f.SynAckCount > 0 {
+		// The SYN-ACK is the server's first packet of a flow seen from its start.
+		s.synAckSeen, s.synAckTTL = true, f.FirstTTL[flow.ToClient]
+	}
+	a.ext.Set(f, s)
 	return s
 }
 
-// finish returns the state to the pool and marks the flow done.
+// finish returns the state to the pool, its big buffers to the budget, and
+// marks the flow done.
 func (a *Analyzer) finish(f *flow.Flow, s *state) {
-	f.Ext[a.slot] = skip
+	a.ext.Set(f, skip)
 	if s == skip || s == nil {
 		return
 	}
+	a.budget.Give(s.copied)
+	s.copied = 0
+	for d := range s.dec {
+		if s.dec[d].BufferBytes() > keepBytes {
+			s.dec[d].Release()
+		}
+	}
+	if len(a.free) >= maxFree {
+		s.dec[0].Release()
+		s.dec[1].Release()
+		return
+	}
 	d0, d1 := s.dec[0], s.dec[1]
-	*s = state{dec: [2]ptls.Decoder{d0, d1}, certs: s.certs[:0], ocsp: s.ocsp[:0], scts: s.scts[:0]}
+	clear(s.certs)
+	clear(s.scts)
+	certBuf := s.certBuf[:0]
+	if cap(certBuf) > keepBytes {
+		certBuf = nil
+	}
+	*s = state{dec: [2]ptls.Decoder{d0, d1}, certs: s.certs[:0], certBuf: certBuf, ocsp: s.ocsp[:0], scts: s.scts[:0]}
 	a.free = append(a.free, s)
 }
 
@@ -155,12 +209,12 @@ func (a *Analyzer) Packet(f *flow.Flow, p *decode.Packet, d flow.Dir) {
 	if f.Proto != decode.ProtoTCP {
 		return
 	}
-	s, _ := f.Ext[a.slot].(*state)
+	s := a.ext.Get(f)
 	if s == skip {
 		return
 	}
 	if s == nil {
-		if f.IdentityFinal() && !f.Watched() {
+		if len(p.Payload) == 0 || f.IdentityFinal() && !f.Watched() && !firstHello(f, p, d) {
 			return
 		}
 		s = a.get(f)
@@ -197,20 +251,43 @@ func (a *Analyzer) Packet(f *flow.Flow, p *decode.Packet, d flow.Dir) {
 	a.cur.f, a.cur.s, a.cur.p, a.cur.d = f, s, p, d
 	s.dec[d].Segment(p.Seq, p.Payload, a)
 	a.streamEvents(f, s, p, d)
-	if d == flow.ToServer && s.helloSeen && f.Ext[a.slot] == s && s.dec[1].Stream.Len() > 0 && !s.dec[1].Done() {
+	if d == flow.ToServer && s.helloSeen && a.ext.Get(f) == s && s.dec[1].Stream.Len() > 0 && !s.dec[1].Done() {
 		// The server's answer arrived first: read it now.
 		a.cur.d = flow.ToClient
 		s.dec[1].Process(a)
-		if f.Ext[a.slot] == s {
+		if a.ext.Get(f) == s {
 			a.afterSegment(f, s, p, flow.ToClient)
 		}
 		a.cur.d = d
 	}
 	a.cur.f, a.cur.s, a.cur.p = nil, nil, nil
-	if f.Ext[a.slot] != s {
+	if a.ext.Get(f) != s {
 		return // finished inside a callback
 	}
 	a.afterSegment(f, s, p, d)
+}
+
+// charge takes room in the worker's budget for copies of bs kept until the
+// flow is done; false (counted) when the budget cannot pay.
+func (a *Analyzer) charge(s *state, bs ...[]byte) bool {
+	n := 0
+	for _, b := range bs {
+		n += len(b)
+	}
+	if !a.budget.Take(n) {
+		a.sh.m.overBudget.Add(float64(n))
+		return false
+	}
+	s.copied += n
+	return true
+}
+
+// firstHello: the client's first bytes look like a TLS handshake record. An
+// unwatched flow is still followed that far, so an alert answering its
+// ClientHello is counted (filtering by name affects other traffic too).
+func firstHello(f *flow.Flow, p *decode.Packet, d flow.Dir) bool {
+	return d == flow.ToServer && f.Bytes[flow.ToServer] == uint64(len(p.Payload)) && f.Bytes[flow.ToClient] == 0 &&
+		len(p.Payload) >= 3 && p.Payload[0] == ptls.RecordHandshake && p.Payload[1] == 3
 }
 
 // badChecksum reports a segment to ignore: its TCP checksum is wrong in a
@@ -239,6 +316,10 @@ func (a *Analyzer) streamEvents(f *flow.Flow, s *state, p *decode.Packet, d flow
 	if n := st.Refused - s.refused[d]; n > 0 {
 		s.refused[d] = st.Refused
 		a.sh.m.refused.Add(float64(n))
+		if m := st.OverBudget - s.overBudget[d]; m > 0 {
+			s.overBudget[d] = st.OverBudget
+			a.sh.m.overBudget.Add(float64(m))
+		}
 	}
 	if n := st.Conflicts - s.conflicts[d]; n > 0 {
 		s.conflicts[d] = st.Conflicts
@@ -270,6 +351,9 @@ func (a *Analyzer) afterSegment(f *flow.Flow, s *state, p *decode.Packet, d flow
 	dec := &s.dec[d]
 	if dec.Done() && !s.limited[d] {
 		switch err := dec.Err(); {
+		case err == ptls.ErrBudget:
+			s.limited[d] = true
+			a.sh.m.limits.WithLabelValues("budget").Inc()
 		case err == ptls.ErrTooBig || dec.Stream.Overflow:
 			s.limited[d] = true
 			a.sh.m.limits.WithLabelValues("cap").Inc()
@@ -302,9 +386,9 @@ func (a *Analyzer) ICMP(*flow.Flow, *decode.Packet, flow.Dir) {}
 // Expire implements analyzers.Analyzer: a certificate seen but not yet
 // judged (the server's flight was cut short) is judged now.
 func (a *Analyzer) Expire(f *flow.Flow, now time.Time, _ flow.ExpireReason) {
-	s, _ := f.Ext[a.slot].(*state)
+	s := a.ext.Get(f)
 	if s == nil || s == skip {
-		f.Ext[a.slot] = nil
+		a.ext.Set(f, nil)
 		return
 	}
 	if s.certSeen && !s.judged {
@@ -317,7 +401,22 @@ func (a *Analyzer) Expire(f *flow.Flow, now time.Time, _ flow.ExpireReason) {
 		a.sh.m.limits.WithLabelValues("gap").Inc()
 	}
 	a.finish(f, s)
-	f.Ext[a.slot] = nil
+	a.ext.Set(f, nil)
+}
+
+// Forget implements analyzers.Forgetter: the flow's buffers and copies go
+// back to the budget, its state (perhaps left half-way by a panic) is not
+// recycled.
+func (a *Analyzer) Forget(f *flow.Flow) {
+	s := a.ext.Get(f)
+	a.ext.Set(f, nil)
+	if s == nil || s == skip {
+		return
+	}
+	a.budget.Give(s.copied)
+	s.copied = 0
+	s.dec[0].Release()
+	s.dec[1].Release()
 }
 
 // Handshake implements ptls.Handler.
@@ -341,17 +440,34 @@ func (a *Analyzer) Handshake(typ uint8, body []byte) {
 		if s.certSeen || s.version == ptls.VersionTLS13 {
 			return
 		}
-		list, err := ptls.CertificateList(nil, body)
+		list, err := ptls.CertificateList(a.certList[:0], body)
+		a.certList = list
 		if err != nil {
 			a.sh.m.limits.WithLabelValues("malformed").Inc()
 			return
 		}
-		s.certSeen = true
-		for _, der := range list {
-			s.certs = append(s.certs, append([]byte(nil), der...))
+		if !a.charge(s, list...) {
+			// The worker's budget cannot hold the chain until it is
+			// judged: give up on this handshake (counted).
+			a.sh.m.limits.WithLabelValues("budget").Inc()
+			s.limited[1] = true
+			s.dec[1].Stop()
+			return
 		}
+		s.certSeen = true
+		// One buffer for the chain, kept with the recycled state.
+		s.certBuf = s.certBuf[:0]
+		for _, der := range list {
+			s.certBuf = append(s.certBuf, der...)
+		}
+		off := 0
+		for _, der := range list {
+			s.certs = append(s.certs, s.certBuf[off:off+len(der):off+len(der)])
+			off += len(der)
+		}
+		clear(list) // the scratch list must not keep the packet's bytes
 	case ptls.HandshakeCertificateStatus:
-		if resp, err := ptls.CertificateStatus(body); err == nil {
+		if resp, err := ptls.CertificateStatus(body); err == nil && a.charge(s, resp) {
 			s.ocsp = append(s.ocsp[:0], resp...)
 		}
 	case ptls.HandshakeServerHelloDone:
@@ -398,6 +514,7 @@ func (a *Analyzer) ChangeCipherSpec() {
 	if s.version != ptls.VersionTLS13 && f.Watched() {
 		// TLS 1.2 resumption: no certificate on the wire.
 		a.sh.m.handshake(f.Service(), s.version, finding.ReasonCertNotObservable)
+		a.summarize(f, s, "", finding.ReasonCertNotObservable)
 	}
 }
 
@@ -466,8 +583,10 @@ func (a *Analyzer) serverHello(f *flow.Flow, s *state, body []byte) {
 	s.serverHelloTTL = s.serverTTL
 	if sh.SCTList != nil {
 		s.scts = s.scts[:0]
-		for _, sct := range ptls.AppendSCTs(nil, sh.SCTList) {
-			s.scts = append(s.scts, append([]byte(nil), sct...))
+		if scts := ptls.AppendSCTs(nil, sh.SCTList); a.charge(s, scts...) {
+			for _, sct := range scts {
+				s.scts = append(s.scts, append([]byte(nil), sct...))
+			}
 		}
 	}
 	if s.version != ptls.VersionTLS13 {
@@ -477,6 +596,9 @@ func (a *Analyzer) serverHello(f *flow.Flow, s *state, body []byte) {
 	s.dec[0].Stop()
 	s.dec[1].Stop()
 	a.sh.m.handshake(f.Service(), s.version, finding.ReasonCertNotObservable)
+	if f.Watched() {
+		a.summarize(f, s, "", finding.ReasonCertNotObservable)
+	}
 	a.tls13(f, s)
 }
 
@@ -491,7 +613,7 @@ func (a *Analyzer) tls13(f *flow.Flow, s *state) {
 		a.suspected(f, s, t, "server_fingerprint", ev)
 	}
 	if s.synAckSeen {
-		if drift, learned := a.sh.hops.observe(f.Server.Addr(), hops(s.synAckTTL), a.sh.baseline); drift {
+		if drift, learned := a.sh.hops.observe(f.Server().Addr(), hops(s.synAckTTL), a.sh.baseline); drift {
 			ev := a.baseEvidence(f, s)
 			ev["hops_learned"] = learned
 			ev["hops_syn_ack"] = hops(s.synAckTTL)
@@ -534,6 +656,7 @@ func (a *Analyzer) judge(f *flow.Flow, s *state, t time.Time) {
 	})
 	s.v = v
 	a.sh.m.handshake(f.Service(), s.version, v.Reason)
+	a.summarize(f, s, cmp.Or(v.IssuerCN, v.Issuer), v.Reason)
 	if !v.NotAfter.IsZero() {
 		a.sh.notAfter(f.Service(), v.NotAfter)
 	}
@@ -545,7 +668,7 @@ func (a *Analyzer) judge(f *flow.Flow, s *state, t time.Time) {
 		kind = finding.KindTLSInterception
 		a.sh.m.interceptions.WithLabelValues(f.Service().String(), string(v.Reason), a.sh.productLabel(v.Product)).Inc()
 	}
-	if !a.sh.dedup.First(dedupKey{server: f.Server.Addr(), leaf: leafKey(s, v), kind: kind}, t, a.sh.window) {
+	if !a.sh.dedup.First(dedupKey{server: f.Server().Addr(), leaf: leafKey(s, v), kind: kind}, t, a.sh.window) {
 		a.sh.m.suppressed.Inc()
 		return
 	}
@@ -558,6 +681,17 @@ func (a *Analyzer) judge(f *flow.Flow, s *state, t time.Time) {
 		Flow: analyzers.FindingFlow(f), SNI: a.sniString(s), ZoomRoomsCode: v.ZoomRoomsCode,
 		Product: v.Product, Confidence: v.Confidence, UserSees: us, Remediation: rem, Evidence: ev,
 	})
+}
+
+// summarize tells who asked (analyze --flows) what this handshake was.
+func (a *Analyzer) summarize(f *flow.Flow, s *state, issuer string, verdict finding.Reason) {
+	if a.onHandshake == nil {
+		return
+	}
+	if len(issuer) > analyzers.MaxIssuerBytes {
+		issuer = strings.ToValidUTF8(issuer[:analyzers.MaxIssuerBytes], "")
+	}
+	a.onHandshake(f, analyzers.HandshakeSummary{Version: ptls.VersionName(s.version), Issuer: issuer, Verdict: verdict})
 }
 
 // leafKey identifies the leaf certificate: certcheck's SHA-256 of the leaf,
@@ -589,7 +723,7 @@ func isInterception(v certcheck.Verdict) bool {
 func (a *Analyzer) rejected(f *flow.Flow, s *state, level, desc uint8) {
 	t := a.cur.p.Time
 	alert := ptls.AlertName(desc)
-	if !a.sh.dedup.First(dedupKey{server: f.Server.Addr(), leaf: leafKey(s, s.v), kind: finding.KindCertRejected, alert: desc}, t, a.sh.window) {
+	if !a.sh.dedup.First(dedupKey{server: f.Server().Addr(), leaf: leafKey(s, s.v), kind: finding.KindCertRejected, alert: desc}, t, a.sh.window) {
 		a.sh.m.suppressed.Inc()
 		return
 	}
@@ -633,7 +767,7 @@ func alertReason(desc uint8) finding.Reason {
 
 func (a *Analyzer) suspected(f *flow.Flow, s *state, t time.Time, what string, ev map[string]any) {
 	a.sh.m.interceptions.WithLabelValues(f.Service().String(), string(finding.ReasonFingerprintDrift), "unknown").Inc()
-	key := dedupKey{server: f.Server.Addr(), leaf: string(s.sfp[:]) + what, kind: finding.KindTLSSuspected}
+	key := dedupKey{server: f.Server().Addr(), leaf: string(s.sfp[:]) + what, kind: finding.KindTLSSuspected}
 	if !a.sh.dedup.First(key, t, a.sh.window) {
 		a.sh.m.suppressed.Inc()
 		return
@@ -693,7 +827,7 @@ func (a *Analyzer) serverAlert(f *flow.Flow, s *state, t time.Time, level, desc 
 	if level != ptls.AlertLevelFatal || !f.Service().IsZoom() {
 		return
 	}
-	if !a.sh.dedup.First(dedupKey{server: f.Server.Addr(), kind: finding.KindBlockedConnection, alert: desc}, t, a.sh.window) {
+	if !a.sh.dedup.First(dedupKey{server: f.Server().Addr(), kind: finding.KindBlockedConnection, alert: desc}, t, a.sh.window) {
 		a.sh.m.suppressed.Inc()
 		return
 	}
@@ -727,7 +861,7 @@ func (a *Analyzer) serverAlert(f *flow.Flow, s *state, t time.Time, level, desc 
 // endpoint accepted.
 func (a *Analyzer) overlapConflict(f *flow.Flow, s *state, t time.Time) {
 	s.conflictReported = true
-	if !a.sh.dedup.First(dedupKey{server: f.Server.Addr(), leaf: string(finding.ReasonOverlapConflict), kind: finding.KindTLSSuspected}, t, a.sh.window) {
+	if !a.sh.dedup.First(dedupKey{server: f.Server().Addr(), leaf: string(finding.ReasonOverlapConflict), kind: finding.KindTLSSuspected}, t, a.sh.window) {
 		a.sh.m.suppressed.Inc()
 		return
 	}

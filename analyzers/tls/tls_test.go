@@ -386,7 +386,7 @@ func TestSegmentation(t *testing.T) {
 		t.Run(s.name, func(t *testing.T) {
 			r := newRig(t, testConfig(p))
 			f := r.feed(packets(newConn(40001, "3.7.35.11"), tr, s))
-			if f.Ext[3] != skip {
+			if flow.NewExt[state](3).Get(f) != skip {
 				t.Errorf("the analyzer did not finish with the flow after the handshake")
 			}
 			r.flush()
@@ -581,10 +581,10 @@ func TestIdentityFromSNI(t *testing.T) {
 			}
 			// Only the server's first bytes are still looked at (an alert
 			// answering the ClientHello is counted for every flow).
-			if s, _ := f.Ext[3].(*state); s == nil || !s.peekServer || !s.dec[0].Done() || !s.dec[1].Done() {
-				t.Errorf("unwatched flow: state %+v", f.Ext[3])
+			if s := flow.NewExt[state](3).Get(f); s == nil || !s.peekServer || !s.dec[0].Done() || !s.dec[1].Done() {
+				t.Errorf("unwatched flow: state %+v", flow.NewExt[state](3).Get(f))
 			}
-			if f = r.feed(pk[5:6]); f.Ext[3] != skip {
+			if f = r.feed(pk[5:6]); flow.NewExt[state](3).Get(f) != skip {
 				t.Errorf("unwatched flow still tracked after the server's first bytes")
 			}
 		})
@@ -629,7 +629,7 @@ func TestHandshakeCap(t *testing.T) {
 	}
 	tr := tlstest.Record(t, tlstest.Spec{ServerName: mmr, MaxVersion: ctls.VersionTLS12, Cert: p.forti.Leaf(t, tlstest.LeafSpec{Names: append([]string{mmr}, names...)}, p.forti)})
 	f := r.feed(packets(newConn(46000, "3.7.35.17"), tr, inOrder))
-	if f.Ext[3] != skip {
+	if flow.NewExt[state](3).Get(f) != skip {
 		t.Error("still tracking past the cap")
 	}
 	r.flush()
@@ -684,7 +684,7 @@ func BenchmarkHandshake(b *testing.B) {
 			tr := tlstest.Record(b, tlstest.Spec{ServerName: sni, MaxVersion: bc.version, Cert: bc.cert})
 			pk := packets(newConn(47000, server), tr, segmentation{clientMSS: 1400, serverMSS: 1400})
 			// One flow, replayed: expire it between rounds like the table would.
-			f := &flow.Flow{Proto: decode.ProtoTCP, Client: netip.AddrPortFrom(netip.MustParseAddr("10.0.0.2"), 47000), Server: netip.AddrPortFrom(netip.MustParseAddr(server), 443)}
+			f := flow.New(decode.ProtoTCP, netip.AddrPortFrom(netip.MustParseAddr("10.0.0.2"), 47000), netip.AddrPortFrom(netip.MustParseAddr(server), 443), time.Time{})
 			dirs := make([]flow.Dir, len(pk))
 			for i, x := range pk {
 				dirs[i] = f.DirOf(x.Src, x.SrcPort)
@@ -702,3 +702,34 @@ func BenchmarkHandshake(b *testing.B) {
 }
 
 func (r *rig) sinkOff() { r.a.sink = finding.Discard }
+
+// The reassembly budget gets every byte back: when a flow's handshake is done
+// and when a flow the engine dropped after a panic is forgotten.
+func TestBudgetComesBack(t *testing.T) {
+	p := getPKI(t)
+	tr := tlstest.Record(t, tlstest.Spec{ServerName: mmr, MaxVersion: ctls.VersionTLS12, Cert: p.forti.Leaf(t, tlstest.LeafSpec{Names: []string{mmr}}, p.forti)})
+	r := newRig(t, testConfig(p))
+	pk := packets(newConn(40001, "3.7.35.11"), tr, segmentation{clientMSS: 1400, serverMSS: 90, reverseServer: true})
+	r.feed(pk)
+	r.flush()
+	if len(r.findings) != 1 {
+		t.Fatalf("findings %+v", r.findings)
+	}
+	pooled := 0
+	for _, s := range r.a.free {
+		pooled += s.dec[0].BufferBytes() + s.dec[1].BufferBytes()
+	}
+	if n := r.a.budget.InUse(); n != pooled {
+		t.Errorf("after the flow ended %d bytes are charged, the recycled states hold %d", n, pooled)
+	}
+	// Half a handshake, then the flow is forgotten as after a panic.
+	r2 := newRig(t, testConfig(p))
+	f := r2.feed(pk[:len(pk)/2])
+	if r2.a.budget.InUse() == 0 {
+		t.Fatal("half a handshake charged nothing")
+	}
+	r2.a.Forget(f)
+	if n := r2.a.budget.InUse(); n != 0 {
+		t.Errorf("after Forget %d bytes are still charged", n)
+	}
+}

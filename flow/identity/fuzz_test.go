@@ -73,7 +73,7 @@ func FuzzStage(f *testing.F) {
 			}
 			fl, d, created = tab.Packet(&p)
 			s.Packet(fl, &p, d, created)
-			if h, ok := fl.IdentityCell(key).Stage.(*hello); ok && len(h.stream.Bytes()) > 1024 {
+			if h := (*hello)(fl.IdentityCell(key).Stage); h != nil && len(h.stream.Bytes()) > 1024 {
 				t.Fatalf("holds %d bytes", len(h.stream.Bytes()))
 			}
 		}

@@ -37,8 +37,12 @@ import (
 // key unlocks every flow's identity for this package.
 var key = writekey.New()
 
-// maxFree bounds the recycled ClientHello buffers a stage keeps.
-const maxFree = 1024
+// maxFree bounds the recycled ClientHello buffers a stage keeps; keepBytes
+// is the most stream buffer a recycled one keeps.
+const (
+	maxFree   = 64
+	keepBytes = 4 << 10
+)
 
 // Config builds a stage.
 type Config struct {
@@ -47,6 +51,10 @@ type Config struct {
 	// MaxHelloBytes bounds the client bytes held per flow while its
 	// ClientHello arrives (zoom.max_client_hello_bytes).
 	MaxHelloBytes int
+	// BudgetBytes bounds what the stage holds for all flows' ClientHellos
+	// at once, recycled buffers included (zoom.client_hello_budget_bytes);
+	// 0: DefaultBudgetBytes.
+	BudgetBytes int
 	// Metrics are shared by the stages of all workers; nil: private.
 	Metrics *Metrics
 }
@@ -61,6 +69,7 @@ type Stage struct {
 	max     int
 	m       *Metrics
 	free    []*hello
+	budget  *ptls.Budget
 	scratch []byte // joins a ClientHello split over TLS records
 }
 
@@ -118,8 +127,15 @@ func New(c Config) *Stage {
 	if c.MaxHelloBytes <= 0 {
 		c.MaxHelloBytes = DefaultMaxHelloBytes
 	}
-	return &Stage{cl: c.Classifier, names: c.Names, max: c.MaxHelloBytes, m: c.Metrics, scratch: make([]byte, 0, c.MaxHelloBytes)}
+	if c.BudgetBytes <= 0 {
+		c.BudgetBytes = DefaultBudgetBytes
+	}
+	return &Stage{cl: c.Classifier, names: c.Names, max: c.MaxHelloBytes, m: c.Metrics, scratch: make([]byte, 0, c.MaxHelloBytes),
+		budget: ptls.NewBudget(c.BudgetBytes)}
 }
+
+// DefaultBudgetBytes is the default per-worker bound on ClientHello buffers.
+const DefaultBudgetBytes = 4 << 20
 
 // DefaultMaxHelloBytes is the default per-flow ClientHello bound: a
 // post-quantum hello is about 1.8 KB, one with a large padding or ECH
@@ -141,13 +157,8 @@ func (s *Stage) Packet(f *flow.Flow, p *decode.Packet, d flow.Dir, created bool)
 		if d != flow.ToServer {
 			return
 		}
-		if p.TCPFlags&(decode.TCPSyn|decode.TCPAck) == decode.TCPSyn {
-			if !c.ISNKnown {
-				c.ClientISN, c.ISNKnown = p.Seq, true
-			}
-			if !created && c.Service == zoom.ServiceNone {
-				s.retryName(f, c)
-			}
+		if p.TCPFlags&(decode.TCPSyn|decode.TCPAck) == decode.TCPSyn && !created && c.Service == zoom.ServiceNone {
+			s.retryName(f, c)
 		}
 		if len(p.Payload) > 0 {
 			seq := p.Seq
@@ -172,15 +183,15 @@ func (s *Stage) Expire(f *flow.Flow) {
 func (s *Stage) start(f *flow.Flow, c *flow.IdentityCell) {
 	s.release(c)
 	*c = flow.IdentityCell{} // a table hands out clean flows; a reused one starts clean too
-	server := f.Server.Addr()
-	name, _ := s.names.Get(server, f.First)
-	svc, rule := s.cl.ClassifyRule(f.Proto, server, f.Server.Port(), name)
+	server := f.Server().Addr()
+	name, _ := s.names.Get(server, f.First())
+	svc, rule := s.cl.ClassifyRule(f.Proto, server, f.Server().Port(), name)
 	c.Service, c.Source = svc, sourceOf(rule, flow.SourceDNS)
 	if svc != zoom.ServiceNone && name != "" {
 		c.Name, c.NameSource = name, flow.SourceDNS
 	}
 	if f.Proto == decode.ProtoUDP {
-		c.Final = rule == zoom.RuleName || rule == zoom.RuleRange || !zoom.IsZoomPort(zoom.ProtoUDP, f.Server.Port())
+		c.Final = rule == zoom.RuleName || rule == zoom.RuleRange || !zoom.IsZoomPort(zoom.ProtoUDP, f.Server().Port())
 	}
 }
 
@@ -190,12 +201,12 @@ func (s *Stage) start(f *flow.Flow, c *flow.IdentityCell) {
 // retried, so the block is still told as Zoom's. Only repeated SYNs pay for
 // the lookup.
 func (s *Stage) retryName(f *flow.Flow, c *flow.IdentityCell) {
-	server := f.Server.Addr()
-	name, ok := s.names.Get(server, f.First)
+	server := f.Server().Addr()
+	name, ok := s.names.Get(server, f.First())
 	if !ok {
 		return
 	}
-	svc, rule := s.cl.ClassifyRule(f.Proto, server, f.Server.Port(), name)
+	svc, rule := s.cl.ClassifyRule(f.Proto, server, f.Server().Port(), name)
 	if svc == zoom.ServiceNone {
 		return
 	}
@@ -233,18 +244,25 @@ func (s *Stage) firstDatagram(c *flow.IdentityCell, b []byte) {
 // bytes are not a ClientHello. The first segment is read in place; a
 // ClientHello that needs more (or a segment ahead of a hole) is buffered.
 func (s *Stage) clientData(f *flow.Flow, c *flow.IdentityCell, seq uint32, payload []byte) {
-	h, _ := c.Stage.(*hello)
+	h := (*hello)(c.Stage)
 	if h == nil {
-		if !c.ISNKnown || seq == c.ClientISN+1 {
+		isn, known := f.ISN(flow.ToServer)
+		if !known || seq == isn+1 {
 			if name, res := scanHello(payload, s.scratch); res != scanNeedMore {
 				s.settle(f, c, name, res)
 				return
 			}
 		}
-		h = s.get()
-		c.Stage = h
-		if c.ISNKnown {
-			h.stream.SYN(c.ClientISN)
+		if h = s.get(); h == nil {
+			// The worker's ClientHello budget is spent (many hellos cut
+			// at once): the address decides this flow's identity.
+			s.m.refused[refusedBudget].Add(1)
+			s.settle(f, c, nil, scanNoName)
+			return
+		}
+		c.Stage = unsafe.Pointer(h)
+		if known {
+			h.stream.SYN(isn)
 		}
 	}
 	before := h.stream.Len()
@@ -260,7 +278,11 @@ func (s *Stage) clientData(f *flow.Flow, c *flow.IdentityCell, seq uint32, paylo
 			return
 		}
 	}
-	if h.stream.Overflow {
+	switch {
+	case h.stream.OverBudget > 0:
+		s.m.refused[refusedBudget].Add(1)
+		s.settle(f, c, nil, scanNoName)
+	case h.stream.Overflow:
 		s.m.refused[refusedBytes].Add(1)
 		s.settle(f, c, nil, scanNoName)
 	}
@@ -276,7 +298,7 @@ func (s *Stage) settle(f *flow.Flow, c *flow.IdentityCell, name []byte, res scan
 	}
 	// The name is only looked at here; it is copied below when kept.
 	view := unsafe.String(unsafe.SliceData(name), len(name))
-	svc, rule := s.cl.ClassifyRule(f.Proto, f.Server.Addr(), f.Server.Port(), view)
+	svc, rule := s.cl.ClassifyRule(f.Proto, f.Server().Addr(), f.Server().Port(), view)
 	c.Service, c.Source = svc, sourceOf(rule, flow.SourceSNI)
 	switch {
 	case svc == zoom.ServiceNone:
@@ -289,26 +311,44 @@ func (s *Stage) settle(f *flow.Flow, c *flow.IdentityCell, name []byte, res scan
 	}
 }
 
+// helloBytes is what a hello costs the budget besides its stream's buffers:
+// the joined handshake bytes (the cap) and the struct.
+func (s *Stage) helloBytes() int { return s.max + int(unsafe.Sizeof(hello{})) }
+
+// get takes a recycled hello or makes one the budget can pay for; nil when
+// it cannot.
 func (s *Stage) get() *hello {
 	var h *hello
 	if n := len(s.free); n > 0 {
 		h = s.free[n-1]
 		s.free = s.free[:n-1]
 	} else {
-		h = new(hello)
+		if !s.budget.Take(s.helloBytes()) {
+			return nil
+		}
+		h = &hello{hs: make([]byte, 0, s.max)}
+		h.stream.SetBudget(s.budget)
 	}
 	h.stream.Reset(s.max)
-	if h.hs == nil {
-		h.hs = make([]byte, 0, s.max)
-	}
 	h.hs, h.next, h.recLeft = h.hs[:0], 0, 0
 	return h
 }
 
+// release recycles the flow's hello, its big stream buffer given back; past
+// maxFree the hello itself goes back to the budget.
 func (s *Stage) release(c *flow.IdentityCell) {
-	h, _ := c.Stage.(*hello)
+	h := (*hello)(c.Stage)
 	c.Stage = nil
-	if h != nil && len(s.free) < maxFree {
-		s.free = append(s.free, h)
+	if h == nil {
+		return
 	}
+	if len(s.free) >= maxFree {
+		h.stream.Release()
+		s.budget.Give(s.helloBytes())
+		return
+	}
+	if h.stream.BufferBytes() > keepBytes {
+		h.stream.Release()
+	}
+	s.free = append(s.free, h)
 }

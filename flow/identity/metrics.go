@@ -7,11 +7,12 @@ import (
 )
 
 const (
-	refusedBytes = iota // the ClientHello outgrew zoom.max_client_hello_bytes
+	refusedBytes  = iota // the ClientHello outgrew zoom.max_client_hello_bytes
+	refusedBudget        // the worker's zoom.client_hello_budget_bytes was spent
 	numRefused
 )
 
-var refusedReasons = [numRefused]string{"max_bytes"}
+var refusedReasons = [numRefused]string{"max_bytes", "budget"}
 
 // Metrics are the stage's counters, shared by every worker's stage; the
 // per-packet path only does atomic adds.
@@ -23,7 +24,7 @@ type Metrics struct {
 // NewMetrics makes the counters; register them with a registry.
 func NewMetrics() *Metrics {
 	return &Metrics{desc: prometheus.NewDesc("zoomprobe_identity_client_hello_refused_total",
-		"ClientHellos the identity stage stopped reading before their server_name, by reason: max_bytes (over zoom.max_client_hello_bytes).",
+		"ClientHellos the identity stage stopped reading before their server_name, by reason: max_bytes (over zoom.max_client_hello_bytes), budget (the worker's zoom.client_hello_budget_bytes spent by ClientHellos arriving at once).",
 		[]string{"reason"}, nil)}
 }
 

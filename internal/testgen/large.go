@@ -16,6 +16,11 @@ type LargeOptions struct {
 	Lanes int
 	// Clients is the number of distinct client addresses; default 500.
 	Clients int
+	// TLSSessions, when set (0 < x <= 1), is the share of sessions that
+	// are TLS connections (Zoom's and background HTTPS, in their usual
+	// proportions); the rest are UDP media, STUN, NTP and DNS. 0: the usual
+	// mix (about 54% TLS sessions).
+	TLSSessions float64
 }
 
 // largeLanesMax bounds memory: each lane holds one session's packets.
@@ -154,7 +159,27 @@ func (m *largeMix) session(g *Generator) {
 	client := netip.AddrFrom4([4]byte{10, 20, byte(ci / 250), byte(1 + ci%250)})
 	eph := func() netip.AddrPort { return netip.AddrPortFrom(client, g.EphemeralPort()) }
 	mmr := m.mmrAddrs[r.IntN(len(m.mmrAddrs))]
-	switch k := r.IntN(100); {
+	k := r.IntN(100)
+	if p := m.o.TLSSessions; p > 0 {
+		// TLS sessions are k in [35,82) and [88,95); the others the rest.
+		if r.Float64() < p {
+			if x := r.IntN(54); x < 47 {
+				k = 35 + x
+			} else {
+				k = 88 + x - 47
+			}
+		} else {
+			switch x := r.IntN(46); {
+			case x < 35:
+				k = x
+			case x < 41:
+				k = 82 + x - 35
+			default:
+				k = 95 + x - 41
+			}
+		}
+	}
+	switch {
 	case k < 35: // UDP media: 1-6 s of audio with video (most of the packets)
 		u := g.UDP(eph(), netip.AddrPortFrom(mmr, uint16(8801+r.IntN(10))), UDPOptions{})
 		g.ZoomUDPMedia(u, ZoomMediaOptions{AudioPackets: 50 + r.IntN(250), VideoFrames: 10 + r.IntN(60), PacketsPerFrame: 2 + r.IntN(4)})

@@ -49,6 +49,9 @@ var (
 	ErrMalformed = errors.New("tls: malformed message")
 	// ErrTooBig means a handshake message exceeds the configured cap.
 	ErrTooBig = errors.New("tls: handshake message larger than tls.max_handshake_bytes")
+	// ErrBudget means the worker's reassembly budget could not hold the
+	// partial message (tls.reassembly_budget_bytes).
+	ErrBudget = errors.New("tls: reassembly budget spent (tls.reassembly_budget_bytes)")
 )
 
 // Record is one TLS record; Fragment points into the parsed bytes.
@@ -134,6 +137,36 @@ func (d *Decoder) Consumed() int { return d.Stream.Consumed() }
 // ServerHello. Encrypted records still stop the decoder.
 func (d *Decoder) AllowCompatCCS() { d.compatCCS = true }
 
+// hsAppend adds b to the partial message, charging new room to the
+// stream's budget; when the budget cannot pay the decoder fails (ErrBudget).
+func (d *Decoder) hsAppend(b []byte) bool {
+	if need := len(d.hs) + len(b); need > cap(d.hs) {
+		size := max(need, min(2*cap(d.hs), d.max))
+		if !d.Stream.budget.Take(size - cap(d.hs)) {
+			d.Stream.OverBudget += len(b)
+			d.Stream.Refused += len(b)
+			d.fail(ErrBudget)
+			return false
+		}
+		nb := make([]byte, len(d.hs), size)
+		copy(nb, d.hs)
+		d.hs = nb
+	}
+	d.hs = append(d.hs, b...)
+	return true
+}
+
+// Release gives the buffers back to the budget and stops the decoder.
+func (d *Decoder) Release() {
+	d.Stream.Release()
+	d.Stream.budget.Give(cap(d.hs))
+	d.hs = nil
+	d.done = true
+}
+
+// BufferBytes is the capacity of the decoder's buffers (charged to the budget).
+func (d *Decoder) BufferBytes() int { return d.Stream.BufferBytes() + cap(d.hs) }
+
 // Stop ends decoding (the caller lost interest).
 func (d *Decoder) Stop() {
 	d.done = true
@@ -166,7 +199,10 @@ func (d *Decoder) Process(h Handler) {
 			if len(b) >= 5 {
 				need += int(b[3])<<8 | int(b[4])
 			}
-			if need+len(d.hs) > d.max || d.Stream.Stalled() {
+			switch {
+			case d.Stream.Stalled() && d.Stream.OverBudget > 0:
+				d.fail(ErrBudget)
+			case need+len(d.hs) > d.max || d.Stream.Stalled():
 				d.fail(ErrTooBig)
 			}
 			return
@@ -221,7 +257,9 @@ func (d *Decoder) handshake(frag []byte, h Handler) {
 			d.fail(ErrTooBig)
 			return
 		}
-		d.hs = append(d.hs, frag...)
+		if !d.hsAppend(frag) {
+			return
+		}
 		n, err := d.messages(d.hs, h)
 		if d.done {
 			return
@@ -247,7 +285,8 @@ func (d *Decoder) handshake(frag []byte, h Handler) {
 			d.fail(ErrTooBig)
 			return
 		}
-		d.hs = append(d.hs[:0], frag[n:]...)
+		d.hs = d.hs[:0]
+		d.hsAppend(frag[n:])
 	}
 }
 

@@ -42,6 +42,7 @@ type Stream struct {
 	stallAt int
 	started bool
 	stopped bool
+	budget  *Budget // shared by one worker's streams; nil: no budget
 
 	// Overflow is set when bytes were refused because the window was full:
 	// the handshake did not fit in the cap (tls.max_handshake_bytes).
@@ -53,19 +54,68 @@ type Stream struct {
 	Conflicts int
 	// ConflictAt is the stream offset where the first such segment began.
 	ConflictAt int
+	// OverBudget counts the bytes refused because the worker's reassembly
+	// budget (Budget) was spent; they are also in Refused.
+	OverBudget int
 }
+
+// Budget is the reassembly memory one worker's streams may hold together
+// (tls.reassembly_budget_bytes): a Stream charges the capacity of the
+// buffers it allocates and gives it back on Release. One per worker: no lock.
+type Budget struct {
+	left, size int
+}
+
+// NewBudget makes a budget of n bytes.
+func NewBudget(n int) *Budget { return &Budget{left: n, size: n} }
+
+// InUse is how many bytes the streams hold.
+func (b *Budget) InUse() int { return b.size - b.left }
+
+// Take charges n bytes; false (nothing charged) when fewer are left. A nil
+// budget always pays.
+func (b *Budget) Take(n int) bool {
+	if b == nil || n <= 0 {
+		return true
+	}
+	if n > b.left {
+		return false
+	}
+	b.left -= n
+	return true
+}
+
+// Give returns n bytes taken before.
+func (b *Budget) Give(n int) {
+	if b != nil {
+		b.left += n
+	}
+}
+
+// SetBudget makes the stream charge its buffers to b (kept across Reset).
+// Call it on an empty stream: buffers already held are not charged.
+func (s *Stream) SetBudget(b *Budget) { s.budget = b }
+
+// BufferBytes is the capacity of the stream's buffers, what it charges to
+// its budget.
+func (s *Stream) BufferBytes() int { return cap(s.buf) + 8*cap(s.have) }
 
 // Reset empties the stream and sets its cap, keeping the buffers' storage.
 func (s *Stream) Reset(max int) {
 	words := (len(s.buf) + 63) / 64
 	clear(s.have[:min(words, len(s.have))])
 	buf, have := s.buf[:0], s.have
-	*s = Stream{buf: buf, have: have, max: max, stallAt: -1}
+	*s = Stream{buf: buf, have: have, max: max, stallAt: -1, budget: s.budget}
 }
 
-// Release drops the buffers, for a stream whose flow is being recycled into a
-// pool that should not hold big buffers.
-func (s *Stream) Release() { *s = Stream{} }
+// Release gives the buffers back (to the budget and the collector) and stops
+// the stream; its position stays known (Offset). Reset makes it usable again.
+func (s *Stream) Release() {
+	s.budget.Give(s.BufferBytes())
+	s.buf, s.have = nil, nil
+	s.contig, s.read, s.stallAt = 0, 0, -1
+	s.stopped = true
+}
 
 // SYN records the initial sequence number: the stream's first byte is seq+1.
 // Without it, the first data segment seen fixes the start.
@@ -199,20 +249,32 @@ func (s *Stream) compact(k int) {
 	}
 }
 
-// grow makes the window at least end bytes long (end <= max).
-func (s *Stream) grow(end int) {
-	if end > cap(s.buf) {
-		nb := make([]byte, end, max(end, min(2*cap(s.buf), s.max)))
-		copy(nb, s.buf)
-		s.buf = nb
-	} else {
+// grow makes the window at least end bytes long (end <= max); false when
+// the budget cannot pay for the room (nothing changes).
+func (s *Stream) grow(end int) bool {
+	if end <= cap(s.buf) {
 		s.buf = s.buf[:end]
+		return true
 	}
-	if words := (cap(s.buf) + 63) / 64; words > len(s.have) {
+	size := max(end, min(2*cap(s.buf), s.max))
+	words := max((size+63)/64, len(s.have))
+	if !s.budget.Take(size - cap(s.buf) + 8*(words-cap(s.have))) {
+		// Doubling is too much: exactly what is needed, if that fits.
+		size = end
+		words = max((size+63)/64, len(s.have))
+		if !s.budget.Take(size - cap(s.buf) + 8*(words-cap(s.have))) {
+			return false
+		}
+	}
+	nb := make([]byte, end, size)
+	copy(nb, s.buf)
+	s.buf = nb
+	if words > len(s.have) {
 		nh := make([]uint64, words)
 		copy(nh, s.have)
 		s.have = nh
 	}
+	return true
 }
 
 // place copies payload (covering window positions [start,end)) into the
@@ -223,13 +285,23 @@ func (s *Stream) place(start, end int, payload []byte) {
 		return
 	}
 	old := len(s.buf)
+	if end > old && !s.grow(end) {
+		// The worker's budget is spent: keep only what fits the window.
+		from := max(start, old)
+		s.refuse(from, end-from)
+		s.OverBudget += end - from
+		end = old
+		if start >= end {
+			return
+		}
+		payload = payload[:end-start]
+	}
 	conflict := false
 	if start < old {
 		conflict = s.overlay(start, min(end, old), payload)
 	}
 	if end > old {
 		from := max(start, old)
-		s.grow(end)
 		copy(s.buf[from:end], payload[from-start:])
 		s.setBits(from, end)
 	}
