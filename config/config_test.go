@@ -66,6 +66,11 @@ func TestBadConfigs(t *testing.T) {
 		"any-with-named.yml":         `line 2: capture.interfaces[1]: "any" captures every interface and cannot be combined with named interfaces; list either "any" alone or the interfaces`,
 		"findings-resolve-after.yml": "line 3: findings.resolve_after: 30m0s is shorter than tls.dedup_window (1h0m0s): a problem still there would leave the findings page between two of its findings; set it to 1h0m0s or more",
 		"findings-max-bytes.yml":     "line 2: findings.max_bytes: must be between 65536 and 1073741824, got 1000",
+		"box-unknown-source.yml":     `line 6: capture.boxes[0].outside: "eth2" is not a capture source: name an interface listed in capture.interfaces (not "any")`,
+		"box-same-source.yml":        `line 6: capture.boxes[0].outside: "eth0" is also the inside: a box's two sides are two different interfaces`,
+		"box-duplicate-name.yml":     `line 7: capture.boxes[1].name: "fw1" is also the name of capture.boxes[0]; give each box its own name`,
+		"box-bad-name.yml":           `line 4: capture.boxes[0].name: "fw 1{x}": use 1 to 32 letters, digits, '_' and '-', starting with a letter (it becomes a metric label)`,
+		"box-table-bytes.yml":        "line 7: capture.boxes[0].table_bytes: must be between 65536 and 1073741824, got 100",
 	}
 	files, _ := filepath.Glob("testdata/bad/*.yml")
 	if len(files) != len(want) {
@@ -173,5 +178,17 @@ func TestNamedFileFIFORefused(t *testing.T) {
 	_, err := ReadFile(fifo)
 	if err == nil || !strings.Contains(err.Error(), "not a regular file") {
 		t.Fatalf("err %v", err)
+	}
+}
+
+// A box with only its name and sides gets the documented defaults.
+func TestBoxDefaults(t *testing.T) {
+	c, err := Parse([]byte("capture:\n  interfaces: [eth1, eth2]\n  boxes:\n    - {name: fw1, inside: eth1, outside: eth2}\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	b := c.Capture.Boxes[0]
+	if b.Window != 2*time.Second || b.TableBytes != 4<<20 || b.MinDrops != 2 || b.MatchIPID {
+		t.Errorf("defaults: %+v", b)
 	}
 }
