@@ -13,6 +13,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/zoomprobe/zoomprobe/boxmatch"
 	"github.com/zoomprobe/zoomprobe/certcheck"
 	"github.com/zoomprobe/zoomprobe/config"
 	"github.com/zoomprobe/zoomprobe/decode"
@@ -55,6 +56,33 @@ type Env struct {
 	Logger     *slog.Logger
 	// Slot is this analyzer's index into flow.Flow.Ext.
 	Slot int
+	// BoxSides tells, by decode.Packet.Input, whether a packet was captured
+	// on a side of a box (capture.boxes); nil when no box is configured.
+	BoxSides *BoxSides
+	// OnBoxVerdict, when set, registers a function that receives each box's
+	// verdicts (package boxmatch). It is called from reader goroutines, any
+	// number at once, so it must be safe for concurrent use.
+	OnBoxVerdict func(func(boxmatch.Verdict))
+}
+
+// BoxSide is what an input is to the boxes captured on both sides.
+type BoxSide uint8
+
+const (
+	NotABoxSide BoxSide = iota
+	BoxInside           // the clients' side of a box
+	BoxOutside          // Zoom's side of a box
+)
+
+// BoxSides maps decode.Packet.Input to the box side it captures.
+type BoxSides [256]BoxSide
+
+// Of returns the side input captures.
+func (b *BoxSides) Of(input uint8) BoxSide {
+	if b == nil {
+		return NotABoxSide
+	}
+	return b[input]
 }
 
 // Plugin builds an analyzer.

@@ -4,7 +4,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/zoomprobe/zoomprobe/internal/reachtest"
 )
 
 // BenchmarkBoxmatch is one packet seen on both sides (a TCP segment with
@@ -12,7 +11,7 @@ import (
 // matched pair, and its allocations.
 func BenchmarkBoxmatch(b *testing.B) {
 	x := New(boxCfg(), nil, nil)
-	c := reachtest.NewTCP("10.0.0.5:50000", "170.114.0.10:443")
+	c := newTCP("10.0.0.5:50000", "170.114.0.10:443")
 	payload := make([]byte, 1000)
 	in := c.Data(t0, true, payload)
 	in.HasTimestamps = true
@@ -32,7 +31,7 @@ func BenchmarkBoxmatch(b *testing.B) {
 // table's packets per MiB of table_bytes, the memory bound's other side.
 func BenchmarkBoxmatchFull(b *testing.B) {
 	x := New(boxCfg(), nil, nil)
-	c := reachtest.NewUDP("10.0.0.5:50000", "170.114.0.10:8801")
+	c := newUDP("10.0.0.5:50000", "170.114.0.10:8801")
 	in := c.Data(t0, true, make([]byte, 200))
 	b.ReportAllocs()
 	for i := 0; b.Loop(); i++ {

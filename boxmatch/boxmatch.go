@@ -18,6 +18,7 @@
 package boxmatch
 
 import (
+	"context"
 	"encoding/binary"
 	"math"
 	"net/netip"
@@ -168,8 +169,11 @@ type Matcher struct {
 	last [2]atomic.Int64
 	done [2]atomic.Bool
 	// nextDue is when the oldest waiting packet is due (unix ns); readers
-	// skip the lock while the watermark is before it.
+	// skip the lock while the watermark is not past it.
 	nextDue atomic.Int64
+	// A file reader waiting for the other side (Wait) and its wake-up.
+	waiting [2]atomic.Bool
+	wake    [2]chan struct{}
 
 	mu      sync.Mutex
 	ring    []entry
@@ -201,6 +205,7 @@ func New(cfg config.BoxConfig, m *Metrics, onVerdict func(Verdict)) *Matcher {
 		buckets:  make([]int32, nent),
 		convs:    make([]conv, nconv),
 		convHash: make([]int32, nconv),
+		wake:     [2]chan struct{}{make(chan struct{}, 1), make(chan struct{}, 1)},
 	}
 	// Bucket counts are powers of two at most the entry count, so the table
 	// stays within table_bytes.
@@ -237,15 +242,19 @@ func (x *Matcher) Name() string { return x.name }
 // TableBytes is the memory the table holds.
 func (x *Matcher) TableBytes() int { return x.bytes }
 
-// Seen records that side has read a packet stamped t (any packet: an idle
-// Zoom conversation must not hold judgement back) and judges what is due.
-// Cheap when nothing is: two atomic operations.
+// Seen records that side is reading a packet stamped t (any packet: an
+// idle Zoom conversation must not hold judgement back) and judges what is
+// due. Every packet of side stamped before t must have been observed. Cheap
+// when nothing is due: a few atomic operations.
 func (x *Matcher) Seen(side Side, t time.Time) {
 	ns := t.UnixNano()
 	if ns > x.last[side].Load() {
 		x.last[side].Store(ns) // one reader per side: no race between stores
+		if o := side.other(); x.waiting[o].Load() {
+			x.wakeUp(o)
+		}
 	}
-	if x.watermark() >= x.nextDue.Load() {
+	if x.watermark() > x.nextDue.Load() {
 		x.mu.Lock()
 		x.expire()
 		x.mu.Unlock()
@@ -256,6 +265,7 @@ func (x *Matcher) Seen(side Side, t time.Time) {
 // holds judgement back.
 func (x *Matcher) Done(side Side) {
 	x.done[side].Store(true)
+	x.wakeUp(side.other())
 	x.mu.Lock()
 	x.expire()
 	x.mu.Unlock()
@@ -270,15 +280,40 @@ func (x *Matcher) Flush() {
 	x.mu.Unlock()
 }
 
-// Ahead reports how far side's packet time runs ahead of the other side's,
-// which has not ended: a file reader waits while it exceeds the window, so
-// that the table holds about one window of packets.
-func (x *Matcher) Ahead(side Side) time.Duration {
-	o := side.other()
-	if x.done[o].Load() || x.last[o].Load() == math.MinInt64 && x.last[side].Load() == math.MinInt64 {
-		return 0
+func (x *Matcher) wakeUp(side Side) {
+	select {
+	case x.wake[side] <- struct{}{}:
+	default:
 	}
-	return time.Duration(x.last[side].Load() - x.last[o].Load())
+}
+
+// Wait holds the reader of side, about to handle a packet stamped t (given
+// to Seen first), while t runs more than a window ahead of the other side,
+// which has not ended: files are read as fast as they go, and without it
+// one side could run minutes ahead and fill the table. The side further
+// behind never waits, so two readers cannot wait for each other. False
+// when ctx ended.
+func (x *Matcher) Wait(ctx context.Context, side Side, t time.Time) bool {
+	o, ns := side.other(), t.UnixNano()
+	ahead := func() bool {
+		last := x.last[o].Load()
+		return !x.done[o].Load() && (last == math.MinInt64 || ns-last > x.window)
+	}
+	for ahead() {
+		x.waiting[side].Store(true)
+		if !ahead() { // the other side moved between the test and the flag
+			x.waiting[side].Store(false)
+			return true
+		}
+		select {
+		case <-x.wake[side]:
+		case <-ctx.Done():
+			x.waiting[side].Store(false)
+			return false
+		}
+		x.waiting[side].Store(false)
+	}
+	return true
 }
 
 // Window is the box's matching window.
@@ -436,7 +471,8 @@ func (x *Matcher) expire() {
 	w := x.watermark()
 	for x.n > 0 {
 		h := &x.ring[x.head]
-		if h.live && h.t+x.window > w {
+		// Strictly past: the packet stamped w itself may not be observed yet.
+		if h.live && h.t+x.window >= w {
 			break
 		}
 		if h.live {

@@ -1,7 +1,9 @@
 package boxmatch
 
 import (
+	"context"
 	"net/netip"
+	"sync"
 	"testing"
 	"time"
 	"unsafe"
@@ -10,7 +12,6 @@ import (
 
 	"github.com/zoomprobe/zoomprobe/config"
 	"github.com/zoomprobe/zoomprobe/decode"
-	"github.com/zoomprobe/zoomprobe/internal/reachtest"
 )
 
 var (
@@ -56,7 +57,7 @@ func packets(m *Metrics, result string) int {
 // no verdict, whichever side is read first.
 func TestMatchedAcrossNAT(t *testing.T) {
 	x, r, m := newBox(t, boxCfg())
-	c := reachtest.NewTCP("10.0.0.5:50000", "170.114.0.10:443")
+	c := newTCP("10.0.0.5:50000", "170.114.0.10:443")
 	in := []decode.Packet{c.SYN(t0), c.SYNACK(t0.Add(30 * time.Millisecond)), c.ACK(t0.Add(31*time.Millisecond), true),
 		c.Data(t0.Add(32*time.Millisecond), true, []byte("hello zoom")), c.Data(t0.Add(60*time.Millisecond), false, []byte("welcome"))}
 	for i, p := range in {
@@ -88,7 +89,7 @@ func TestMatchedAcrossNAT(t *testing.T) {
 // The verdict waits for min_drops and for both sides to pass the window.
 func TestDroppedOutbound(t *testing.T) {
 	x, r, m := newBox(t, boxCfg())
-	c := reachtest.NewTCP("10.0.0.5:50000", "170.114.0.10:8801")
+	c := newTCP("10.0.0.5:50000", "170.114.0.10:8801")
 	for _, d := range []time.Duration{0, time.Second, 3 * time.Second} {
 		p := c.SYN(t0.Add(d))
 		x.Observe(Inside, &p, true, 3)
@@ -99,12 +100,12 @@ func TestDroppedOutbound(t *testing.T) {
 	if len(r.v) != 0 {
 		t.Fatalf("a verdict on one dropped SYN: %+v", r.v)
 	}
-	x.Seen(Outside, t0.Add(3*time.Second))
+	x.Seen(Outside, t0.Add(3*time.Second+time.Millisecond))
 	if len(r.v) != 1 {
 		t.Fatalf("verdicts %+v", r.v)
 	}
 	v := r.v[0]
-	if v.Kind != VerdictDroppedOutbound || v.Box != "fw1" || v.SeenOn != Inside || v.Client != c.Client || v.Server != c.Server ||
+	if v.Kind != VerdictDroppedOutbound || v.Box != "fw1" || v.SeenOn != Inside || v.Client != c.client || v.Server != c.server ||
 		v.Packets != 2 || !v.SYNOnly || v.Service != 3 || !v.Time.Equal(t0) || v.Proto != decode.ProtoTCP {
 		t.Errorf("verdict %+v", v)
 	}
@@ -117,7 +118,7 @@ func TestDroppedOutbound(t *testing.T) {
 // UDP answers seen outside and never inside: the box dropped Zoom's answers.
 func TestDroppedInbound(t *testing.T) {
 	x, r, _ := newBox(t, boxCfg())
-	c := reachtest.NewUDP("10.0.0.5:50000", "170.114.0.10:8801")
+	c := newUDP("10.0.0.5:50000", "170.114.0.10:8801")
 	for i := range 3 {
 		ts := t0.Add(time.Duration(i) * 500 * time.Millisecond)
 		q := c.Data(ts, true, []byte{1, 2, 3, byte(i)})
@@ -137,7 +138,7 @@ func TestDroppedInbound(t *testing.T) {
 // seen only inside.
 func TestResetByBox(t *testing.T) {
 	x, r, m := newBox(t, boxCfg())
-	c := reachtest.NewTCP("10.0.0.5:50000", "170.114.0.10:8802")
+	c := newTCP("10.0.0.5:50000", "170.114.0.10:8802")
 	for i := range 2 {
 		ts := t0.Add(time.Duration(i) * time.Second)
 		p := c.SYN(ts)
@@ -158,22 +159,22 @@ func TestResetByBox(t *testing.T) {
 // One from a router beyond the box passes both sides and is matched.
 func TestICMPByBox(t *testing.T) {
 	x, r, m := newBox(t, boxCfg())
-	c := reachtest.NewUDP("10.0.0.5:50000", "170.114.0.10:8801")
+	c := newUDP("10.0.0.5:50000", "170.114.0.10:8801")
 	for i := range 2 {
 		ts := t0.Add(time.Duration(i) * time.Second)
 		q := c.Data(ts, true, []byte{1, byte(i)})
 		x.Observe(Inside, &q, true, 2)
-		u := reachtest.Unreachable(ts.Add(time.Millisecond), "10.0.0.1", 64, 13, q)
+		u := unreachable(ts.Add(time.Millisecond), "10.0.0.1", 13, q)
 		x.Observe(Inside, &u, false, 2)
 	}
-	beyond := reachtest.NewUDP("10.0.0.6:50000", "170.114.0.11:8801")
+	beyond := newUDP("10.0.0.6:50000", "170.114.0.11:8801")
 	q := beyond.Data(t0, true, []byte{7})
 	x.Observe(Inside, &q, true, 2)
 	o := nat(q, time.Millisecond)
 	x.Observe(Outside, &o, true, 2)
-	uo := reachtest.Unreachable(t0.Add(20*time.Millisecond), "203.0.113.1", 50, 13, o)
+	uo := unreachable(t0.Add(20*time.Millisecond), "203.0.113.1", 13, o)
 	x.Observe(Outside, &uo, false, 2)
-	ui := reachtest.Unreachable(t0.Add(21*time.Millisecond), "203.0.113.1", 49, 13, q)
+	ui := unreachable(t0.Add(21*time.Millisecond), "203.0.113.1", 13, q)
 	x.Observe(Inside, &ui, false, 2)
 	x.Flush()
 	if len(r.v) != 1 || r.v[0].Kind != VerdictICMPByBox || r.v[0].ICMPCode != 13 || r.v[0].ICMPSender != netip.MustParseAddr("10.0.0.1") {
@@ -191,7 +192,7 @@ func TestMatchIPID(t *testing.T) {
 		cfg := boxCfg()
 		cfg.MatchIPID = match
 		x, r, m := newBox(t, cfg)
-		c := reachtest.NewUDP("10.0.0.5:50000", "170.114.0.10:8801")
+		c := newUDP("10.0.0.5:50000", "170.114.0.10:8801")
 		for i := range 3 {
 			q := c.Data(t0.Add(time.Duration(i)*time.Second), true, []byte{1, byte(i)})
 			x.Observe(Inside, &q, true, 2)
@@ -219,7 +220,7 @@ func TestTableBound(t *testing.T) {
 		t.Errorf("zoomprobe_box_table_bytes %v, table %d", got, x.TableBytes())
 	}
 	n := len(x.ring)
-	c := reachtest.NewUDP("10.0.0.5:50000", "170.114.0.10:8801")
+	c := newUDP("10.0.0.5:50000", "170.114.0.10:8801")
 	for i := range 2 * n {
 		q := c.Data(t0.Add(time.Duration(i)*time.Microsecond), true, []byte{byte(i), byte(i >> 8)})
 		x.Observe(Inside, &q, true, 2)
@@ -247,7 +248,7 @@ func TestConversationEviction(t *testing.T) {
 	x, _, m := newBox(t, cfg)
 	nc := len(x.convs)
 	for i := range nc + 5 {
-		c := reachtest.NewUDP(netip.AddrPortFrom(netip.AddrFrom4([4]byte{10, 0, byte(i >> 8), byte(i)}), 5000).String(), "170.114.0.10:8801")
+		c := newUDP(netip.AddrPortFrom(netip.AddrFrom4([4]byte{10, 0, byte(i >> 8), byte(i)}), 5000).String(), "170.114.0.10:8801")
 		q := c.Data(t0, true, []byte{1})
 		x.Observe(Inside, &q, true, 2)
 	}
@@ -260,7 +261,7 @@ func TestConversationEviction(t *testing.T) {
 // Observe allocates nothing: a matched pair, and a drop with its verdict.
 func TestObserveAllocatesNothing(t *testing.T) {
 	x, _, _ := newBox(t, boxCfg())
-	c := reachtest.NewTCP("10.0.0.5:50000", "170.114.0.10:443")
+	c := newTCP("10.0.0.5:50000", "170.114.0.10:443")
 	in := c.Data(t0, true, []byte("0123456789abcdef"))
 	out := nat(in, time.Millisecond)
 	i := 0
@@ -275,5 +276,42 @@ func TestObserveAllocatesNothing(t *testing.T) {
 	})
 	if allocs != 0 {
 		t.Errorf("%v allocations per pair", allocs)
+	}
+}
+
+// Two readers, one per side, each as fast as it goes (files): Wait keeps
+// them within a window of each other, so a small table holds everything
+// waiting and every packet is matched.
+func TestTwoReadersApart(t *testing.T) {
+	cfg := boxCfg()
+	cfg.TableBytes = 256 << 10
+	x, r, m := newBox(t, cfg)
+	const n = 20000 // 200 s of packet time at 100 packets a second
+	c := newUDP("10.0.0.5:50000", "170.114.0.10:8801")
+	var in, out []decode.Packet
+	for i := range n {
+		p := c.Data(t0.Add(time.Duration(i)*10*time.Millisecond), i%2 == 0, []byte{byte(i), byte(i >> 8), byte(i >> 16)})
+		in = append(in, p)
+		out = append(out, nat(p, 0))
+	}
+	var wg sync.WaitGroup
+	for side, ps := range [][]decode.Packet{in, out} {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := range ps {
+				p := &ps[i]
+				x.Seen(Side(side), p.Time)
+				x.Wait(context.Background(), Side(side), p.Time)
+				x.Observe(Side(side), p, p.DstPort == 8801, 2)
+			}
+			x.Done(Side(side))
+		}()
+	}
+	wg.Wait()
+	x.Flush()
+	if packets(m, ResultMatched) != n || packets(m, ResultEvicted) != 0 || len(r.v) != 0 {
+		t.Errorf("matched %d of %d, evicted %d, verdicts %d (table of %d)", packets(m, ResultMatched), n,
+			packets(m, ResultEvicted), len(r.v), len(x.ring))
 	}
 }

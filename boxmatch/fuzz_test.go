@@ -5,7 +5,6 @@ import (
 	"time"
 
 	"github.com/zoomprobe/zoomprobe/decode"
-	"github.com/zoomprobe/zoomprobe/internal/reachtest"
 )
 
 // FuzzBoxmatch drives a box with packets built from the input, each seen on
@@ -21,8 +20,8 @@ func FuzzBoxmatch(f *testing.F) {
 		cfg := boxCfg()
 		cfg.TableBytes = 64 << 10
 		x, r, m := newBox(t, cfg)
-		tcp := reachtest.NewTCP("10.0.0.5:50000", "170.114.0.10:443")
-		udp := reachtest.NewUDP("10.0.0.6:50001", "170.114.0.11:8801")
+		tcp := newTCP("10.0.0.5:50000", "170.114.0.10:443")
+		udp := newUDP("10.0.0.6:50001", "170.114.0.11:8801")
 		now := t0
 		lost := false
 		buf := make([]byte, 256)
@@ -44,7 +43,7 @@ func FuzzBoxmatch(f *testing.F) {
 				p = udp.Data(now, toServer, buf[:int(rec[3])])
 			case 3:
 				q := udp.Data(now, true, buf[:int(rec[3])%8])
-				p = reachtest.Unreachable(now, "203.0.113.1", 50, rec[2]%16, q)
+				p = unreachable(now, "203.0.113.1", rec[2]%16, q)
 				toServer = false
 			}
 			o := nat(p, time.Duration(rec[2]%16)*100*time.Millisecond)
