@@ -3,7 +3,6 @@ package boxmatch
 import (
 	"testing"
 	"time"
-
 )
 
 // BenchmarkBoxmatch is one packet seen on both sides (a TCP segment with

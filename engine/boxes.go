@@ -99,7 +99,6 @@ func (e *Engine) boxObserve(bs boxSide, p *decode.Packet) {
 	bs.x.Observe(bs.side, p, toServer, uint8(svc))
 }
 
-
 // boxSides is what analyzers learn about the inputs; nil without boxes.
 func (e *Engine) boxSides() *analyzers.BoxSides {
 	if len(e.boxes.all) == 0 {
