@@ -84,10 +84,21 @@ func (e *Engine) boxObserve(bs boxSide, p *decode.Packet) {
 	toServer := false
 	switch {
 	case p.IsTCP() || p.IsUDP():
-		if svc = e.classifier.ClassifyWithCache(p.Proto, p.Dst, p.DstPort, "", e.names, p.Time); svc != zoom.ServiceNone {
-			toServer = true
-		} else {
-			svc = e.classifier.ClassifyWithCache(p.Proto, p.Src, p.SrcPort, "", e.names, p.Time)
+		dsvc := e.classifier.ClassifyWithCache(p.Proto, p.Dst, p.DstPort, "", e.names, p.Time)
+		ssvc := e.classifier.ClassifyWithCache(p.Proto, p.Src, p.SrcPort, "", e.names, p.Time)
+		switch {
+		case dsvc != zoom.ServiceNone && ssvc != zoom.ServiceNone:
+			// Both ends look like servers (a watched network holding the
+			// box's own outside address): the port tells.
+			toServer = towardServerPort(p.Proto, p.SrcPort, p.DstPort)
+			svc = ssvc
+			if toServer {
+				svc = dsvc
+			}
+		case dsvc != zoom.ServiceNone:
+			svc, toServer = dsvc, true
+		default:
+			svc = ssvc
 		}
 	case p.IsICMP() && p.ICMP.Quoted:
 		svc = e.classifier.ClassifyWithCache(p.ICMP.QProto, p.ICMP.QDst, p.ICMP.QDstPort, "", e.names, p.Time)
@@ -105,4 +116,15 @@ func (e *Engine) boxSides() *analyzers.BoxSides {
 		return nil
 	}
 	return &e.boxes.sides
+}
+
+// towardServerPort tells which end of a packet is the server when both
+// addresses could be: a well-known or Zoom port beats any other, and
+// otherwise the lower port (clients and NAT use ephemeral ports).
+func towardServerPort(proto uint8, sport, dport uint16) bool {
+	known := func(port uint16) bool { return port < 1024 || zoom.ServiceForPort(proto, port) != zoom.ServiceNone }
+	if ks, kd := known(sport), known(dport); ks != kd {
+		return kd
+	}
+	return dport <= sport
 }
