@@ -149,8 +149,8 @@ type conv struct {
 
 // Sizes used to divide table_bytes (measured with unsafe.Sizeof in the tests).
 const (
-	entryBytes = 104 + 4 // an entry and its hash bucket
-	convBytes  = 176 + 4
+	entryBytes = 88 + 4 // an entry and its hash bucket
+	convBytes  = 136 + 4
 	convShare  = 16 // 1/16 of table_bytes holds conversations
 )
 

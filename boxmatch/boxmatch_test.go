@@ -3,6 +3,7 @@ package boxmatch
 import (
 	"context"
 	"net/netip"
+	"runtime"
 	"sync"
 	"testing"
 	"time"
@@ -232,10 +233,10 @@ func TestTableBound(t *testing.T) {
 
 // The sizes table_bytes is divided by are the real ones.
 func TestEntrySizes(t *testing.T) {
-	if s := int(unsafe.Sizeof(entry{})) + 4; s > entryBytes {
+	if s := int(unsafe.Sizeof(entry{})) + 4; s != entryBytes {
 		t.Errorf("entry takes %d bytes, entryBytes says %d", s, entryBytes)
 	}
-	if s := int(unsafe.Sizeof(conv{})) + 4; s > convBytes {
+	if s := int(unsafe.Sizeof(conv{})) + 4; s != convBytes {
 		t.Errorf("conv takes %d bytes, convBytes says %d", s, convBytes)
 	}
 }
@@ -313,5 +314,36 @@ func TestTwoReadersApart(t *testing.T) {
 	if packets(m, ResultMatched) != n || packets(m, ResultEvicted) != 0 || len(r.v) != 0 {
 		t.Errorf("matched %d of %d, evicted %d, verdicts %d (table of %d)", packets(m, ResultMatched), n,
 			packets(m, ResultEvicted), len(r.v), len(x.ring))
+	}
+}
+
+// The heap a box takes is its table_bytes, measured: New allocates the
+// whole table, and a full table of traffic adds nothing.
+func TestMemoryBound(t *testing.T) {
+	cfg := boxCfg()
+	cfg.TableBytes = 8 << 20
+	heap := func() uint64 {
+		runtime.GC()
+		var ms runtime.MemStats
+		runtime.ReadMemStats(&ms)
+		return ms.HeapAlloc
+	}
+	before := heap()
+	x := New(cfg, nil, nil)
+	made := heap()
+	c := newUDP("10.0.0.5:50000", "170.114.0.10:8801")
+	for i := range 2 * len(x.ring) {
+		q := c.Data(t0.Add(time.Duration(i)*time.Microsecond), true, []byte{byte(i), byte(i >> 8), byte(i >> 16)})
+		x.Observe(Inside, &q, true, 2)
+	}
+	after := heap()
+	runtime.KeepAlive(x)
+	grown := int64(made) - int64(before)
+	t.Logf("table_bytes %d: heap +%d at New, +%d after %d packets", cfg.TableBytes, grown, int64(after)-int64(made), 2*len(x.ring))
+	if grown > int64(cfg.TableBytes)+64<<10 || grown < int64(cfg.TableBytes)*9/10 {
+		t.Errorf("New took %d bytes of heap for table_bytes %d", grown, cfg.TableBytes)
+	}
+	if int64(after)-int64(made) > 256<<10 {
+		t.Errorf("a full table of traffic grew the heap by %d bytes", int64(after)-int64(made))
 	}
 }
