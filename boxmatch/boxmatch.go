@@ -186,11 +186,15 @@ type Matcher struct {
 	convMask uint64
 	convNext int // round robin: the oldest conversation is replaced first
 	bytes    int
+	// Verdicts given under mu, handed over by unlock.
+	out  [8]Verdict
+	nout int
 }
 
 // New allocates a box's table: cfg.TableBytes split between waiting packets
-// and conversations. onVerdict is called (from a reader goroutine, with the
-// matcher's lock held: keep it short) for each verdict.
+// and conversations. onVerdict is called for each verdict from a reader
+// goroutine (either side's, after the matcher's lock is released, except
+// beyond 8 verdicts at once).
 func New(cfg config.BoxConfig, m *Metrics, onVerdict func(Verdict)) *Matcher {
 	cfg.SetDefaults()
 	if m == nil {
@@ -257,7 +261,7 @@ func (x *Matcher) Seen(side Side, t time.Time) {
 	if x.watermark() > x.nextDue.Load() {
 		x.mu.Lock()
 		x.expire()
-		x.mu.Unlock()
+		x.unlock()
 	}
 }
 
@@ -268,7 +272,7 @@ func (x *Matcher) Done(side Side) {
 	x.wakeUp(side.other())
 	x.mu.Lock()
 	x.expire()
-	x.mu.Unlock()
+	x.unlock()
 }
 
 // Flush judges every waiting packet now (the end of an analysis).
@@ -277,7 +281,7 @@ func (x *Matcher) Flush() {
 	x.done[Outside].Store(true)
 	x.mu.Lock()
 	x.expire()
-	x.mu.Unlock()
+	x.unlock()
 }
 
 func (x *Matcher) wakeUp(side Side) {
@@ -340,14 +344,33 @@ func (x *Matcher) Observe(side Side, p *decode.Packet, toServer bool, svc uint8)
 	e.side, e.svc = side, svc
 	x.Seen(side, p.Time)
 	x.mu.Lock()
-	defer x.mu.Unlock()
 	if i := x.find(e.key, side.other(), toServer); i >= 0 {
 		x.unlink(i)
 		x.m.count(x.name, ResultMatched)
+	} else {
+		x.insert(&e)
+		x.expire()
+	}
+	x.unlock()
+}
+
+// unlock releases mu, then hands over the verdicts given meanwhile: the
+// receiver (findings, the event log) never holds up the other side's reader.
+func (x *Matcher) unlock() {
+	n := x.nout
+	if n == 0 {
+		x.mu.Unlock()
 		return
 	}
-	x.insert(&e)
-	x.expire()
+	var vs [len(x.out)]Verdict
+	copy(vs[:], x.out[:n])
+	x.out, x.nout = [len(x.out)]Verdict{}, 0
+	x.mu.Unlock()
+	if x.onVerdict != nil {
+		for i := range n {
+			x.onVerdict(vs[i])
+		}
+	}
 }
 
 // fill sets e's conversation and match key from p; false for a packet that
@@ -553,8 +576,11 @@ func (x *Matcher) verdict(c *conv, r string) {
 		v.Kind = VerdictDroppedOutbound
 	}
 	x.m.verdict(x.name, v.Kind)
-	if x.onVerdict != nil {
-		x.onVerdict(v)
+	if x.nout < len(x.out) {
+		x.out[x.nout] = v
+		x.nout++
+	} else if x.onVerdict != nil {
+		x.onVerdict(v) // more verdicts at once than out holds: hand this one over under the lock
 	}
 }
 

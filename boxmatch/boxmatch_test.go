@@ -347,3 +347,28 @@ func TestMemoryBound(t *testing.T) {
 		t.Errorf("a full table of traffic grew the heap by %d bytes", int64(after)-int64(made))
 	}
 }
+
+// Verdicts are handed over after the lock is released: a slow receiver
+// (the event log) never holds up the other side's reader.
+func TestVerdictOutsideLock(t *testing.T) {
+	var x *Matcher
+	calls := 0
+	x = New(boxCfg(), nil, func(Verdict) {
+		calls++
+		if !x.mu.TryLock() {
+			t.Error("verdict handed over with the matcher locked")
+			return
+		}
+		x.mu.Unlock()
+	})
+	c := newTCP("10.0.0.5:50000", "170.114.0.10:8801")
+	for i := range 3 {
+		p := c.SYN(t0.Add(time.Duration(i) * time.Second))
+		x.Observe(Inside, &p, true, 3)
+	}
+	x.Seen(Outside, t0.Add(10*time.Second))
+	x.Seen(Inside, t0.Add(10*time.Second))
+	if calls != 1 {
+		t.Errorf("%d verdicts, want 1", calls)
+	}
+}
