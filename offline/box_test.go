@@ -56,6 +56,9 @@ func TestBoxScenarios(t *testing.T) {
 					reason := map[string]string{"udp": "udp_no_answer", "tcp": "connection_refused"}[v.Transport]
 					want = append(want, fmt.Sprintf("%s %s %s:%d between_capture_points box=fw1 %s client=%s", reason, v.Transport, v.Server, v.ServerPort, v.Verdict, v.Client))
 				}
+				for _, v := range sc.Beyond {
+					want = append(want, fmt.Sprintf("%s %s %s:%d beyond_probe box=  client=%s", v.Verdict, v.Transport, v.Server, v.ServerPort, v.Client))
+				}
 				sort.Strings(got)
 				sort.Strings(want)
 				if strings.Join(got, "\n") != strings.Join(want, "\n") {
@@ -73,7 +76,7 @@ func TestBoxScenarios(t *testing.T) {
 						made = 3
 					}
 				}
-				for result, n := range map[string]int{"matched": len(sc.Outside), "dropped_outbound": len(sc.Inside) - len(sc.Outside) - made,
+				for result, n := range map[string]int{"matched": len(sc.Outside) - sc.NotZoom, "dropped_outbound": len(sc.Inside) - len(sc.Outside) - made,
 					"made_by_box": made, "dropped_inbound": 0, "evicted": 0, "inside_only": 0, "outside_only": 0} {
 					line := fmt.Sprintf("zoomprobe_box_packets_total{box=\"fw1\",result=%q} %d\n", result, n)
 					if !strings.Contains(metrics.String(), line) {
@@ -81,7 +84,7 @@ func TestBoxScenarios(t *testing.T) {
 					}
 				}
 				for _, f := range res.Findings {
-					if f.Remediation == "" || !strings.Contains(f.Remediation, "fw1") {
+					if f.Evidence["where"] == "between_capture_points" && !strings.Contains(f.Remediation, "fw1") {
 						t.Errorf("remediation does not name the box: %q", f.Remediation)
 					}
 				}

@@ -39,11 +39,18 @@ type BoxVerdict struct {
 type BoxScenario struct {
 	Name, Description string
 	Inside, Outside   []Packet
-	Verdicts          []BoxVerdict // empty: nothing
+	Verdicts          []BoxVerdict // the box's; empty: nothing
+	// Beyond are blocks past the box, said by the outside capture's flow
+	// (where beyond_probe, the client as the NAT address); Verdict is the
+	// reason.
+	Beyond []BoxVerdict
+	// NotZoom counts the packets of each side that are not Zoom's (the
+	// matcher only keeps time with them).
+	NotZoom int
 }
 
 // BoxScenarios lists the two-sided scenarios.
-func BoxScenarios() []string { return []string{"box-drops", "box-clean"} }
+func BoxScenarios() []string { return []string{"box-drops", "box-clean", "box-beyond"} }
 
 // BuildBox builds a two-sided scenario: "box-drops" (the box drops Zoom's
 // UDP 8801 and resets TCP 8802, while 443 passes) or "box-clean" (all
@@ -104,6 +111,17 @@ func BuildBox(name string, p Params) (*BoxScenario, error) {
 			{Verdict: "dropped_outbound", Transport: "udp", Client: u.Client.Addr(), Server: a.MMR, ServerPort: 8801, Service: zoom.ServiceMedia},
 			{Verdict: "reset_by_box", Transport: "tcp", Client: c.Client.Addr(), Server: a.MMR, ServerPort: 8802, Service: zoom.ServiceMediaRouter},
 		}
+	case "box-beyond":
+		s.Description = "The box passes everything; beyond it TCP 8801 to the media router is dropped: the SYNs at 0, 1 and 3 s are on both sides and never answered; one finding, beyond the probe, from the outside capture, none from the box"
+		c := g.NewTCP(eph(), netip.AddrPortFrom(a.MMR, 8801), TCPOptions{})
+		for _, wait := range []time.Duration{time.Second, 2 * time.Second, 0} {
+			c.SYN()
+			g.Advance(wait)
+		}
+		g.Advance(6 * time.Second) // past reachability.syn_timeout: a later packet ends the capture there
+		g.UDP(netip.AddrPortFrom(a.Client2, g.EphemeralPort()), netip.AddrPortFrom(a.NTP, 123), UDPOptions{}).Send(ClientToServer, make([]byte, 48))
+		s.NotZoom = 1
+		s.Beyond = []BoxVerdict{{Verdict: "generic_timeout_error", Transport: "tcp", Client: BoxNAT, Server: a.MMR, ServerPort: 8801, Service: zoom.ServiceMediaRouter}}
 	default:
 		return nil, fmt.Errorf("testgen: unknown box scenario %q (%v)", name, BoxScenarios())
 	}
