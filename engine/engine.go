@@ -115,10 +115,6 @@ func New(o Options) (*Engine, error) {
 	e.classifier = classifier
 	boxMetrics := boxmatch.NewMetrics()
 	e.boxes = newBoxes(cfg, boxMetrics)
-	for i, b := range cfg.Capture.Boxes {
-		o.Logger.Info("matching a box's two sides", "box", b.Name, "inside", b.Inside, "outside", b.Outside,
-			"window", b.Window, "table_bytes", e.boxes.all[i].TableBytes())
-	}
 	if len(cfg.Capture.Boxes) > 0 {
 		for _, c := range boxMetrics.Collectors() {
 			if err := o.Registerer.Register(c); err != nil {
