@@ -4,7 +4,9 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"os"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/gopacket/gopacket"
@@ -34,6 +36,17 @@ const (
 type Fanout struct {
 	ID   uint16
 	Mode FanoutMode
+}
+
+var fanoutIDs atomic.Uint32
+
+// NewFanoutID gives a fanout group ID not used before by this process. Each
+// set of sockets that shares one interface's packets needs its own: a socket
+// opened to replace a group (a reload) must get copies of the packets, not a
+// share of them. The process ID makes a clash with another program's group
+// (which would share its packets with ours) unlikely.
+func NewFanoutID() uint16 {
+	return uint16(os.Getpid()*131 + int(fanoutIDs.Add(1)))
 }
 
 // LiveOptions configure an AF_PACKET source.

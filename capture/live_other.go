@@ -44,3 +44,6 @@ func InNamespace(nsName string, fn func() error) error { return errNotLinux }
 
 // CheckFilter cannot ask a kernel without AF_PACKET; ParseBPF's checks stand.
 func CheckFilter(prog []bpf.RawInstruction, snapLen int) error { return nil }
+
+// NewFanoutID is a placeholder: there is no fanout without AF_PACKET.
+func NewFanoutID() uint16 { return 0 }

@@ -17,6 +17,12 @@ type CaptureConfig struct {
 	// Readers is how many goroutines decode one capture file when there are
 	// several workers; 0: one per worker, at most the CPUs Go may use.
 	Readers int `yaml:"readers"`
+	// LiveReaders is how many AF_PACKET sockets read each interface, joined
+	// in one kernel fanout group that hashes both directions of a 5-tuple
+	// to the same socket; each has its own reader goroutine (decode, DNS
+	// snooping) handing packets to the worker owning their address pair.
+	// Raise it when one reader cannot keep up (kernel drops with idle workers).
+	LiveReaders int `yaml:"live_readers"`
 	// BPF is an optional kernel filter in `tcpdump -ddd` form (a count line
 	// then "code jt jf k" lines); BPFFile reads the same from a file.
 	BPF     string `yaml:"bpf"`
@@ -121,6 +127,7 @@ func (b *BoxConfig) Validate(v *Validator, path string, sources []string) {
 
 func (c *CaptureConfig) setDefaults() {
 	c.Workers = min(max(runtime.NumCPU(), 1), 8)
+	c.LiveReaders = 1
 	c.SnapLen = 65535
 	c.RingSizeMB = 32
 	c.Promiscuous = true
@@ -134,6 +141,7 @@ func (c *CaptureConfig) setDefaults() {
 func (c *CaptureConfig) validate(v *Validator) {
 	v.Check(c.Workers >= 1 && c.Workers <= 64, "capture.workers", "must be between 1 and 64, got %d", c.Workers)
 	v.Check(c.Readers >= 0 && c.Readers <= 64, "capture.readers", "must be between 0 (automatic) and 64, got %d", c.Readers)
+	v.Check(c.LiveReaders >= 1 && c.LiveReaders <= 64, "capture.live_readers", "must be between 1 and 64 sockets per interface, got %d", c.LiveReaders)
 	v.Check(c.SnapLen >= 128 && c.SnapLen <= 262144, "capture.snaplen", "must be between 128 and 262144 bytes, got %d", c.SnapLen)
 	v.Check(c.RingSizeMB >= 1 && c.RingSizeMB <= 1024, "capture.ring_size_mb", "must be between 1 and 1024, got %d", c.RingSizeMB)
 	v.Check(c.RetryInterval >= 100*time.Millisecond, "capture.retry_interval", "must be at least 100ms, got %s", c.RetryInterval)

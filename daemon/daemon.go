@@ -302,7 +302,12 @@ func (d *Daemon) inputs(cfg *config.Config) ([]engine.Input, error) {
 	var out []engine.Input
 	for _, name := range ifaces {
 		opts := LiveOptions(cfg, filter)
-		out = append(out, engine.Input{Label: name, Live: true, Open: func() (capture.Source, error) {
+		if cfg.Capture.LiveReaders > 1 {
+			// A new group for each load: a replaced input's new sockets must
+			// get copies of the old group's packets, not a share of them.
+			opts.Fanout = &capture.Fanout{ID: capture.NewFanoutID(), Mode: capture.FanoutHash}
+		}
+		out = append(out, engine.Input{Label: name, Live: true, Readers: cfg.Capture.LiveReaders, Open: func() (capture.Source, error) {
 			return capture.OpenLive(name, opts)
 		}})
 	}

@@ -262,32 +262,36 @@ func probesKey(p *pipeline) string {
 	return p.probes.key
 }
 
-// openInputs opens the live inputs ahead, so their sockets queue packets
-// before any old source stops. A live input that cannot open is an error,
-// unless wait is set (capture.wait_for_interfaces): then its reader retries.
-// File inputs open when their reader starts.
-func openInputs(inputs []engine.Input, wait bool) (map[string]capture.Source, error) {
-	opened := map[string]capture.Source{}
+// openInputs opens the live inputs ahead (every socket of each), so their
+// sockets queue packets before any old source stops. A live input that
+// cannot open is an error, unless wait is set (capture.wait_for_interfaces):
+// then its readers retry. File inputs open when their reader starts.
+func openInputs(inputs []engine.Input, wait bool) (map[string][]capture.Source, error) {
+	opened := map[string][]capture.Source{}
 	for _, in := range inputs {
 		if !in.Live {
 			continue
 		}
-		src, err := in.Open()
-		if err != nil {
-			if wait {
-				continue
+		for range max(in.Readers, 1) {
+			src, err := in.Open()
+			if err != nil {
+				if wait {
+					break
+				}
+				closeAll(opened)
+				return nil, fmt.Errorf("capture %s: %w", in.Label, err)
 			}
-			closeAll(opened)
-			return nil, fmt.Errorf("capture %s: %w", in.Label, err)
+			opened[in.Label] = append(opened[in.Label], src)
 		}
-		opened[in.Label] = src
 	}
 	return opened, nil
 }
 
-func closeAll(srcs map[string]capture.Source) {
-	for _, s := range srcs {
-		s.Close()
+func closeAll(srcs map[string][]capture.Source) {
+	for _, group := range srcs {
+		for _, s := range group {
+			s.Close()
+		}
 	}
 }
 
@@ -359,12 +363,12 @@ func configKeys(cfg *config.Config) (keys, error) {
 	eng.Findings = config.FindingsConfig{} // the store outlives pipelines
 	eng.EventLog, eng.Probes, eng.Analyzers, eng.TLS, eng.Reach, eng.Metrics = config.EventLogConfig{}, config.ProbesConfig{}, config.AnalyzersConfig{}, config.TLSConfig{}, config.ReachConfig{}, config.MetricsConfig{}
 	c := &eng.Capture
-	c.Interfaces, c.BPF, c.BPFFile, c.SnapLen, c.RingSizeMB, c.Promiscuous, c.WaitForInterfaces = nil, "", "", 0, 0, false, false
+	c.Interfaces, c.BPF, c.BPFFile, c.SnapLen, c.RingSizeMB, c.Promiscuous, c.WaitForInterfaces, c.LiveReaders = nil, "", "", 0, 0, false, false, 0
 	k.engine = digest(eng, files(cfg.Zoom.RangesFile))
 	tlsFiles := files(append([]string{cfg.TLS.ProductsFile}, cfg.TLS.ExtraRoots...)...)
 	k.analyzers = digest(cfg.Analyzers, cfg.TLS, cfg.Reach, cfg.Metrics, cfg.Zoom.Watch, tlsFiles, files(cfg.Reach.ProxySignaturesFile))
 	filter, _ := loadBPF(cfg) // Preflight has checked it
-	k.input = digest(filter, cfg.Capture.SnapLen, cfg.Capture.RingSizeMB, cfg.Capture.Promiscuous)
+	k.input = digest(filter, cfg.Capture.SnapLen, cfg.Capture.RingSizeMB, cfg.Capture.Promiscuous, cfg.Capture.LiveReaders)
 	if cfg.Probes.Enabled {
 		k.probes = digest(cfg.Probes, cfg.Reach, cfg.TLS, tlsFiles)
 	} else {

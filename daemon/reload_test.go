@@ -65,6 +65,26 @@ func TestReloadLoopLosesNoFinding(t *testing.T) {
 	}, 4, true)
 }
 
+// The same with several sockets per interface (capture.live_readers): each
+// load opens a new kernel fanout group, whose sockets take over from the old
+// group's, whatever the number of sockets on either side.
+func TestFanoutReloadLosesNoFinding(t *testing.T) {
+	reloadLoop(t, func(link *livetest.Link, events, _ string) []string {
+		config := func(readers, extra string) string {
+			return "capture:\n  interfaces: [" + link.Capture + "]\n  workers: 2\n  ring_size_mb: 4\n  live_readers: " + readers + "\n" +
+				"probes:\n  enabled: false\nevent_log:\n  path: " + events + "\n" + extra
+		}
+		return []string{
+			config("3", ""),
+			config("3", ""), // unchanged: the group stays
+			config("3", "reachability:\n  dns_repeat_interval: 6m\n"), // analyzers swapped, the group stays
+			config("1", ""), // one socket takes over from three
+			config("2", ""),
+			config("4", ""),
+		}
+	}, 4, true)
+}
+
 // A reload that needs a new engine (here the number of workers) during
 // steady traffic loses no finding either: the new engine's sockets open
 // before the old engine's readers hand over.
@@ -95,7 +115,9 @@ func reloadLoop(t *testing.T, makeConfigs func(link *livetest.Link, events, even
 	reloads := 0
 	send := func(round string, reloadEvery int) {
 		for i := range n {
-			link.Send(t, livetest.SinkholeAnswer(fmt.Sprintf("%s-%d.zoom.us", round, i), uint16(i)))
+			// Answers to 32 client ports: 32 flows, spread over the sockets
+			// of a fanout group.
+			link.Send(t, livetest.SinkholeAnswerTo(fmt.Sprintf("%s-%d.zoom.us", round, i), uint16(i), uint16(40000+i%32)))
 			if reloadEvery > 0 && i%reloadEvery == reloadEvery-1 {
 				reloads++
 				writeFile(t, dir, "zoomprobe.yml", configs[reloads%len(configs)])

@@ -7,7 +7,6 @@ import (
 	"errors"
 	"flag"
 	"fmt"
-	"github.com/zoomprobe/zoomprobe/internal/promql"
 	"io"
 	"maps"
 	"os"
@@ -18,6 +17,8 @@ import (
 	"sort"
 	"strings"
 	"testing"
+
+	"github.com/zoomprobe/zoomprobe/internal/promql"
 
 	yaml "go.yaml.in/yaml/v3"
 
@@ -666,7 +667,7 @@ const zoomprobeImage = "ghcr.io/zoomprobe/zoomprobe"
 func worstCaseMemory(cfg *config.Config, interfaces int) int64 {
 	const mib, kib = 1 << 20, 1 << 10
 	perFlow := int64(2*kib + 3*cfg.TLS.MaxHandshakeBytes)
-	return 64*mib + int64(interfaces)*int64(cfg.Capture.RingSizeMB)*mib +
+	return 64*mib + int64(interfaces)*int64(max(cfg.Capture.LiveReaders, 1))*int64(cfg.Capture.RingSizeMB)*mib +
 		int64(cfg.Capture.Workers)*(4*mib+int64(cfg.Flows.MaxFlows)*perFlow) +
 		int64(cfg.Zoom.NameCacheSize)*256
 }

@@ -186,3 +186,18 @@ func BenchmarkDispatchPath(b *testing.B) {
 		<-done
 	}
 }
+
+// BenchmarkShard is the per-packet cost of picking a worker (IPv4 and IPv6).
+func BenchmarkShard(b *testing.B) {
+	ps := []decode.Packet{
+		{IPVersion: 4, Proto: decode.ProtoTCP, Src: netip.MustParseAddr("10.1.2.3"), Dst: netip.MustParseAddr("170.114.10.9")},
+		{IPVersion: 6, Proto: decode.ProtoUDP, Src: netip.MustParseAddr("2001:db8::1"), Dst: netip.MustParseAddr("2001:db8:113::9")},
+	}
+	n := 0
+	for i := range b.N {
+		n += shard(&ps[i&1], 4)
+	}
+	if n < 0 {
+		b.Fatal(n)
+	}
+}

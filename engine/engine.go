@@ -53,8 +53,20 @@ type Options struct {
 // Input is one packet source. Open is called again after a live source fails.
 type Input struct {
 	Label string // metric label: the interface name, or "file"
-	Open  func() (capture.Source, error)
-	Live  bool
+	// Open opens the source; with Readers > 1, one socket of the input's
+	// kernel fanout group, and it is called once per socket.
+	Open func() (capture.Source, error)
+	Live bool
+	// Readers is how many sockets, each with its own reader goroutine, read
+	// a live input (capture.live_readers); 0 or 1: one.
+	Readers int
+}
+
+func (in Input) readers() int {
+	if !in.Live {
+		return 1
+	}
+	return min(max(in.Readers, 1), maxReaders)
 }
 
 // Engine is one configured pipeline. Build a new one to apply a new config.
@@ -307,6 +319,10 @@ func (e *Engine) startWorkers(pool *batchPool, wg *sync.WaitGroup) []chan *batch
 // when to hand over to another one.
 func (e *Engine) read(ctx context.Context, in Input, ctl *readerCtl, handle func(*decode.Packet), tick func(time.Time)) error {
 	st := e.m.source(in.Label)
+	ss := st.socket(0)
+	if ctl != nil {
+		ss = st.socket(ctl.socket)
+	}
 	for {
 		var src capture.Source
 		var err error
@@ -316,18 +332,18 @@ func (e *Engine) read(ctx context.Context, in Input, ctl *readerCtl, handle func
 			src, err = in.Open()
 		}
 		if err != nil {
-			st.setErr(err)
+			ss.setErr(err)
 			if !in.Live {
 				return err
 			}
 			e.log.Error("cannot open capture; retrying", "input", in.Label, "err", err, "retry_in", e.cfg.Capture.RetryInterval)
 		} else {
-			st.setErr(nil)
-			st.up.Store(1)
-			err = e.readSource(ctx, src, in, st, ctl, handle, tick)
-			st.up.Store(0)
+			ss.setErr(nil)
+			ss.up.Store(1)
+			err = e.readSource(ctx, src, in, st, ss, ctl, handle, tick)
+			ss.up.Store(0)
 			src.Close()
-			st.droppedBase = st.dropped.Load() // a reopened socket counts from zero
+			ss.droppedBase = ss.dropped.Load() // a reopened socket counts from zero
 			if errors.Is(err, errHandedOver) {
 				return nil
 			}
@@ -340,10 +356,10 @@ func (e *Engine) read(ctx context.Context, in Input, ctl *readerCtl, handle func
 				if errors.Is(err, io.EOF) || ctx.Err() != nil {
 					return nil
 				}
-				st.setErr(err)
+				ss.setErr(err)
 				return err
 			}
-			st.setErr(err)
+			ss.setErr(err)
 			e.log.Error("capture failed; reopening", "input", in.Label, "err", err, "retry_in", e.cfg.Capture.RetryInterval)
 		}
 		if ctl != nil && ctl.handingOver() {
@@ -363,7 +379,7 @@ func (e *Engine) read(ctx context.Context, in Input, ctl *readerCtl, handle func
 	}
 }
 
-func (e *Engine) readSource(ctx context.Context, src capture.Source, in Input, st *sourceStats, ctl *readerCtl, handle func(*decode.Packet), tick func(time.Time)) error {
+func (e *Engine) readSource(ctx context.Context, src capture.Source, in Input, st *sourceStats, ss *socketStats, ctl *readerCtl, handle func(*decode.Packet), tick func(time.Time)) error {
 	input := e.boxes.index(in.Label)
 	box, onBox := e.boxes.byLabel[in.Label]
 	waitForBox := onBox && !in.Live
@@ -390,10 +406,10 @@ func (e *Engine) readSource(ctx context.Context, src capture.Source, in Input, s
 					box.x.Seen(box.side, now)
 				}
 				tick(now)
-				e.pollStats(src, st, &lastStats, now)
+				e.pollStats(src, ss, &lastStats, now)
 				continue
 			}
-			e.pollStats(src, st, &lastStats, time.Time{})
+			e.pollStats(src, ss, &lastStats, time.Time{})
 			return err
 		}
 		if ctl != nil {
@@ -438,7 +454,7 @@ func (e *Engine) readSource(ctx context.Context, src capture.Source, in Input, s
 		}
 		handle(&p)
 		if st.packets.Load()&1023 == 0 {
-			e.pollStats(src, st, &lastStats, time.Now())
+			e.pollStats(src, ss, &lastStats, time.Now())
 		}
 	}
 }
@@ -461,32 +477,105 @@ func (e *Engine) isOwn(p *decode.Packet) bool {
 
 // pollStats copies the kernel's drop counters at most once a second (zero
 // time: now, unconditionally).
-func (e *Engine) pollStats(src capture.Source, st *sourceStats, last *time.Time, now time.Time) {
+func (e *Engine) pollStats(src capture.Source, ss *socketStats, last *time.Time, now time.Time) {
 	if !now.IsZero() && now.Sub(*last) < time.Second {
 		return
 	}
 	*last = time.Now()
 	if s, err := src.Stats(); err == nil {
-		st.dropped.Store(st.droppedBase + s.Dropped)
+		ss.dropped.Store(ss.droppedBase + s.Dropped)
 	}
 }
 
+// maxReaders bounds the sockets (readers) of one input: capture.live_readers.
+const maxReaders = 64
+
+// sourceStats is one input's metrics: its packets, and per socket of its
+// fanout group (one without fanout) whether it captures and what it dropped.
 type sourceStats struct {
 	packets    atomic.Uint64
-	dropped    atomic.Uint64 // cumulative for the current socket, plus earlier sockets
-	up         atomic.Int64
 	lastPacket atomic.Int64
 
-	droppedBase uint64 // drops of closed sockets; reader goroutine only
-
-	lastErr atomic.Pointer[string] // why the source is not capturing; nil while it is
+	mu      sync.Mutex // guards readers and retired against a change of readers
+	readers int        // sockets in use: sockets[:readers]
+	retired uint64     // drops of sockets no longer in use
+	sockets [maxReaders]socketStats
 }
 
-func (s *sourceStats) setErr(err error) {
+type socketStats struct {
+	dropped     atomic.Uint64 // cumulative for the current socket, plus earlier sockets
+	up          atomic.Int64
+	droppedBase uint64                 // drops of closed sockets; its reader goroutine only
+	lastErr     atomic.Pointer[string] // why the socket is not capturing; nil while it is
+}
+
+func (s *socketStats) setErr(err error) {
 	if err == nil {
 		s.lastErr.Store(nil)
 		return
 	}
 	msg := err.Error()
 	s.lastErr.Store(&msg)
+}
+
+// socket is the stats of reader i; setReaders must have made room for it.
+func (s *sourceStats) socket(i int) *socketStats { return &s.sockets[i] }
+
+// setReaders sets how many sockets the input reads with now; the drops of
+// sockets no longer used are kept in the total.
+func (s *sourceStats) setReaders(n int) {
+	n = min(max(n, 1), maxReaders)
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for i := n; i < s.readers; i++ {
+		ss := &s.sockets[i]
+		s.retired += ss.dropped.Load()
+		ss.dropped.Store(0)
+		ss.droppedBase = 0
+		ss.up.Store(0)
+		ss.lastErr.Store(nil)
+	}
+	s.readers = n
+}
+
+// dropped is what the kernel dropped on every socket the input used.
+func (s *sourceStats) dropped() uint64 {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	sum := s.retired
+	for i := range s.readers {
+		sum += s.sockets[i].dropped.Load()
+	}
+	return sum
+}
+
+// up is 1 while every socket of the input captures.
+func (s *sourceStats) up() int64 {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.readers == 0 {
+		return 0
+	}
+	for i := range s.readers {
+		if s.sockets[i].up.Load() != 1 {
+			return 0
+		}
+	}
+	return 1
+}
+
+// downReason says why a socket of the input does not capture ("" when every
+// one does or none said why).
+func (s *sourceStats) downReason() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for i := range s.readers {
+		if msg := s.sockets[i].lastErr.Load(); msg != nil {
+			if s.readers > 1 {
+				return fmt.Sprintf("socket %d of %d: %s", i+1, s.readers, *msg)
+			}
+			return *msg
+		}
+	}
+	return ""
 }

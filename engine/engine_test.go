@@ -237,3 +237,20 @@ func TestClockFollowsConfirmedJumps(t *testing.T) {
 		t.Fatalf("µs-level reordering moved the clock: %v", s)
 	}
 }
+
+// A stamp whose Unix nanoseconds overflow (a corrupt pcapng record in year
+// 2500, or before 1970) never becomes the clock, however many agree.
+func TestClockIgnoresStampsOutOfRange(t *testing.T) {
+	c := packetClock{}
+	c.observe(t0)
+	for _, bad := range []time.Time{time.Date(2500, 1, 1, 0, 0, 0, 0, time.UTC), time.Unix(-5, 0)} {
+		for range 2 * jumpConfirm {
+			if s := c.observe(bad); s != clockOutlier {
+				t.Fatalf("%s: %v, want outlier", bad, s)
+			}
+		}
+		if !c.now.Equal(t0) {
+			t.Fatalf("clock moved to %s", c.now)
+		}
+	}
+}

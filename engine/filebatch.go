@@ -259,14 +259,15 @@ func (e *Engine) newDecoder() *decode.Decoder {
 // readFrames reads a file input to its end, handing each frame to sink.
 func (e *Engine) readFrames(ctx context.Context, in Input, sink *batcher) error {
 	st := e.m.source(in.Label)
+	ss := st.socket(0)
 	src, err := in.Open()
 	if err != nil {
-		st.setErr(err)
+		ss.setErr(err)
 		return err
 	}
-	st.setErr(nil)
-	st.up.Store(1)
-	defer st.up.Store(0)
+	ss.setErr(nil)
+	ss.up.Store(1)
+	defer ss.up.Store(0)
 	defer src.Close()
 	stop := context.AfterFunc(ctx, func() { src.Close() })
 	defer stop()
@@ -276,7 +277,7 @@ func (e *Engine) readFrames(ctx context.Context, in Input, sink *batcher) error 
 			if errors.Is(err, io.EOF) || ctx.Err() != nil {
 				return nil
 			}
-			st.setErr(err)
+			ss.setErr(err)
 			return err
 		}
 		st.packets.Add(1)

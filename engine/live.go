@@ -32,6 +32,7 @@ var errHandedOver = errors.New("engine: input handed over")
 
 // readerCtl is what the engine tells one running reader.
 type readerCtl struct {
+	socket      int            // which socket of the input's fanout group (0 without fanout)
 	first       capture.Source // opened ahead; read before calling Open
 	skipThrough time.Time      // skip packets stamped at or before this (reader goroutine only)
 	until       atomic.Int64   // unix ns; non-zero: hand over at the first packet stamped this or later
@@ -41,13 +42,20 @@ type readerCtl struct {
 
 func (c *readerCtl) handingOver() bool { return c.until.Load() != 0 }
 
+// liveReader reads one input: one goroutine per socket of its fanout group
+// (capture.live_readers), each decoding, snooping DNS and handing packets to
+// the worker that owns their address pair, like a reader of its own.
 type liveReader struct {
-	in     Input
-	ctl    *readerCtl
-	cancel context.CancelFunc
-	done   chan struct{}
-	err    error // set before done closes
+	in      Input
+	ctls    []*readerCtl
+	cancel  context.CancelFunc
+	done    chan struct{} // closed when every socket's goroutine has ended
+	errs    []error       // per socket; set before done closes
+	stopped atomic.Int32  // sockets whose goroutine has ended
 }
+
+// err is the first socket's error, if any; read after done.
+func (r *liveReader) err() error { return errors.Join(r.errs...) }
 
 type liveState struct {
 	chans   []chan *batch
@@ -65,15 +73,21 @@ func (e *Engine) Start() {
 		return
 	}
 	ls := &liveState{readers: map[string]*liveReader{}}
-	ls.pool = newBatchPool(len(e.workers) * 16)
+	// In flight at most: per worker a full channel, one being handled and
+	// one open per reading socket. The pool keeps only batches that were in
+	// flight at once, so room for as many sockets as a reload may add
+	// costs nothing until they read.
+	sockets := max(len(e.cfg.Capture.Interfaces), 1) * maxReaders
+	ls.pool = newBatchPool(len(e.workers) * (workerQueue + 1 + sockets))
 	ls.chans = e.startWorkers(ls.pool, &ls.workers)
 	e.live = ls
 }
 
-// AddInput starts reading in (live mode). src, when not nil, is a source
-// already opened for it; skipThrough, when not zero, is the stamp of the last
-// packet the input it replaces read.
-func (e *Engine) AddInput(in Input, src capture.Source, skipThrough time.Time) error {
+// AddInput starts reading in (live mode) with in.Readers sockets. srcs, when
+// given, are sockets already opened for it (srcs[i] for reader i);
+// skipThrough, when not zero, is the stamp of the last packet the input it
+// replaces read.
+func (e *Engine) AddInput(in Input, srcs []capture.Source, skipThrough time.Time) error {
 	ls := e.live
 	ls.mu.Lock()
 	defer ls.mu.Unlock()
@@ -83,19 +97,37 @@ func (e *Engine) AddInput(in Input, src capture.Source, skipThrough time.Time) e
 	if _, dup := ls.readers[in.Label]; dup {
 		return fmt.Errorf("engine: input %q is already read", in.Label)
 	}
+	n := in.readers()
+	e.m.source(in.Label).setReaders(n)
 	ctx, cancel := context.WithCancel(context.Background())
-	r := &liveReader{in: in, cancel: cancel, done: make(chan struct{}),
-		ctl: &readerCtl{first: src, skipThrough: skipThrough, handover: make(chan struct{})}}
-	ls.readers[in.Label] = r
-	go func() {
-		defer close(r.done)
-		d := newDispatcher(ls.chans, ls.pool)
-		r.err = e.read(ctx, in, r.ctl, d.add, d.tick)
-		d.flushAll()
-		if r.err != nil {
-			e.log.Error("capture stopped", "input", in.Label, "err", r.err)
+	r := &liveReader{in: in, cancel: cancel, done: make(chan struct{}), errs: make([]error, n)}
+	for i := range n {
+		ctl := &readerCtl{socket: i, skipThrough: skipThrough, handover: make(chan struct{})}
+		if i < len(srcs) {
+			ctl.first = srcs[i]
 		}
-	}()
+		r.ctls = append(r.ctls, ctl)
+	}
+	ls.readers[in.Label] = r
+	for i, ctl := range r.ctls {
+		go func() {
+			defer func() {
+				if int(r.stopped.Add(1)) == n {
+					close(r.done)
+				}
+			}()
+			d := newDispatcher(ls.chans, ls.pool)
+			err := e.read(ctx, in, ctl, d.add, d.tick)
+			d.flushAll()
+			if err != nil {
+				r.errs[i] = fmt.Errorf("socket %d of %d: %w", i+1, n, err)
+				if n == 1 {
+					r.errs[i] = err
+				}
+				e.log.Error("capture stopped", "input", in.Label, "socket", i+1, "err", err)
+			}
+		}()
+	}
 	return nil
 }
 
@@ -103,16 +135,28 @@ func (e *Engine) AddInput(in Input, src capture.Source, skipThrough time.Time) e
 // packet stamped before until, and returns the stamp of the last packet it
 // read (zero if none). Pass that to AddInput of the source opened, before
 // until, to replace it.
+//
+// With several sockets, each has read every packet of its share stamped
+// before until; the newest of their last stamps is where the replacement
+// starts: every packet stamped at or before it was read by one of them.
 func (e *Engine) HandOver(label string, until time.Time) time.Time {
 	r := e.takeReader(label)
 	if r == nil {
 		return time.Time{}
 	}
-	r.ctl.until.Store(until.UnixNano())
-	close(r.ctl.handover)
+	for _, ctl := range r.ctls {
+		ctl.until.Store(until.UnixNano())
+		close(ctl.handover)
+	}
 	<-r.done
 	r.cancel()
-	return r.ctl.last
+	var last time.Time
+	for _, ctl := range r.ctls {
+		if ctl.last.After(last) {
+			last = ctl.last
+		}
+	}
+	return last
 }
 
 // RemoveInput stops reading the input called label now.
@@ -214,19 +258,19 @@ func (e *Engine) NotReady() []string {
 		st := e.m.source(l)
 		select {
 		case <-r.done:
-			if r.err != nil {
-				out = append(out, fmt.Sprintf("input %s stopped: %v", l, r.err))
+			if err := r.err(); err != nil {
+				out = append(out, fmt.Sprintf("input %s stopped: %v", l, err))
 			} else if r.in.Live {
 				out = append(out, fmt.Sprintf("capture on %s stopped", l))
 			}
 			continue // a file read to its end is done, not failing
 		default:
 		}
-		if st.up.Load() == 1 {
+		if st.up() == 1 {
 			continue
 		}
-		if msg := st.lastErr.Load(); msg != nil {
-			out = append(out, fmt.Sprintf("capture on %s is down: %s", l, *msg))
+		if msg := st.downReason(); msg != "" {
+			out = append(out, fmt.Sprintf("capture on %s is down: %s", l, msg))
 		} else {
 			out = append(out, fmt.Sprintf("capture on %s is not open yet", l))
 		}

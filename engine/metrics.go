@@ -67,6 +67,7 @@ func (m *metrics) source(label string) *sourceStats {
 	s := m.sources[label]
 	if s == nil {
 		s = &sourceStats{}
+		s.setReaders(1)
 		m.sources[label] = s
 	}
 	return s
@@ -110,8 +111,8 @@ func (m *metrics) Collect(ch chan<- prometheus.Metric) {
 	for _, l := range labels {
 		s := m.sources[l]
 		ch <- prometheus.MustNewConstMetric(m.packets, prometheus.CounterValue, float64(s.packets.Load()), l)
-		ch <- prometheus.MustNewConstMetric(m.dropped, prometheus.CounterValue, float64(s.dropped.Load()), l)
-		ch <- prometheus.MustNewConstMetric(m.up, prometheus.GaugeValue, float64(s.up.Load()), l)
+		ch <- prometheus.MustNewConstMetric(m.dropped, prometheus.CounterValue, float64(s.dropped()), l)
+		ch <- prometheus.MustNewConstMetric(m.up, prometheus.GaugeValue, float64(s.up()), l)
 		if ts := s.lastPacket.Load(); ts != 0 {
 			ch <- prometheus.MustNewConstMetric(m.lastPacket, prometheus.GaugeValue, float64(ts)/1e9, l)
 		}

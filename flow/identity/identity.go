@@ -141,8 +141,13 @@ func (s *Stage) Packet(f *flow.Flow, p *decode.Packet, d flow.Dir, created bool)
 		if d != flow.ToServer {
 			return
 		}
-		if p.TCPFlags&(decode.TCPSyn|decode.TCPAck) == decode.TCPSyn && !c.ISNKnown {
-			c.ClientISN, c.ISNKnown = p.Seq, true
+		if p.TCPFlags&(decode.TCPSyn|decode.TCPAck) == decode.TCPSyn {
+			if !c.ISNKnown {
+				c.ClientISN, c.ISNKnown = p.Seq, true
+			}
+			if !created && c.Service == zoom.ServiceNone {
+				s.retryName(f, c)
+			}
 		}
 		if len(p.Payload) > 0 {
 			seq := p.Seq
@@ -177,6 +182,25 @@ func (s *Stage) start(f *flow.Flow, c *flow.IdentityCell) {
 	if f.Proto == decode.ProtoUDP {
 		c.Final = rule == zoom.RuleName || rule == zoom.RuleRange || !zoom.IsZoomPort(zoom.ProtoUDP, f.Server.Port())
 	}
+}
+
+// retryName looks the server up again when a client repeats its SYN: the
+// DNS answer that names it may have been read after the first SYN (another
+// reader's socket of a fanout group, another input). A dropped SYN is
+// retried, so the block is still told as Zoom's. Only repeated SYNs pay for
+// the lookup.
+func (s *Stage) retryName(f *flow.Flow, c *flow.IdentityCell) {
+	server := f.Server.Addr()
+	name, ok := s.names.Get(server, f.First)
+	if !ok {
+		return
+	}
+	svc, rule := s.cl.ClassifyRule(f.Proto, server, f.Server.Port(), name)
+	if svc == zoom.ServiceNone {
+		return
+	}
+	c.Service, c.Source = svc, sourceOf(rule, flow.SourceDNS)
+	c.Name, c.NameSource = name, flow.SourceDNS
 }
 
 func sourceOf(r zoom.Rule, name flow.Source) flow.Source {

@@ -385,3 +385,26 @@ func TestExpireMidHello(t *testing.T) {
 	r.feed(open(c)...)
 	wantIdentity(t, r.feed(segments(c, pq, 700)...), zcBySNI)
 }
+
+// A DNS answer read after the first SYN (by another reader of a fanout group)
+// still names the flow when the client repeats its SYN: a firewall dropping
+// SYNs to a server known only by name is still told as a Zoom block. A SYN
+// repeated before any answer stays unnamed, and a name for another service
+// is not taken.
+func TestNameLearntBeforeARepeatedSYN(t *testing.T) {
+	r := newRig(config.WatchConfig{}, 0)
+	c := reachtest.NewTCP(client+":40001", cloud+":443")
+	f := r.feed(c.SYN(t0))
+	wantIdentity(t, f, flow.Identity{})
+	f = r.feed(c.SYN(t0.Add(time.Second)))
+	wantIdentity(t, f, flow.Identity{})
+	// The answer came a few µs before the first SYN on the wire.
+	r.names.Put(netip.MustParseAddr(cloud), "zoom.us", t0.Add(-time.Millisecond), time.Time{})
+	f = r.feed(c.SYN(t0.Add(3 * time.Second)))
+	wantIdentity(t, f, flow.Identity{Service: zoom.ServiceWeb, Source: flow.SourceDNS, NameSource: flow.SourceDNS, Name: "zoom.us"})
+
+	other := reachtest.NewTCP(client+":40002", "52.9.9.9:443")
+	r.names.Put(netip.MustParseAddr("52.9.9.9"), "example.com", t0.Add(-time.Millisecond), time.Time{})
+	r.feed(other.SYN(t0))
+	wantIdentity(t, r.feed(other.SYN(t0.Add(time.Second))), flow.Identity{})
+}

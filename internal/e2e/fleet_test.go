@@ -118,7 +118,7 @@ func TestFleet(t *testing.T) {
 		{"alertname": "ZoomUDPMediaBlocked", "site": fleetUDP, "port": "8801"},
 		{"alertname": "ZoomSiteNotReady", "site": fleetUDP, "requirement": "udp_media_open"},
 	}
-	deadline := time.Now().Add(90 * time.Second)
+	deadline := time.Now().Add(120 * time.Second)
 	for _, w := range want {
 		a := central.Hook.WaitFor(t, w, time.Until(deadline))
 		t.Logf("received after %s: %s", time.Since(began).Round(time.Second), fmtLabels(a.Labels))

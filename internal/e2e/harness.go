@@ -200,7 +200,15 @@ var (
 )
 
 // CompressRules divides every range, offset and `for:` of a rules file by
-// scale (not below 1s), keeping expressions and thresholds as shipped.
+// scale (not below 1s; a `for:` not below minFor), keeping expressions and
+// thresholds as shipped.
+//
+// minFor: a shipped `for: 5m` spans five or more scrapes; divided by 60 it is
+// five of the tests' 1-s scrapes, and a machine busy enough to starve a
+// scrape for five seconds fired ZoomprobeDown on a healthy site (TestFleet,
+// under the flake loop). Ten scrapes in a row must fail.
+const minFor = 10 * time.Second
+
 func CompressRules(src []byte, scale int) ([]byte, error) {
 	var rf struct {
 		Groups []struct {
@@ -213,7 +221,7 @@ func CompressRules(src []byte, scale int) ([]byte, error) {
 		return nil, err
 	}
 	var firstErr error
-	shrink := func(s string) string {
+	shrinkAtLeast := func(s string, least time.Duration) string {
 		d, err := model.ParseDuration(s)
 		if err != nil {
 			if firstErr == nil {
@@ -222,13 +230,14 @@ func CompressRules(src []byte, scale int) ([]byte, error) {
 			return s
 		}
 		out := time.Duration(d) / time.Duration(scale)
-		out = max(out.Round(time.Second), time.Second)
+		out = max(out.Round(time.Second), least)
 		return model.Duration(out).String()
 	}
+	shrink := func(s string) string { return shrinkAtLeast(s, time.Second) }
 	for _, g := range rf.Groups {
 		for _, r := range g.Rules {
 			if f, ok := r["for"].(string); ok {
-				r["for"] = shrink(f)
+				r["for"] = shrinkAtLeast(f, minFor)
 			}
 			expr, _ := r["expr"].(string)
 			expr = rangeRE.ReplaceAllStringFunc(expr, func(m string) string {

@@ -195,7 +195,7 @@ func TestCompressRules(t *testing.T) {
 	if want := "increase(x[15s]) >= 3 and increase(x[6m] offset 2h48m) > 0 and max_over_time(y[30s:1m]) == 0"; r[0].Expr != want {
 		t.Errorf("expr = %q, want %q", r[0].Expr, want)
 	}
-	if r[0].For != "5s" || r[0].Labels["severity"] != "warning" {
+	if r[0].For != "10s" || r[0].Labels["severity"] != "warning" { // 5s, raised to minFor
 		t.Errorf("for = %q labels %v", r[0].For, r[0].Labels)
 	}
 	if r[1].Expr != "up == 0" || r[1].For != "" {

@@ -103,10 +103,14 @@ func (l *Link) Send(t testing.TB, frame []byte) {
 // SinkholeAnswer is a DNS answer from a resolver to a client giving 0.0.0.0
 // for name: on its own, one dns_sinkhole finding per (client, name), whatever
 // the timing, so tests can count findings.
-func SinkholeAnswer(name string, id uint16) []byte {
+func SinkholeAnswer(name string, id uint16) []byte { return SinkholeAnswerTo(name, id, 40000) }
+
+// SinkholeAnswerTo is SinkholeAnswer sent to the client's port port: answers
+// to different ports are different flows (a kernel fanout group spreads them).
+func SinkholeAnswerTo(name string, id, port uint16) []byte {
 	eth := &layers.Ethernet{SrcMAC: net.HardwareAddr{2, 0, 0, 0, 0, 0x53}, DstMAC: net.HardwareAddr{2, 0, 0, 0, 0, 0x10}, EthernetType: layers.EthernetTypeIPv4}
 	ip := &layers.IPv4{Version: 4, TTL: 64, Protocol: layers.IPProtocolUDP, SrcIP: net.IPv4(198, 51, 100, 53), DstIP: net.IPv4(198, 51, 100, 10)}
-	udp := &layers.UDP{SrcPort: 53, DstPort: 40000}
+	udp := &layers.UDP{SrcPort: 53, DstPort: layers.UDPPort(port)}
 	udp.SetNetworkLayerForChecksum(ip)
 	dns := &layers.DNS{ID: id, QR: true, RD: true, RA: true, ResponseCode: layers.DNSResponseCodeNoErr,
 		Questions: []layers.DNSQuestion{{Name: []byte(name), Type: layers.DNSTypeA, Class: layers.DNSClassIN}},

@@ -112,15 +112,14 @@ func BuildBox(name string, p Params) (*BoxScenario, error) {
 			{Verdict: "reset_by_box", Transport: "tcp", Client: c.Client.Addr(), Server: a.MMR, ServerPort: 8802, Service: zoom.ServiceMediaRouter},
 		}
 	case "box-beyond":
-		s.Description = "The box passes everything; beyond it TCP 8801 to the media router is dropped: the SYNs at 0, 1 and 3 s are on both sides and never answered; one finding, beyond the probe, from the outside capture, none from the box"
+		s.Description = "The box passes everything; beyond it TCP 8801 to the media router is dropped: the SYNs at 0, 1, 3 and 7 s are on both sides and never answered; one finding, beyond the probe, from the outside capture, none from the box"
 		c := g.NewTCP(eph(), netip.AddrPortFrom(a.MMR, 8801), TCPOptions{})
-		for _, wait := range []time.Duration{time.Second, 2 * time.Second, 0} {
+		// The last SYN comes after reachability.syn_timeout, in the flow
+		// itself: the capture's end judges it whatever worker holds it.
+		for _, wait := range []time.Duration{time.Second, 2 * time.Second, 4 * time.Second, 0} {
 			c.SYN()
 			g.Advance(wait)
 		}
-		g.Advance(6 * time.Second) // past reachability.syn_timeout: a later packet ends the capture there
-		g.UDP(netip.AddrPortFrom(a.Client2, g.EphemeralPort()), netip.AddrPortFrom(a.NTP, 123), UDPOptions{}).Send(ClientToServer, make([]byte, 48))
-		s.NotZoom = 1
 		s.Beyond = []BoxVerdict{{Verdict: "generic_timeout_error", Transport: "tcp", Client: BoxNAT, Server: a.MMR, ServerPort: 8801, Service: zoom.ServiceMediaRouter}}
 	default:
 		return nil, fmt.Errorf("testgen: unknown box scenario %q (%v)", name, BoxScenarios())

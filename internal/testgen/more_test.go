@@ -11,6 +11,7 @@ import (
 
 	"github.com/gopacket/gopacket/layers"
 	"github.com/gopacket/gopacket/pcapgo"
+
 	"github.com/zoomprobe/zoomprobe/internal/testgen"
 )
 

@@ -8,9 +8,10 @@ import (
 	"sort"
 	"time"
 
+	"golang.org/x/net/dns/dnsmessage"
+
 	"github.com/zoomprobe/zoomprobe/finding"
 	"github.com/zoomprobe/zoomprobe/zoom"
-	"golang.org/x/net/dns/dnsmessage"
 )
 
 // DefaultStart is the capture start time scenarios use unless told otherwise.

@@ -6,9 +6,10 @@ import (
 	"strconv"
 	"time"
 
+	"golang.org/x/net/dns/dnsmessage"
+
 	"github.com/zoomprobe/zoomprobe/finding"
 	"github.com/zoomprobe/zoomprobe/zoom"
-	"golang.org/x/net/dns/dnsmessage"
 )
 
 func init() {

@@ -12,8 +12,9 @@ import (
 
 	"github.com/gopacket/gopacket"
 	"github.com/gopacket/gopacket/layers"
-	"github.com/zoomprobe/zoomprobe/internal/testgen"
 	"golang.org/x/net/dns/dnsmessage"
+
+	"github.com/zoomprobe/zoomprobe/internal/testgen"
 )
 
 var (
