@@ -67,8 +67,9 @@ type Packet struct {
 	HasTimestamps bool
 	TSval, TSecr  uint32
 
-	// Input is the index of the capture source the packet came from, set
-	// by the reader (Decode leaves it 0).
+	// Input is the index of the capture source the packet came from (its
+	// place in capture.interfaces; analyze numbers its inputs in order),
+	// set by the reader: Decode leaves it 0.
 	Input uint8
 
 	Payload []byte // L4 payload (TCP/UDP data; for ICMP, the bytes after the 8-byte ICMP header)
