@@ -101,14 +101,10 @@ func ValidBoxName(name string) bool {
 	return true
 }
 
-// Validate checks one box; sources lists the capture sources it may name
-// (nil: any name is a source, as for files given on a command line).
+// Validate checks one box; sources lists the capture sources it may name.
 func (b *BoxConfig) Validate(v *Validator, path string, sources []string) {
 	v.Check(ValidBoxName(b.Name), path+".name", "%q: use 1 to 32 letters, digits, '_' and '-', starting with a letter (it becomes a metric label)", b.Name)
 	known := func(s string) bool {
-		if sources == nil {
-			return s != ""
-		}
 		for _, x := range sources {
 			if x == s && s != "any" {
 				return true
