@@ -70,6 +70,7 @@ func TestBadConfigs(t *testing.T) {
 		"box-same-source.yml":        `line 6: capture.boxes[0].outside: "eth0" is also the inside: a box's two sides are two different interfaces`,
 		"box-duplicate-name.yml":     `line 7: capture.boxes[1].name: "fw1" is also the name of capture.boxes[0]; give each box its own name`,
 		"box-bad-name.yml":           `line 4: capture.boxes[0].name: "fw 1{x}": use 1 to 32 letters, digits, '_' and '-', starting with a letter (it becomes a metric label)`,
+		"box-live-readers.yml":       "line 3: capture.live_readers: must be 1 with capture.boxes (each side of a box is read by one socket, so its clock is in packet order), got 2",
 		"box-no-interfaces.yml":      `line 4: capture.boxes[0].inside: "eth1" is not a capture source: name an interface listed in capture.interfaces (not "any")`,
 		"box-table-bytes.yml":        "line 7: capture.boxes[0].table_bytes: must be between 65536 and 1073741824, got 100",
 	}

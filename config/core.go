@@ -160,6 +160,10 @@ func (c *CaptureConfig) validate(v *Validator) {
 		// "any" already captures every interface: the named ones would be seen twice.
 		v.Fail(idx("capture.interfaces", j), `"any" captures every interface and cannot be combined with named interfaces; list either "any" alone or the interfaces`)
 	}
+	// A box's matcher keeps one clock per side, moved by the side's one
+	// reader; several sockets of a fanout group would each move it.
+	v.Check(len(c.Boxes) == 0 || c.LiveReaders == 1, "capture.live_readers",
+		"must be 1 with capture.boxes (each side of a box is read by one socket, so its clock is in packet order), got %d", c.LiveReaders)
 	names := map[string]int{}
 	sides := map[string]string{}
 	for i := range c.Boxes {
