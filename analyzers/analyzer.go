@@ -13,6 +13,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/zoomprobe/zoomprobe/boxmatch"
 	"github.com/zoomprobe/zoomprobe/certcheck"
 	"github.com/zoomprobe/zoomprobe/config"
 	"github.com/zoomprobe/zoomprobe/decode"
@@ -67,6 +68,13 @@ type Env struct {
 	// watched flow's handshake, findings or not (analyze --flows lists it).
 	// Called from worker goroutines.
 	OnHandshake func(*flow.Flow, HandshakeSummary)
+	// BoxSides tells, by decode.Packet.Input, whether a packet was captured
+	// on a side of a box (capture.boxes); nil when no box is configured.
+	BoxSides *BoxSides
+	// OnBoxVerdict, when set, registers a function that receives each box's
+	// verdicts (package boxmatch). It is called from reader goroutines, any
+	// number at once, so it must be safe for concurrent use.
+	OnBoxVerdict func(func(boxmatch.Verdict))
 }
 
 // MaxIssuerBytes bounds HandshakeSummary.Issuer: network text.
@@ -78,6 +86,26 @@ type HandshakeSummary struct {
 	Version string         // "tls1.2", "tls1.3"
 	Issuer  string         // the leaf issuer's CN, else its DN; at most MaxIssuerBytes; "" when not seen (TLS 1.3)
 	Verdict finding.Reason // the certificate verdict; ssl_cert_not_observable for TLS 1.3 and resumption
+}
+
+// BoxSide is what an input is to the boxes captured on both sides.
+type BoxSide uint8
+
+const (
+	NotABoxSide BoxSide = iota
+	BoxInside           // the clients' side of a box
+	BoxOutside          // Zoom's side of a box
+)
+
+// BoxSides maps decode.Packet.Input to the box side it captures.
+type BoxSides [256]BoxSide
+
+// Of returns the side input captures.
+func (b *BoxSides) Of(input uint8) BoxSide {
+	if b == nil {
+		return NotABoxSide
+	}
+	return b[input]
 }
 
 // Plugin builds an analyzer.

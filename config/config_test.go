@@ -68,6 +68,13 @@ func TestBadConfigs(t *testing.T) {
 		"findings-max-bytes.yml":     "line 2: findings.max_bytes: must be between 65536 and 1073741824, got 1000",
 		"evidence-flow-bytes.yml":    "line 3: evidence.max_bytes_per_flow: must be between 4096 and 1048576, got 100",
 		"evidence-retention.yml":     "line 3: evidence.retention: must be at least 1m, got 1s",
+		"box-unknown-source.yml":     `line 6: capture.boxes[0].outside: "eth2" is not a capture source: name an interface listed in capture.interfaces (not "any")`,
+		"box-same-source.yml":        `line 6: capture.boxes[0].outside: "eth0" is also the inside: a box's two sides are two different interfaces`,
+		"box-duplicate-name.yml":     `line 7: capture.boxes[1].name: "fw1" is also the name of capture.boxes[0]; give each box its own name`,
+		"box-bad-name.yml":           `line 4: capture.boxes[0].name: "fw 1{x}": use 1 to 32 letters, digits, '_' and '-', starting with a letter (it becomes a metric label)`,
+		"box-live-readers.yml":       "line 3: capture.live_readers: must be 1 with capture.boxes (each side of a box is read by one socket, so its clock is in packet order), got 2",
+		"box-no-interfaces.yml":      `line 4: capture.boxes[0].inside: "eth1" is not a capture source: name an interface listed in capture.interfaces (not "any")`,
+		"box-table-bytes.yml":        "line 7: capture.boxes[0].table_bytes: must be between 65536 and 1073741824, got 100",
 	}
 	files, _ := filepath.Glob("testdata/bad/*.yml")
 	if len(files) != len(want) {
@@ -175,5 +182,17 @@ func TestNamedFileFIFORefused(t *testing.T) {
 	_, err := ReadFile(fifo)
 	if err == nil || !strings.Contains(err.Error(), "not a regular file") {
 		t.Fatalf("err %v", err)
+	}
+}
+
+// A box with only its name and sides gets the documented defaults.
+func TestBoxDefaults(t *testing.T) {
+	c, err := Parse([]byte("capture:\n  interfaces: [eth1, eth2]\n  boxes:\n    - {name: fw1, inside: eth1, outside: eth2}\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	b := c.Capture.Boxes[0]
+	if b.Window != 2*time.Second || b.TableBytes != 4<<20 || b.MinDrops != 2 || b.MatchIPID {
+		t.Errorf("defaults: %+v", b)
 	}
 }

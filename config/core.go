@@ -46,6 +46,79 @@ type CaptureConfig struct {
 	GenevePorts []uint16 `yaml:"geneve_ports"`
 	// GTPUPorts are the UDP ports decoded as GTP-U (mobile backhaul).
 	GTPUPorts []uint16 `yaml:"gtpu_ports"`
+	// Boxes are firewalls or NAT gateways captured on both sides: a Zoom
+	// packet seen on one side and not on the other was dropped by the box
+	// (package boxmatch).
+	Boxes []BoxConfig `yaml:"boxes"`
+}
+
+// BoxConfig names a box between two capture points: Inside faces the
+// clients, Outside faces Zoom. Both are interfaces of capture.interfaces.
+type BoxConfig struct {
+	Name    string `yaml:"name"`    // a label value of zoomprobe_box_* metrics and the finding's evidence
+	Inside  string `yaml:"inside"`  // the interface on the clients' side
+	Outside string `yaml:"outside"` // the interface on Zoom's side
+	// Window: a packet not seen on the other side this long (packet time)
+	// after it was seen on one was dropped by the box.
+	Window time.Duration `yaml:"window"`
+	// TableBytes bounds the table of packets waiting for their copy from the
+	// other side; it is allocated whole when the box starts.
+	TableBytes int `yaml:"table_bytes"`
+	// MatchIPID adds the IPv4 identification to what is matched: only for a
+	// box known to keep it (Linux NAT does; many firewalls rewrite it).
+	MatchIPID bool `yaml:"match_ip_id"`
+	// MinDrops: a conversation needs this many packets dropped by the box
+	// before a verdict (one lost packet is ordinary).
+	MinDrops int `yaml:"min_drops"`
+}
+
+// SetDefaults fills a box's unset fields (YAML or a command line).
+func (b *BoxConfig) SetDefaults() {
+	if b.Window == 0 {
+		b.Window = 2 * time.Second
+	}
+	if b.TableBytes == 0 {
+		b.TableBytes = 4 << 20
+	}
+	if b.MinDrops == 0 {
+		b.MinDrops = 2
+	}
+}
+
+// ValidBoxName reports whether name may be a box's name: it becomes a
+// metric label value, so a short word of letters, digits, '_' and '-'.
+func ValidBoxName(name string) bool {
+	if name == "" || len(name) > 32 {
+		return false
+	}
+	for i, r := range name {
+		switch {
+		case r >= 'a' && r <= 'z', r >= 'A' && r <= 'Z', r >= '0' && r <= '9' && i > 0, (r == '_' || r == '-') && i > 0:
+		default:
+			return false
+		}
+	}
+	return true
+}
+
+// Validate checks one box; sources lists the capture sources it may name.
+func (b *BoxConfig) Validate(v *Validator, path string, sources []string) {
+	v.Check(ValidBoxName(b.Name), path+".name", "%q: use 1 to 32 letters, digits, '_' and '-', starting with a letter (it becomes a metric label)", b.Name)
+	known := func(s string) bool {
+		for _, x := range sources {
+			if x == s && s != "any" {
+				return true
+			}
+		}
+		return false
+	}
+	for _, side := range []struct{ key, val string }{{"inside", b.Inside}, {"outside", b.Outside}} {
+		v.Check(known(side.val), path+"."+side.key, "%q is not a capture source: name an interface listed in capture.interfaces (not \"any\")", side.val)
+	}
+	v.Check(b.Inside == "" || b.Inside != b.Outside, path+".outside", "%q is also the inside: a box's two sides are two different interfaces", b.Outside)
+	v.Check(b.Window >= 100*time.Millisecond && b.Window <= time.Minute, path+".window", "must be between 100ms and 1m, got %s", b.Window)
+	v.Check(b.TableBytes >= 64<<10 && b.TableBytes <= 1<<30, path+".table_bytes", "must be between 65536 and 1073741824, got %d", b.TableBytes)
+	v.Check(b.MinDrops >= 1 && b.MinDrops <= 100, path+".min_drops", "must be between 1 and 100, got %d", b.MinDrops)
 }
 
 func (c *CaptureConfig) setDefaults() {
@@ -86,6 +159,33 @@ func (c *CaptureConfig) validate(v *Validator) {
 	if j, ok := seen["any"]; ok && len(seen) > 1 {
 		// "any" already captures every interface: the named ones would be seen twice.
 		v.Fail(idx("capture.interfaces", j), `"any" captures every interface and cannot be combined with named interfaces; list either "any" alone or the interfaces`)
+	}
+	// A box's matcher keeps one clock per side, moved by the side's one
+	// reader; several sockets of a fanout group would each move it.
+	v.Check(len(c.Boxes) == 0 || c.LiveReaders == 1, "capture.live_readers",
+		"must be 1 with capture.boxes (each side of a box is read by one socket, so its clock is in packet order), got %d", c.LiveReaders)
+	names := map[string]int{}
+	sides := map[string]string{}
+	for i := range c.Boxes {
+		b := &c.Boxes[i]
+		path := idx("capture.boxes", i)
+		b.SetDefaults() // list items get no defaults from Default(): unset (or 0) means the default
+		b.Validate(v, path, c.Interfaces)
+		if j, dup := names[b.Name]; dup && b.Name != "" {
+			v.Fail(path+".name", "%q is also the name of capture.boxes[%d]; give each box its own name", b.Name, j)
+		}
+		names[b.Name] = i
+		// A source read for two boxes would have to be matched twice.
+		for _, side := range []struct{ key, val string }{{"inside", b.Inside}, {"outside", b.Outside}} {
+			if side.key == "outside" && b.Outside == b.Inside {
+				break // said above
+			}
+			if other, used := sides[side.val]; used && side.val != "" {
+				v.Fail(path+"."+side.key, "%q is already a side of %s; a capture source belongs to one box", side.val, other)
+				continue
+			}
+			sides[side.val] = path
+		}
 	}
 }
 

@@ -361,7 +361,8 @@ func (d *Decoder) ipv4(b []byte, p *Packet, depth int) error {
 	p.Fragment = be16(b[6:])&0x1fff != 0
 	p.SrcPort, p.DstPort = 0, 0
 	if p.Fragment {
-		return nil // a later fragment: no L4 header here
+		p.csum = tcpChecksum{} // an outer header's sum (a tunnel) is not this packet's
+		return nil             // a later fragment: no L4 header here
 	}
 	// A first fragment (more-fragments bit) or a segment cut by the snap
 	// length cannot be checksummed.
@@ -395,6 +396,7 @@ func (d *Decoder) ipv6(b []byte, p *Packet, depth int) error {
 	p.Proto = proto
 	p.Fragment = frag
 	if err != nil || frag {
+		p.csum = tcpChecksum{} // an outer header's sum (a tunnel) is not this packet's
 		return err
 	}
 	// Extension headers (a routing header changes the pseudo-header's
@@ -471,6 +473,7 @@ func (d *Decoder) transport(b []byte, p *Packet, depth int) error {
 		p.Ack = be32(b[8:])
 		p.TCPFlags = b[13]
 		p.Window = be16(b[14:])
+		tcpTimestamps(b[20:min(doff, len(b))], p)
 		// Options cut off by the snap length (deep inside ERSPAN, say) still
 		// leave ports and flags: keep the packet, with no payload.
 		p.Payload = b[min(doff, len(b)):]
@@ -509,6 +512,31 @@ func (d *Decoder) transport(b []byte, p *Packet, depth int) error {
 		}
 	}
 	return nil
+}
+
+// tcpTimestamps finds the first timestamp option (kind 8, length 10) in a
+// TCP header's options. A malformed option list (a length under 2 or past
+// the end) ends the walk: what follows cannot be trusted.
+func tcpTimestamps(opts []byte, p *Packet) {
+	for len(opts) > 0 {
+		switch opts[0] {
+		case 0: // end of options
+			return
+		case 1: // no-operation
+			opts = opts[1:]
+			continue
+		}
+		if len(opts) < 2 || opts[1] < 2 || int(opts[1]) > len(opts) {
+			return
+		}
+		if opts[0] == 8 {
+			if opts[1] == 10 {
+				p.HasTimestamps, p.TSval, p.TSecr = true, be32(opts[2:]), be32(opts[6:])
+			}
+			return
+		}
+		opts = opts[opts[1]:]
+	}
 }
 
 func (d *Decoder) vxlanLayer(b []byte, p *Packet, depth int) error {

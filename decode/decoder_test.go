@@ -357,3 +357,41 @@ func TestPayloadOffsetOutsideFrame(t *testing.T) {
 		}
 	}
 }
+func TestTCPTimestamps(t *testing.T) {
+	d := NewDecoder(Options{})
+	var p Packet
+	if err := d.Decode(frameIPv4TCPTimestamps(t), LinkEthernet, ts0, 0, &p); err != nil {
+		t.Fatal(err)
+	}
+	if !p.HasTimestamps || p.TSval != 0x01020304 || p.TSecr != 0xa0b0c0d0 {
+		t.Errorf("timestamps %v %#x %#x", p.HasTimestamps, p.TSval, p.TSecr)
+	}
+	if err := d.Decode(frameIPv4TCP(t), LinkEthernet, ts0, 0, &p); err != nil || p.HasTimestamps {
+		t.Errorf("a SYN without the option: %v %v", err, p.HasTimestamps)
+	}
+	// Malformed lists: a length past the end, a length under 2, a short
+	// timestamp option. None is read, none panics.
+	for _, opts := range [][]byte{{8, 12, 0, 0, 0, 0, 0, 0, 0, 0}, {3, 0, 8, 10, 1, 2, 3, 4, 5, 6, 7, 8}, {8, 6, 1, 2, 3, 4}, {8}} {
+		var q Packet
+		tcpTimestamps(opts, &q)
+		if q.HasTimestamps {
+			t.Errorf("%x: read timestamps %d %d", opts, q.TSval, q.TSecr)
+		}
+	}
+}
+
+// A later fragment inside a tunnel has no TCP checksum of its own: the outer
+// header's sum must not be taken for it (found by FuzzDecode).
+func TestTunnelledFragmentHasNoChecksum(t *testing.T) {
+	frag := ip4(cli4, srv4, layers.IPProtocolTCP)
+	frag.FragOffset = 100
+	inner := serialize(t, eth(layers.EthernetTypeIPv4), frag, payload)
+	d := NewDecoder(Options{Decapsulate: true, VXLANPorts: []uint16{4789}})
+	var p Packet
+	if err := d.Decode(frameVXLAN(t, 4789, inner), LinkEthernet, ts0, 0, &p); err != nil {
+		t.Fatal(err)
+	}
+	if !p.Fragment || p.TCPChecksum() != ChecksumUnknown {
+		t.Errorf("fragment %v, checksum state %d", p.Fragment, p.TCPChecksum())
+	}
+}

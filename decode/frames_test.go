@@ -164,3 +164,20 @@ func frameGeneve(tb testing.TB, proto layers.EthernetType, opts []*layers.Geneve
 	return serialize(tb, eth(layers.EthernetTypeIPv4), ip4(tunA4, tunB4, layers.IPProtocolUDP),
 		udp(49152, 6081), gn, gopacket.Payload(inner))
 }
+
+// tcpSynTS is a SYN with the timestamp option after SACK-permitted, as
+// Linux sends it.
+func tcpSynTS(tsval, tsecr uint32) *layers.TCP {
+	t := tcpSyn()
+	ts := make([]byte, 8)
+	binary.BigEndian.PutUint32(ts, tsval)
+	binary.BigEndian.PutUint32(ts[4:], tsecr)
+	t.Options = append(t.Options,
+		layers.TCPOption{OptionType: layers.TCPOptionKindSACKPermitted, OptionLength: 2},
+		layers.TCPOption{OptionType: layers.TCPOptionKindTimestamps, OptionLength: 10, OptionData: ts})
+	return t
+}
+
+func frameIPv4TCPTimestamps(tb testing.TB) []byte {
+	return serialize(tb, eth(layers.EthernetTypeIPv4), ip4(cli4, srv4, layers.IPProtocolTCP), tcpSynTS(0x01020304, 0xa0b0c0d0), payload)
+}

@@ -17,6 +17,7 @@ func FuzzDecode(f *testing.F) {
 		frame []byte
 	}{
 		{LinkEthernet, frameIPv4TCP(f)},
+		{LinkEthernet, frameIPv4TCPTimestamps(f)},
 		{LinkEthernet, frameIPv6UDP(f)},
 		{LinkEthernet, frameERSPAN2(f, inner)},
 		{LinkEthernet, frameERSPAN3(f, 0, true, inner)},
@@ -155,9 +156,18 @@ func (o *oracle) check(t *testing.T, d *Decoder, data []byte) {
 		return
 	}
 	var sport, dport uint16
+	var ts []byte // the timestamp option's data, as gopacket read it
 	switch o.decoded[2] {
 	case layers.LayerTypeTCP:
 		sport, dport = uint16(o.tcp.SrcPort), uint16(o.tcp.DstPort)
+		for _, opt := range o.tcp.Options {
+			if opt.OptionType == layers.TCPOptionKindTimestamps {
+				if opt.OptionLength == 10 {
+					ts = opt.OptionData
+				}
+				break
+			}
+		}
 	case layers.LayerTypeUDP:
 		sport, dport = uint16(o.udp.SrcPort), uint16(o.udp.DstPort)
 	default:
@@ -170,5 +180,10 @@ func (o *oracle) check(t *testing.T, d *Decoder, data []byte) {
 	if p.Src.String() != src || p.Dst.String() != dst || p.TTL != ttl || p.SrcPort != sport || p.DstPort != dport {
 		t.Fatalf("we decode %v:%d > %v:%d ttl %d, gopacket %s:%d > %s:%d ttl %d",
 			p.Src, p.SrcPort, p.Dst, p.DstPort, p.TTL, src, sport, dst, dport, ttl)
+	}
+	if o.decoded[2] == layers.LayerTypeTCP {
+		if (len(ts) == 8) != p.HasTimestamps || p.HasTimestamps && (p.TSval != be32(ts) || p.TSecr != be32(ts[4:])) {
+			t.Fatalf("TCP timestamps: we decode %v %d %d, gopacket %x", p.HasTimestamps, p.TSval, p.TSecr, ts)
+		}
 	}
 }

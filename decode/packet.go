@@ -62,6 +62,17 @@ type Packet struct {
 	Seq, Ack uint32
 	Window   uint16
 
+	// TCP timestamp option (RFC 7323), when HasTimestamps: what survives a
+	// NAT that rewrites ports and randomises sequence numbers, so two
+	// capture points can match a segment (boxmatch).
+	HasTimestamps bool
+	TSval, TSecr  uint32
+
+	// Input is the index of the capture source the packet came from (its
+	// place in capture.interfaces; analyze numbers its inputs in order),
+	// set by the reader: Decode leaves it 0.
+	Input uint8
+
 	Payload []byte // L4 payload (TCP/UDP data; for ICMP, the bytes after the 8-byte ICMP header)
 
 	ICMP ICMP // valid when Proto is ProtoICMP or ProtoICMPv6

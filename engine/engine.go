@@ -17,6 +17,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/zoomprobe/zoomprobe/analyzers"
+	"github.com/zoomprobe/zoomprobe/boxmatch"
 	"github.com/zoomprobe/zoomprobe/capture"
 	"github.com/zoomprobe/zoomprobe/certcheck"
 	"github.com/zoomprobe/zoomprobe/config"
@@ -87,6 +88,7 @@ type Engine struct {
 	m          *metrics
 	opts       Options
 
+	boxes       *boxes       // capture.boxes: matchers run by their sides' readers
 	analyzerSet *analyzerSet // the analyzers running now; guarded by live.mu once live
 	live        *liveState   // set by Start (the daemon's mode)
 }
@@ -132,6 +134,15 @@ func New(o Options) (*Engine, error) {
 	}
 	classifier := zoom.NewClassifier(ranges, cfg.Zoom.Watch)
 	e.classifier = classifier
+	boxMetrics := boxmatch.NewMetrics()
+	e.boxes = newBoxes(cfg, boxMetrics)
+	if len(cfg.Capture.Boxes) > 0 {
+		for _, c := range boxMetrics.Collectors() {
+			if err := o.Registerer.Register(c); err != nil {
+				return nil, err
+			}
+		}
+	}
 	idMetrics := identity.NewMetrics()
 	if err := o.Registerer.Register(idMetrics); err != nil {
 		return nil, err
@@ -148,6 +159,7 @@ func New(o Options) (*Engine, error) {
 		return nil, err
 	}
 	e.analyzerSet = set
+	e.boxes.handlers.Store(&set.boxHandlers)
 	e.m.setAnalyzers(set.health)
 	fc := flow.ConfigFrom(cfg.Flows)
 	for range cfg.Capture.Workers {
@@ -182,6 +194,8 @@ type analyzerSet struct {
 	slots      []int             // each analyzer's slot: its index in analyzers.Order (Options.Plugins)
 	health     []*analyzerHealth // shared by every worker running the set
 	collectors *collectorList
+	// boxHandlers receive box verdicts (analyzers.Env.OnBoxVerdict).
+	boxHandlers []func(boxmatch.Verdict)
 }
 
 // initAnalyzers runs Init of every enabled analyzer for cfg. The metrics they
@@ -205,6 +219,7 @@ func (e *Engine) initAnalyzers(cfg *config.Config) (*analyzerSet, error) {
 		ctor, err := p.Init(analyzers.Env{
 			Config: cfg, Registerer: set.collectors, Sink: e.opts.Sink, Names: e.names, Clock: e.opts.Clock,
 			Logger: e.opts.Logger.With("analyzer", p.Name()), Slot: slot, OnHandshake: e.opts.OnHandshake,
+			BoxSides: e.boxSides(), OnBoxVerdict: func(h func(boxmatch.Verdict)) { set.boxHandlers = append(set.boxHandlers, h) },
 		})
 		if err != nil {
 			return nil, fmt.Errorf("analyzer %s: %w", p.Name(), err)
@@ -272,6 +287,9 @@ func (e *Engine) Run(ctx context.Context, inputs []Input) error {
 		}()
 	}
 	rg.Wait()
+	// Every side has ended: what the boxes still hold is judged before the
+	// workers judge their flows.
+	e.boxes.flush()
 	for _, c := range chans {
 		close(c)
 	}
@@ -348,12 +366,17 @@ func (e *Engine) read(ctx context.Context, in Input, ctl *readerCtl, handle func
 		} else {
 			ss.setErr(nil)
 			ss.up.Store(1)
-			err = e.readSource(ctx, src, st, ss, ctl, handle, tick)
+			err = e.readSource(ctx, src, in, st, ss, ctl, handle, tick)
 			ss.up.Store(0)
 			src.Close()
 			ss.droppedBase = ss.dropped.Load() // a reopened socket counts from zero
 			if errors.Is(err, errHandedOver) {
 				return nil
+			}
+			if !in.Live {
+				if bs, ok := e.boxes.byLabel[in.Label]; ok {
+					bs.x.Done(bs.side) // a file's end no longer holds its box's judgement back
+				}
 			}
 			if !in.Live || ctx.Err() != nil {
 				if errors.Is(err, io.EOF) || ctx.Err() != nil {
@@ -382,7 +405,10 @@ func (e *Engine) read(ctx context.Context, in Input, ctl *readerCtl, handle func
 	}
 }
 
-func (e *Engine) readSource(ctx context.Context, src capture.Source, st *sourceStats, ss *socketStats, ctl *readerCtl, handle func(*decode.Packet), tick func(time.Time)) error {
+func (e *Engine) readSource(ctx context.Context, src capture.Source, in Input, st *sourceStats, ss *socketStats, ctl *readerCtl, handle func(*decode.Packet), tick func(time.Time)) error {
+	input := e.boxes.index(in.Label)
+	box, onBox := e.boxes.byLabel[in.Label]
+	waitForBox := onBox && !in.Live
 	dec := decode.NewDecoder(decode.Options{Decapsulate: e.cfg.Capture.Decapsulate, VXLANPorts: e.cfg.Capture.VXLANPorts,
 		GenevePorts: e.cfg.Capture.GenevePorts, GTPUPorts: e.cfg.Capture.GTPUPorts})
 	var p decode.Packet
@@ -400,6 +426,11 @@ func (e *Engine) readSource(ctx context.Context, src capture.Source, st *sourceS
 					return errHandedOver
 				}
 				now := time.Now()
+				if onBox {
+					// An empty ring: this side has read everything stamped
+					// before now.
+					box.x.Seen(box.side, now)
+				}
 				tick(now)
 				e.pollStats(src, ss, &lastStats, now)
 				continue
@@ -422,14 +453,30 @@ func (e *Engine) readSource(ctx context.Context, src capture.Source, st *sourceS
 		}
 		st.packets.Add(1)
 		st.lastPacket.Store(ts.UnixNano())
+		if waitForBox {
+			box.x.Seen(box.side, ts)
+			if !box.x.Wait(ctx, box.side, ts) {
+				return ctx.Err()
+			}
+		}
 		if err := dec.Decode(data, link, ts, wireLen, &p); err != nil {
 			e.m.decodeError(err)
+			if onBox {
+				box.x.Seen(box.side, ts)
+			}
 			continue
 		}
+		p.Input = input
 		sn.observe(&p) // the probe's own DNS answers are real answers: names still learnt
 		if e.isOwn(&p) {
 			e.ownPackets.Add(1)
+			if onBox {
+				box.x.Seen(box.side, ts)
+			}
 			continue
+		}
+		if onBox {
+			e.boxObserve(box, &p)
 		}
 		handle(&p)
 		if st.packets.Load()&1023 == 0 {

@@ -340,6 +340,7 @@ func (e *Engine) SwapAnalyzers(p *PreparedAnalyzers) error {
 	old.collectors.unregisterFrom(e.opts.Registerer)
 	err := p.set.collectors.registerOn(e.opts.Registerer)
 	e.analyzerSet = p.set
+	e.boxes.handlers.Store(&p.set.boxHandlers)
 	e.m.setAnalyzers(p.set.health)
 	return err
 }

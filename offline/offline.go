@@ -6,10 +6,12 @@ package offline
 import (
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"log/slog"
 	"net/netip"
 	"sort"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -41,6 +43,56 @@ type Options struct {
 	// EvidenceDir, when set, receives one pcapng per finding about a flow
 	// (bounded by the config's evidence: section, as in the daemon).
 	EvidenceDir string
+	// Boxes are captures of a box's two sides (analyze --box): each side's
+	// file is read as its own input and the two are matched (boxmatch).
+	Boxes []Box
+}
+
+// Box is a box's two captures: Inside (toward the clients) and Outside
+// (toward Zoom). Its settings come from the configuration's capture.boxes
+// entry of the same name, if any, else the defaults.
+type Box struct {
+	Name, Inside, Outside string
+}
+
+// ParseBox reads NAME:INSIDE.pcap:OUTSIDE.pcap.
+func ParseBox(s string) (Box, error) {
+	parts := strings.SplitN(s, ":", 3)
+	if len(parts) != 3 || parts[1] == "" || parts[2] == "" {
+		return Box{}, fmt.Errorf("--box %q: write NAME:INSIDE.pcap:OUTSIDE.pcap", s)
+	}
+	b := Box{Name: parts[0], Inside: parts[1], Outside: parts[2]}
+	if !config.ValidBoxName(b.Name) {
+		return Box{}, fmt.Errorf("--box %q: the name %q: use 1 to 32 letters, digits, '_' and '-', starting with a letter", s, b.Name)
+	}
+	if b.Inside == b.Outside {
+		return Box{}, fmt.Errorf("--box %q: the inside and outside captures are the same file", s)
+	}
+	return b, nil
+}
+
+// boxConfig gives the boxes' files as inputs of their own: cfg's copy names
+// each side's input as an interface and a box.
+func boxConfig(cfg *config.Config, boxes []Box) (*config.Config, []string, []string) {
+	c := *cfg
+	c.Capture.Interfaces = nil
+	c.Capture.Boxes = nil
+	var labels, paths []string
+	for _, b := range boxes {
+		bc := config.BoxConfig{Name: b.Name}
+		for _, have := range cfg.Capture.Boxes {
+			if have.Name == b.Name {
+				bc = have
+			}
+		}
+		bc.Inside, bc.Outside = b.Name+".inside", b.Name+".outside"
+		bc.SetDefaults()
+		c.Capture.Boxes = append(c.Capture.Boxes, bc)
+		c.Capture.Interfaces = append(c.Capture.Interfaces, bc.Inside, bc.Outside)
+		labels = append(labels, bc.Inside, bc.Outside)
+		paths = append(paths, b.Inside, b.Outside)
+	}
+	return &c, labels, paths
 }
 
 // Flow is a watched flow as `analyze --format json` lists it.
@@ -102,7 +154,27 @@ func Analyze(ctx context.Context, cfg *config.Config, files []string, o Options)
 		return nil, err
 	}
 	coll := exporters.NewCollector(o.MaxFindings)
-	res := &Result{Files: files, FlowsByService: map[string]map[string]int{}, registry: reg}
+	type input struct {
+		label string
+		files []string
+	}
+	var inputs []input
+	if len(files) > 0 {
+		inputs = append(inputs, input{"file", files})
+	}
+	all := files
+	if len(o.Boxes) > 0 {
+		var labels, paths []string
+		cfg, labels, paths = boxConfig(cfg, o.Boxes)
+		for i := range labels {
+			inputs = append(inputs, input{labels[i], paths[i : i+1]})
+		}
+		all = append(append([]string(nil), files...), paths...)
+	}
+	if len(inputs) == 0 {
+		return nil, errors.New("no capture file to analyse")
+	}
+	res := &Result{Files: all, FlowsByService: map[string]map[string]int{}, registry: reg}
 	var mu sync.Mutex
 	// handshakes holds the TLS analyzer's summary of each live watched flow
 	// until the flow ends: version and issuer for flows without a finding.
@@ -160,24 +232,29 @@ func Analyze(ctx context.Context, cfg *config.Config, files []string, o Options)
 	if err != nil {
 		return nil, err
 	}
-	var src *tolerantSource
-	in := engine.Input{Label: "file", Open: func() (capture.Source, error) {
-		s, err := capture.OpenFiles(files)
-		if err != nil {
-			return nil, err // cannot open or not a capture: nothing to analyse
-		}
-		src = &tolerantSource{Source: s}
-		return src, nil
-	}}
-	if err := eng.Run(ctx, []engine.Input{in}); err != nil {
+	srcs := make([]*tolerantSource, len(inputs))
+	var ins []engine.Input
+	for i, in := range inputs {
+		ins = append(ins, engine.Input{Label: in.label, Open: func() (capture.Source, error) {
+			s, err := capture.OpenFiles(in.files)
+			if err != nil {
+				return nil, err // cannot open or not a capture: nothing to analyse
+			}
+			srcs[i] = &tolerantSource{Source: s}
+			return srcs[i], nil
+		}})
+	}
+	if err := eng.Run(ctx, ins); err != nil {
 		return nil, err
 	}
-	if src != nil && len(src.readErrs) > 0 {
-		if src.delivered == 0 {
-			return nil, src.readErrs[0] // not one packet: the file is unusable
-		}
-		for _, e := range src.readErrs {
-			res.Warnings = append(res.Warnings, e.Error()+" (results cover the packets before it)")
+	for _, src := range srcs {
+		if src != nil && len(src.readErrs) > 0 {
+			if src.delivered == 0 {
+				return nil, src.readErrs[0] // not one packet: the file is unusable
+			}
+			for _, e := range src.readErrs {
+				res.Warnings = append(res.Warnings, e.Error()+" (results cover the packets before it)")
+			}
 		}
 	}
 	res.Findings = coll.Findings()

@@ -38,7 +38,7 @@ func newMetrics() *metrics {
 	m := &metrics{
 		blocked: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "zoomprobe_blocked_connections_total",
-			Help: "Connections to Zoom that did not get through, by reason (generic_timeout_error: SYN dropped; connection_refused; icmp_*; udp_no_answer; client_side_drop) and where (beyond_probe: between the probe and Zoom; client_host: Zoom's answers passed the probe and were lost before the client).",
+			Help: "Connections to Zoom that did not get through, by reason (generic_timeout_error: SYN dropped; connection_refused; icmp_*; udp_no_answer; client_side_drop) and where (beyond_probe: between the probe and Zoom; client_host: Zoom's answers passed the probe and were lost before the client; between_capture_points: a box captured on both sides, capture.boxes, blocked them).",
 		}, []string{"service", "transport", "port", "reason", "where"}),
 		resets: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "zoomprobe_connection_resets_total",

@@ -36,10 +36,13 @@ const (
 	// were lost before it: its own firewall or security software, or a
 	// filter between the probe and the client.
 	WhereClientHost = "client_host"
+	// WhereBetweenCapturePoints: a box captured on both sides (capture.boxes)
+	// dropped or answered Zoom's packets itself; the finding names it.
+	WhereBetweenCapturePoints = "between_capture_points"
 )
 
 // Wheres lists the where label values.
-var Wheres = []string{WhereBeyondProbe, WhereClientHost}
+var Wheres = []string{WhereBeyondProbe, WhereClientHost, WhereBetweenCapturePoints}
 
 // Named bounds and thresholds that are not worth a config field.
 const (
@@ -94,8 +97,9 @@ func (plugin) Init(env analyzers.Env) (func() analyzers.Analyzer, error) {
 		}
 	}
 	sh := newShared(cfg.MaxTrackedClients)
+	registerBoxVerdicts(env, m, sink, env.Config)
 	return func() analyzers.Analyzer {
-		return &Analyzer{cfg: cfg, ext: flow.NewExt[state](env.Slot), sink: sink, m: m, sh: sh}
+		return &Analyzer{cfg: cfg, ext: flow.NewExt[state](env.Slot), sink: sink, m: m, sh: sh, boxSides: env.BoxSides}
 	}, nil
 }
 
@@ -107,6 +111,8 @@ type Analyzer struct {
 	m    *metrics
 	sh   *shared
 	free []*state // recycled per-flow state: steady state allocates nothing
+	// boxSides tells which inputs are a side of a box (nil: no box).
+	boxSides *analyzers.BoxSides
 }
 
 // New makes a standalone analyzer (tests, tools): its own metrics and shared
@@ -150,6 +156,9 @@ func (a *Analyzer) Packet(f *flow.Flow, p *decode.Packet, d flow.Dir) {
 		return
 	}
 	s := a.get(f)
+	if a.boxSides != nil {
+		s.boxSides |= 1 << a.boxSides.Of(p.Input)
+	}
 	switch f.Proto {
 	case decode.ProtoTCP:
 		a.tcpPacket(f, s, p, d)

@@ -77,6 +77,7 @@ func (i instant) IsZero() bool { return i == 0 }
 // state is one flow's memory; recycled through Analyzer.free.
 type state struct {
 	// UDP and TCP.
+	boxSides          uint8 // 1<<analyzers.BoxSide of each input the flow's packets came from
 	first, lastClient instant
 	answered          bool // the server sent something (TCP: SYN-ACK or data)
 	answerTime        instant
@@ -627,6 +628,9 @@ func (a *Analyzer) judgeReset(f *flow.Flow, s *state, svc zoom.Service, sni stri
 	if r.afterClose {
 		return // server reset after a FIN: an ordinary close
 	}
+	if a.leftToBox(f, WhereBeyondProbe) {
+		return
+	}
 	score, ev, ref := a.resetScore(f, s)
 	org := a.origin(score, ref != 0 || s.rst.ipidKnown)
 	ev["origin"] = org
@@ -665,7 +669,11 @@ func (a *Analyzer) blocked(f *flow.Flow, svc zoom.Service, reason finding.Reason
 	where := WhereBeyondProbe
 	if reason == finding.ReasonClientSideDrop {
 		where = WhereClientHost
-	} else {
+	}
+	if a.leftToBox(f, where) {
+		return
+	}
+	if where == WhereBeyondProbe {
 		// The port matrix is the site's view: one host's own firewall does
 		// not close a port for everyone.
 		a.m.matrix.set(svc, f.Proto, port, statusOf(reason), t)

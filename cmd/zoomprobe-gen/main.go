@@ -16,6 +16,8 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"path/filepath"
+	"strings"
 	"time"
 
 	"github.com/zoomprobe/zoomprobe/internal/testgen"
@@ -41,12 +43,18 @@ func run(args []string, stdout, stderr io.Writer) int {
 	tlsCache := fs.String("tls-cache", "", "record the TLS transcripts the scenarios use into this directory and exit (go generate ./testgen)")
 	testdata := fs.String("testdata", "", "write the committed captures (testgen.CommittedCaptures) into this directory and exit")
 	start := fs.String("start", testgen.DefaultStart.Format(time.RFC3339), "capture start time (RFC 3339)")
+	box := fs.String("box", "", "write a box's two captures (inside, outside through a NAT) of this two-sided scenario (see -list) as -o's name with -inside and -outside before the extension, for analyze --box")
 	if err := fs.Parse(args); err != nil {
 		return 2
 	}
 	if *list {
 		for _, s := range testgen.List() {
 			fmt.Fprintf(stdout, "%-26s %s\n", s.Name, s.Description)
+		}
+		for _, name := range testgen.BoxScenarios() {
+			if b, err := testgen.BuildBox(name, testgen.Params{}); err == nil {
+				fmt.Fprintf(stdout, "%-26s (-box) %s\n", name, b.Description)
+			}
 		}
 		return 0
 	}
@@ -65,6 +73,13 @@ func run(args []string, stdout, stderr io.Writer) int {
 			return 1
 		}
 		fmt.Fprintf(stdout, "wrote %d captures to %s\n", len(testgen.CommittedCaptures()), *testdata)
+		return 0
+	}
+	if *box != "" {
+		if err := writeBox(*box, *format, *out, *seed, *start, stdout); err != nil {
+			fmt.Fprintln(stderr, "zoomprobe-gen:", err)
+			return 1
+		}
 		return 0
 	}
 	if *tlsCuts {
@@ -147,4 +162,41 @@ func generate(scenario, format, wrapName, out string, large int, ipv6 bool, seed
 		return err
 	}
 	return bw.Flush()
+}
+
+// writeBox writes a two-sided scenario's captures: OUT-inside.EXT and
+// OUT-outside.EXT.
+func writeBox(name, format, out string, seed uint64, startText string, stdout io.Writer) error {
+	if out == "" || out == "-" {
+		return errors.New("-box needs -o FILE (two files are written beside it)")
+	}
+	start, err := time.Parse(time.RFC3339, startText)
+	if err != nil {
+		return fmt.Errorf("-start %q: %w", startText, err)
+	}
+	s, err := testgen.BuildBox(name, testgen.Params{Seed: seed, Start: start})
+	if err != nil {
+		return err
+	}
+	ext := filepath.Ext(out)
+	base := strings.TrimSuffix(out, ext)
+	for _, side := range []struct {
+		name string
+		pkts []testgen.Packet
+	}{{"inside", s.Inside}, {"outside", s.Outside}} {
+		path := base + "-" + side.name + ext
+		f, err := os.Create(path)
+		if err != nil {
+			return err
+		}
+		err = testgen.WritePackets(f, testgen.Format(format), side.pkts)
+		if cerr := f.Close(); err == nil {
+			err = cerr
+		}
+		if err != nil {
+			return err
+		}
+		fmt.Fprintf(stdout, "%s: %d packets\n", path, len(side.pkts))
+	}
+	return nil
 }

@@ -21,7 +21,8 @@ func init() {
 	commands = append(commands, command{
 		Name: "analyze", Help: "Analyse pcap/pcapng files offline and report Zoom flows and findings.",
 		Setup: func(cmd *kingpin.CmdClause, g *globals) func() int {
-			files := cmd.Arg("file", "Capture files (pcap or pcapng), merged in packet-time order (see --per-file).").Required().ExistingFiles()
+			files := cmd.Arg("file", "Capture files (pcap or pcapng), merged in packet-time order (see --per-file).").ExistingFiles()
+			boxes := cmd.Flag("box", "NAME:INSIDE.pcap:OUTSIDE.pcap: captures of a box's two sides (toward the clients, toward Zoom), matched to name what the box drops (repeatable; settings from capture.boxes of that name).").Strings()
 			format := cmd.Flag("format", "Output format: text (findings grouped) or json (one finding a line, then the flows).").Default("text").Enum("text", "json")
 			flows := cmd.Flag("flows", "Text: also list every watched flow with its SNI, TLS version, issuer, verdict, packets and bytes.").Bool()
 			perFile := cmd.Flag("per-file", "Analyse each file on its own (own timeline, results and summary) instead of merging them.").Bool()
@@ -29,7 +30,7 @@ func init() {
 			workers := cmd.Flag("workers", "Analysis workers (default: capture.workers from the config, 1 for the built-in config).").Int()
 			evidenceDir := cmd.Flag("evidence.dir", "Write one pcapng per finding, with the packets behind it, into this directory (bounded by the config's evidence: section).").String()
 			return func() int {
-				return runAnalyze(g, analyzeArgs{files: *files, format: *format, flows: *flows, perFile: *perFile, metricsFile: *metricsFile, workers: *workers, evidenceDir: *evidenceDir})
+				return runAnalyze(g, analyzeArgs{files: *files, boxes: *boxes, format: *format, flows: *flows, perFile: *perFile, metricsFile: *metricsFile, workers: *workers, evidenceDir: *evidenceDir})
 			}
 		},
 	})
@@ -70,6 +71,7 @@ func init() {
 
 type analyzeArgs struct {
 	files       []string
+	boxes       []string
 	format      string
 	flows       bool
 	perFile     bool
@@ -82,6 +84,29 @@ func runAnalyze(g *globals, a analyzeArgs) int {
 	cfg, err := loadCommandConfig(g)
 	if err != nil {
 		fmt.Fprintf(os.Stderr, "zoomprobe analyze: %v\n", err)
+		return 2
+	}
+	var boxes []offline.Box
+	for _, s := range a.boxes {
+		b, err := offline.ParseBox(s)
+		if err != nil {
+			fmt.Fprintf(os.Stderr, "zoomprobe analyze: %v\n", err)
+			return 2
+		}
+		for _, f := range []string{b.Inside, b.Outside} {
+			if _, err := os.Stat(f); err != nil {
+				fmt.Fprintf(os.Stderr, "zoomprobe analyze: --box %s: %v\n", b.Name, err)
+				return 2
+			}
+		}
+		boxes = append(boxes, b)
+	}
+	if len(a.files) == 0 && len(boxes) == 0 {
+		fmt.Fprintln(os.Stderr, "zoomprobe analyze: name capture files, or a box's two captures with --box NAME:INSIDE.pcap:OUTSIDE.pcap")
+		return 2
+	}
+	if a.perFile && len(boxes) > 0 {
+		fmt.Fprintln(os.Stderr, "zoomprobe analyze: --per-file analyses each file alone, and a box needs its two sides together: drop --per-file or --box")
 		return 2
 	}
 	if a.perFile && a.metricsFile != "" {
@@ -107,7 +132,7 @@ func runAnalyze(g *globals, a analyzeArgs) int {
 	defer out.Flush()
 	code := 0
 	for i, files := range runs {
-		res, err := offline.Analyze(ctx, cfg, files, offline.Options{Logger: g.logger, EvidenceDir: a.evidenceDir})
+		res, err := offline.Analyze(ctx, cfg, files, offline.Options{Logger: g.logger, EvidenceDir: a.evidenceDir, Boxes: boxes})
 		if err != nil {
 			// With --per-file, one unreadable file does not hide the others.
 			fmt.Fprintf(os.Stderr, "zoomprobe analyze: %v\n", err)

@@ -12,6 +12,7 @@ import (
 	"github.com/zoomprobe/zoomprobe/evidence"
 	"github.com/zoomprobe/zoomprobe/evidence/evidencetest"
 	"github.com/zoomprobe/zoomprobe/finding"
+	"github.com/zoomprobe/zoomprobe/internal/testgen"
 )
 
 // runCaptured runs the command line with stdout and stderr captured.
@@ -135,5 +136,46 @@ func TestAnalyzeEvidenceDir(t *testing.T) {
 	ents, err := os.ReadDir(dir)
 	if err != nil || n == 0 || len(ents) != n {
 		t.Fatalf("%d findings about flows, %d files (%v)", n, len(ents), err)
+	}
+}
+
+// analyze --box reads a box's two captures as its two sides and names the
+// box in the findings; bad --box values are refused with what to write.
+func TestAnalyzeBox(t *testing.T) {
+	sc, err := testgen.BuildBox("box-drops", testgen.Params{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	in, out := filepath.Join(dir, "in.pcap"), filepath.Join(dir, "out.pcap")
+	for path, pkts := range map[string][]testgen.Packet{in: sc.Inside, out: sc.Outside} {
+		f, err := os.Create(path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := testgen.WritePackets(f, testgen.FormatPCAP, pkts); err != nil {
+			t.Fatal(err)
+		}
+		f.Close()
+	}
+	code, stdout, stderr := runCaptured(t, "analyze", "--format", "json", "--box", "fw1:"+in+":"+out)
+	if code != 0 {
+		t.Fatalf("exit %d, stderr %q", code, stderr)
+	}
+	if n := strings.Count(stdout, `"where":"between_capture_points"`); n != 2 || strings.Count(stdout, `"box":"fw1"`) != 2 {
+		t.Errorf("want two findings naming fw1, got %d:\n%s", n, stdout)
+	}
+	for _, c := range []struct{ arg, want string }{
+		{"fw1:" + in, "write NAME:INSIDE.pcap:OUTSIDE.pcap"},
+		{"f w:" + in + ":" + out, `the name "f w"`},
+		{"fw1:" + in + ":" + in, "the same file"},
+		{"fw1:" + in + ":" + filepath.Join(dir, "missing.pcap"), "missing.pcap"},
+	} {
+		if code, _, stderr := runCaptured(t, "analyze", "--box", c.arg); code != 2 || !strings.Contains(stderr, c.want) {
+			t.Errorf("--box %s: exit %d, stderr %q, want %q", c.arg, code, stderr, c.want)
+		}
+	}
+	if code, _, stderr := runCaptured(t, "analyze"); code != 2 || !strings.Contains(stderr, "--box NAME:INSIDE.pcap:OUTSIDE.pcap") {
+		t.Errorf("no file: exit %d, stderr %q", code, stderr)
 	}
 }

@@ -37,6 +37,10 @@ func startupLines(cfg *config.Config, passive bool, listen []string, endpoints s
 	}
 	out = append(out, logLine{"capture", []any{"site", site, "interfaces", ifaces, "workers", cfg.Capture.Workers,
 		"promiscuous", cfg.Capture.Promiscuous, "analyzers", strings.Join(names, ",")}})
+	for _, b := range cfg.Capture.Boxes {
+		out = append(out, logLine{"box between two capture points: Zoom packets seen on one side and not the other are its drops",
+			[]any{"box", b.Name, "inside", b.Inside, "outside", b.Outside, "window", b.Window, "table_bytes", b.TableBytes}})
+	}
 
 	switch {
 	case passive:

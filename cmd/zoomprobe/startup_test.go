@@ -24,7 +24,7 @@ func startupText(t *testing.T, yml string, passive bool) string {
 // The startup log names what the daemon listens on, what it contacts and
 // where findings go, and never a proxy's credentials.
 func TestStartupLines(t *testing.T) {
-	yml := `capture: {interfaces: [eth1, eth2], workers: 3}
+	yml := `capture: {interfaces: [eth1, eth2], workers: 3, boxes: [{name: fw1, inside: eth1, outside: eth2}]}
 analyzers: {disabled: [httpinspect]}
 event_log: {path: /var/log/zoomprobe/events.jsonl}
 probes:
@@ -37,7 +37,7 @@ probes:
 	for _, want := range []string{"interfaces eth1,eth2", "workers 3", "analyzers dnsfilter,reach,tls", "active checks on",
 		"check tls", "zoom.us:443", "through proxy proxy.example:3128", "check tcp", "zoom.us:443/8801/8802",
 		"check ntp", "ntp.example (UDP 123)", "check dns", "the system resolver,10.0.0.53",
-		"/var/log/zoomprobe/events.jsonl", "address :18801"} {
+		"/var/log/zoomprobe/events.jsonl", "address :18801", "box fw1 inside eth1 outside eth2 window 2s table_bytes 4194304"} {
 		if !strings.Contains(active, want) {
 			t.Errorf("startup log lacks %q:\n%s", want, active)
 		}

@@ -21,6 +21,7 @@ const (
 	siteBlocked   = "branch-blocked"   // firewall drops TCP 8801 and UDP 8801-8810
 	siteInspected = "branch-inspected" // transparent TLS inspection by a FortiGate-named CA
 	siteFiltered  = "branch-filtered"  // an on-path box injects RSTs after each ClientHello to 443
+	siteBoxed     = "branch-boxed"     // a NAT captured on both sides drops UDP 8801 and resets TCP 8802
 )
 
 // expectedAlert is one alert the webhook must receive: its labels (a
@@ -66,7 +67,12 @@ func TestLiveAlerts(t *testing.T) {
 		name:   siteFiltered,
 		router: []testbed.Behaviour{testbed.InjectRST(64)},
 	})
-	sites := []*site{blocked, inspected, filtered}
+	boxed := startSite(t, siteOptions{
+		name:   siteBoxed,
+		router: []testbed.Behaviour{testbed.NAT(), testbed.Drop("udp", "8801"), testbed.Reject("tcp", "8802", testbed.RejectTCPReset)},
+		box:    true,
+	})
+	sites := []*site{blocked, inspected, filtered, boxed}
 	var groups []TargetGroup
 	for _, s := range sites {
 		groups = append(groups, TargetGroup{Targets: []string{s.Target()}, Labels: map[string]string{"site": s.name}})
@@ -88,6 +94,7 @@ func TestLiveAlerts(t *testing.T) {
 		blocked.clients(ctx, t, 200*time.Millisecond, []testbed.ClientPlan{blank}, []testbed.ClientPlan{blank}, []testbed.ClientPlan{blank}),
 		inspected.clients(ctx, t, 300*time.Millisecond, []testbed.ClientPlan{managed, unmanaged}),
 		filtered.clients(ctx, t, 300*time.Millisecond, []testbed.ClientPlan{{SkipMedia: true, SkipSTUN: true}}),
+		boxed.clients(ctx, t, 300*time.Millisecond, []testbed.ClientPlan{{MediaTCPPort: 8802, SkipSTUN: true}}),
 	}
 	stopClients := func() {
 		cancel()
@@ -114,6 +121,10 @@ func TestLiveAlerts(t *testing.T) {
 			"phase": "after_client_hello", "origin": "middlebox"}, "network-oncall", []string{"web", "zone_controller"}},
 		{map[string]string{"alertname": "ZoomSNIFiltering", "site": siteFiltered, "severity": "critical",
 			"reason": "sni_filtering"}, "network-oncall", nil},
+		{map[string]string{"alertname": "ZoomBlockedBetweenCapturePoints", "site": siteBoxed, "severity": "critical",
+			"box": "fw1", "verdict": "reset_by_box"}, "network-oncall", nil},
+		{map[string]string{"alertname": "ZoomBlockedBetweenCapturePoints", "site": siteBoxed, "severity": "critical",
+			"box": "fw1", "verdict": "dropped_outbound"}, "network-oncall", nil},
 	}
 	defer func() {
 		if t.Failed() {
@@ -160,7 +171,9 @@ func TestLiveAlerts(t *testing.T) {
 
 	// Nothing else may page: each site raises only its own alerts, and the
 	// daemon's health alerts stay quiet.
-	allowed := map[string]map[string]bool{siteBlocked: {}, siteInspected: {}, siteFiltered: {}}
+	// Behind the box, media falls back to TLS 443: ZoomUDPFallback may fire
+	// too (the box's alert says where UDP is blocked).
+	allowed := map[string]map[string]bool{siteBlocked: {}, siteInspected: {}, siteFiltered: {}, siteBoxed: {"ZoomUDPFallback": true}}
 	for _, w := range want {
 		allowed[w.labels["site"]][w.labels["alertname"]] = true
 	}
@@ -172,7 +185,7 @@ func TestLiveAlerts(t *testing.T) {
 
 	t.Run("dashboard", func(t *testing.T) { checkDashboard(t, h) })
 	t.Run("metric_contract", func(t *testing.T) {
-		checkMetricContract(t, blocked.scrape(t), inspected.scrape(t), filtered.scrape(t))
+		checkMetricContract(t, blocked.scrape(t), inspected.scrape(t), filtered.scrape(t), boxed.scrape(t))
 	})
 	for _, s := range sites {
 		t.Logf("%s: %s", s.name, s.summary())

@@ -47,6 +47,9 @@ type siteOptions struct {
 	// probes returns the YAML of the probes: section (loopback targets
 	// only); nil disables the active checks.
 	probes func(t *testing.T, bed *testbed.Bed) string
+	// box: the router is a box captured on both sides (mon0 inside, mon1
+	// outside after its NAT), configured as capture.boxes "fw1".
+	box bool
 }
 
 // daemonYAML is the daemon's configuration on a test bed: the bed's
@@ -54,7 +57,7 @@ type siteOptions struct {
 // clean path is clean), and the timers are short so verdicts come within
 // seconds of the client giving up. Probes are off unless the site gives
 // loopback targets: their defaults are real Zoom hosts.
-func daemonYAML(t *testing.T, dir string, bed *testbed.Bed, probes string) string {
+func daemonYAML(t *testing.T, dir string, bed *testbed.Bed, probes string, box bool) string {
 	t.Helper()
 	common, err := testbed.DaemonConfigYAML(dir, bed.ZoomCA)
 	if err != nil {
@@ -64,10 +67,15 @@ func daemonYAML(t *testing.T, dir string, bed *testbed.Bed, probes string) strin
 	if probes == "" {
 		probes = "  enabled: false\n"
 	}
+	boxes := ""
+	if box {
+		boxes = fmt.Sprintf("  interfaces: [%s, %s]\n  boxes:\n    - {name: fw1, inside: %s, outside: %s}\n",
+			testbed.ProbeIf, testbed.ProbeOutsideIf, testbed.ProbeIf, testbed.ProbeOutsideIf)
+	}
 	return fmt.Sprintf(`capture:
   workers: %d
   retry_interval: 200ms
-flows:
+%sflows:
   embryonic_timeout: 2s
   udp_timeout: 1s
   tcp_timeout: 5s
@@ -75,14 +83,14 @@ flows:
 %sevent_log:
   path: %q
 probes:
-%s`, workers, common, filepath.Join(dir, "events.jsonl"), probes)
+%s`, workers, boxes, common, filepath.Join(dir, "events.jsonl"), probes)
 }
 
 // startSite builds a bed, applies the router's behaviours and starts the
 // daemon in this process, capturing the probe namespace's mon0.
 func startSite(t *testing.T, o siteOptions) *site {
 	t.Helper()
-	bed, err := testbed.New(t, testbed.Options{})
+	bed, err := testbed.New(t, testbed.Options{OutsideMirror: o.box})
 	if err != nil {
 		t.Fatalf("site %s: test bed: %v", o.name, err)
 	}
@@ -100,19 +108,27 @@ func startSite(t *testing.T, o siteOptions) *site {
 	}
 	dir := t.TempDir()
 	cfgPath := filepath.Join(dir, "zoomprobe.yml")
-	if err := os.WriteFile(cfgPath, []byte(daemonYAML(t, dir, bed, probes)), 0o644); err != nil {
+	if err := os.WriteFile(cfgPath, []byte(daemonYAML(t, dir, bed, probes, o.box)), 0o644); err != nil {
 		t.Fatal(err)
 	}
 	probeNS := bed.Name(testbed.NSProbe)
+	ifaces := []string{testbed.ProbeIf}
+	if o.box {
+		ifaces = append(ifaces, testbed.ProbeOutsideIf)
+	}
 	inputs := func(cfg *config.Config) ([]engine.Input, error) {
 		opts := daemon.LiveOptions(cfg, nil)
-		return []engine.Input{{Label: testbed.ProbeIf, Live: true, Open: func() (src capture.Source, err error) {
-			err = capture.InNamespace(probeNS, func() error {
-				src, err = capture.OpenLive(testbed.ProbeIf, opts)
-				return err
-			})
-			return src, err
-		}}}, nil
+		var ins []engine.Input
+		for _, ifname := range ifaces {
+			ins = append(ins, engine.Input{Label: ifname, Live: true, Open: func() (src capture.Source, err error) {
+				err = capture.InNamespace(probeNS, func() error {
+					src, err = capture.OpenLive(ifname, opts)
+					return err
+				})
+				return src, err
+			}})
+		}
+		return ins, nil
 	}
 	d, err := daemon.New(daemon.Options{ConfigFile: cfgPath, Site: o.name, Inputs: inputs})
 	if err != nil {
@@ -130,14 +146,16 @@ func startSite(t *testing.T, o siteOptions) *site {
 		}
 	})
 	s := &site{name: o.name, bed: bed, d: d, srv: srv, events: filepath.Join(dir, "events.jsonl"), results: map[string]int{}}
-	s.waitCapturing(t)
+	for _, ifname := range ifaces {
+		s.waitCapturing(t, ifname)
+	}
 	return s
 }
 
-// waitCapturing waits until the daemon's capture on mon0 is open.
-func (s *site) waitCapturing(t *testing.T) {
+// waitCapturing waits until the daemon's capture on ifname is open.
+func (s *site) waitCapturing(t *testing.T, ifname string) {
 	t.Helper()
-	want := `zoomprobe_capture_up{interface="` + testbed.ProbeIf + `"} 1`
+	want := `zoomprobe_capture_up{interface="` + ifname + `"} 1`
 	deadline := time.Now().Add(15 * time.Second)
 	for time.Now().Before(deadline) {
 		if strings.Contains(s.scrape(t), want) {
@@ -145,7 +163,7 @@ func (s *site) waitCapturing(t *testing.T) {
 		}
 		time.Sleep(100 * time.Millisecond)
 	}
-	t.Fatalf("site %s: daemon never opened %s", s.name, testbed.ProbeIf)
+	t.Fatalf("site %s: daemon never opened %s", s.name, ifname)
 }
 
 // scrape fetches the daemon's /metrics in the text format.

@@ -46,6 +46,10 @@ const (
 	RouterMirrorIf = "mir0" // router end of the mirror link
 	ServerIf       = "eth0" // server side of router<->server
 	ProbeIf        = "mon0" // probe end of the mirror link: capture here
+	// With Options.OutsideMirror: the router's server-facing port is
+	// mirrored too, so the router is a box captured on both sides.
+	RouterOutsideMirrorIf = "mir1" // router end of the outside mirror link
+	ProbeOutsideIf        = "mon1" // probe end: the box's outside capture
 )
 
 // Addresses. They exist only inside the bed's namespaces. The client LAN is
@@ -85,6 +89,9 @@ const (
 	ServerMAC       = "02:81:02:00:00:02"
 	RouterMirrorMAC = "02:81:03:00:00:01"
 	ProbeMAC        = "02:81:03:00:00:02"
+	// The outside mirror link (Options.OutsideMirror).
+	RouterOutsideMirrorMAC = "02:81:04:00:00:01"
+	ProbeOutsideMAC        = "02:81:04:00:00:02"
 )
 
 // serverNeighbours are the router's static IPv6 neighbour entries for the
@@ -115,6 +122,11 @@ type Options struct {
 	// MirrorNFT mirrors with an nftables netdev table (ingress and egress
 	// hooks, `dup to mir0`) instead of tc clsact + mirred.
 	MirrorNFT bool
+	// OutsideMirror also mirrors the router's server-facing port (srv0,
+	// both directions, after the router's NAT) to the probe's mon1
+	// (Bed.Outside): the router becomes a box with an inside and an outside
+	// capture. tc only.
+	OutsideMirror bool
 	// MaxCapturePackets and MaxCaptureBytes bound what the probe keeps;
 	// zero means DefaultMaxCapturePackets / DefaultMaxCaptureBytes.
 	MaxCapturePackets int
@@ -146,6 +158,9 @@ type Bed struct {
 	Servers *Servers
 	// Mirror holds what the probe captured on mon0 (nil with NoMirror).
 	Mirror *Mirror
+	// Outside holds what the probe captured on mon1, the router's
+	// server-facing port (nil without Options.OutsideMirror).
+	Outside *Mirror
 }
 
 // ErrSkip wraps the reasons a bed cannot run on this machine (not root,
@@ -211,8 +226,13 @@ func newBed(t testing.TB, opts Options) (*Bed, error) {
 		return nil, err
 	}
 	if !opts.NoMirror {
-		if b.Mirror, err = startMirror(b); err != nil {
+		if b.Mirror, err = startMirror(b, ProbeIf); err != nil {
 			return nil, err
+		}
+		if opts.OutsideMirror {
+			if b.Outside, err = startMirror(b, ProbeOutsideIf); err != nil {
+				return nil, err
+			}
 		}
 	}
 	if !opts.NoServers {
@@ -334,6 +354,9 @@ neigh replace %[12]s lladdr %[13]s dev %[2]s nud permanent
 	if b.opts.NoMirror {
 		return nil
 	}
+	if b.opts.OutsideMirror && b.opts.MirrorNFT {
+		return errors.New("testbed: Options.OutsideMirror mirrors with tc; it cannot be combined with MirrorNFT")
+	}
 	// The mirror: both directions of the router's client-facing port, so
 	// packets the router itself sends (REJECT's RSTs and ICMP, proxies'
 	// answers) reach the probe as they would on a SPAN port.
@@ -348,11 +371,38 @@ neigh replace %[12]s lladdr %[13]s dev %[2]s nud permanent
 		}
 		return nil
 	}
-	for _, cmd := range [][]string{
+	cmds := [][]string{
 		{"tc", "qdisc", "add", "dev", RouterClientIf, "clsact"},
 		{"tc", "filter", "add", "dev", RouterClientIf, "ingress", "protocol", "all", "u32", "match", "u32", "0", "0", "action", "mirred", "egress", "mirror", "dev", RouterMirrorIf},
 		{"tc", "filter", "add", "dev", RouterClientIf, "egress", "protocol", "all", "u32", "match", "u32", "0", "0", "action", "mirred", "egress", "mirror", "dev", RouterMirrorIf},
-	} {
+	}
+	if b.opts.OutsideMirror {
+		// srv0's ingress hook runs before the router's NAT and its egress
+		// hook after: the outside capture sees translated packets, as a
+		// SPAN port on the box's outside would.
+		if err := b.ipBatch(NSRouter, fmt.Sprintf("link add %s address %s type veth peer name %s address %s netns %s\nlink set %s up\n",
+			RouterOutsideMirrorIf, RouterOutsideMirrorMAC, ProbeOutsideIf, ProbeOutsideMAC, p, RouterOutsideMirrorIf)); err != nil {
+			return err
+		}
+		if err := b.ipBatch(NSProbe, fmt.Sprintf("link set %s up\n", ProbeOutsideIf)); err != nil {
+			return err
+		}
+		if err := b.Sysctl(NSRouter, "net/ipv6/conf/"+RouterOutsideMirrorIf+"/disable_ipv6=1"); err != nil {
+			return err
+		}
+		if err := b.Sysctl(NSProbe, "net/ipv6/conf/"+ProbeOutsideIf+"/disable_ipv6=1"); err != nil {
+			return err
+		}
+		if b.offloads {
+			b.Exec(NSRouter, "ethtool", "-K", RouterOutsideMirrorIf, "tso", "off", "gso", "off", "gro", "off", "lro", "off")
+			b.Exec(NSProbe, "ethtool", "-K", ProbeOutsideIf, "tso", "off", "gso", "off", "gro", "off", "lro", "off")
+		}
+		cmds = append(cmds,
+			[]string{"tc", "qdisc", "add", "dev", RouterServerIf, "clsact"},
+			[]string{"tc", "filter", "add", "dev", RouterServerIf, "ingress", "protocol", "all", "u32", "match", "u32", "0", "0", "action", "mirred", "egress", "mirror", "dev", RouterOutsideMirrorIf},
+			[]string{"tc", "filter", "add", "dev", RouterServerIf, "egress", "protocol", "all", "u32", "match", "u32", "0", "0", "action", "mirred", "egress", "mirror", "dev", RouterOutsideMirrorIf})
+	}
+	for _, cmd := range cmds {
 		if out, err := b.Exec(NSRouter, cmd...); err != nil {
 			return fmt.Errorf("testbed: mirror setup %q in router: %v: %s (needs clsact, u32 and mirred in the kernel)", strings.Join(cmd, " "), err, out)
 		}

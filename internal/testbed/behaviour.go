@@ -19,6 +19,7 @@ const (
 	KindDNSSinkhole   BehaviourKind = "dns_sinkhole"   // DNS hijack answering Zoom names with 0.0.0.0 or NXDOMAIN
 	KindRandomLoss    BehaviourKind = "random_loss"    // iptables -m statistic --mode random DROP
 	KindSNIAlert      BehaviourKind = "sni_alert"      // transparent box (REDIRECT) answering ClientHellos carrying a string with a fatal TLS alert
+	KindNAT           BehaviourKind = "nat"            // iptables MASQUERADE --random of the client LAN on the server-facing port
 	// In the client's namespace, not the router: past the mirror.
 	KindHostDrop       BehaviourKind = "host_drop"        // the client host's firewall: INPUT DROP of answers from TCP/UDP source ports
 	KindHostRandomLoss BehaviourKind = "host_random_loss" // the client host's INPUT drops packets at random
@@ -128,6 +129,12 @@ func SNIAlert(s string, desc uint8) Behaviour {
 	return Behaviour{Kind: KindSNIAlert, Proto: "tcp", Ports: "443", Match: s, Alert: desc}
 }
 
+// NAT translates the client LAN's IPv4 to the router's server-facing address
+// (MASQUERADE --random: random source ports). iptables has no target that
+// randomises TCP sequence numbers, as some firewalls do; the generated
+// two-sided captures (internal/testgen) cover that.
+func NAT() Behaviour { return Behaviour{Kind: KindNAT} }
+
 // RandomLoss drops forwarded packets at random.
 func RandomLoss(p float64) Behaviour { return Behaviour{Kind: KindRandomLoss, Probability: p} }
 
@@ -165,6 +172,8 @@ func (bh Behaviour) String() string {
 		return fmt.Sprintf("random loss %.0f%%", bh.Probability*100)
 	case KindSNIAlert:
 		return fmt.Sprintf("answer ClientHellos containing %q with TLS alert %d", bh.Match, bh.Alert)
+	case KindNAT:
+		return "NAT (MASQUERADE --random) to " + RouterServerIf
 	case KindHostDrop:
 		return fmt.Sprintf("client host drops answers from %s/%s", bh.Proto, bh.Ports)
 	case KindHostRandomLoss:
@@ -310,6 +319,9 @@ func (bh Behaviour) Rules() ([]Rule, error) {
 		return []Rule{{Args: cat(fwd, portMatch("tcp", ports), []string{"-j", "DROP"})}}, nil
 	case KindHTTPProxy:
 		return nil, nil // a pure Go helper, no rules
+	case KindNAT:
+		return []Rule{{Args: []string{"-w", "5", "-t", "nat", "-A", "POSTROUTING", "-o", RouterServerIf, "-s", ClientAddr.String() + "/24",
+			"-j", "MASQUERADE", "--random"}}}, nil
 	}
 	return nil, fmt.Errorf("testbed: unknown behaviour kind %q", bh.Kind)
 }

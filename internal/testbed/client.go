@@ -54,6 +54,7 @@ type ClientPlan struct {
 	UDPWait                             time.Duration       // wait per UDP attempt; default 250ms
 	DialTimeout                         time.Duration       // TCP connect + TLS handshake; default 1500ms
 	MediaPackets                        int                 // media packets sent after set-up; default 4
+	MediaTCPPort                        uint16              // the media router's TCP port of StepMediaTCP; default 8801 (8802 is Zoom's other)
 }
 
 func (p ClientPlan) withDefaults() ClientPlan {
@@ -80,6 +81,9 @@ func (p ClientPlan) withDefaults() ClientPlan {
 	}
 	if p.DialTimeout <= 0 {
 		p.DialTimeout = 1500 * time.Millisecond
+	}
+	if p.MediaTCPPort == 0 {
+		p.MediaTCPPort = 8801
 	}
 	if p.MediaPackets <= 0 {
 		p.MediaPackets = 4
@@ -219,7 +223,7 @@ func (c *client) run() {
 		case StepMediaUDP:
 			err = c.mediaUDP(mmr)
 		case StepMediaTCP:
-			issuer, err = c.tlsSession(mmr, 8801, p.MediaRtrName, false, echoExchange)
+			issuer, err = c.tlsSession(mmr, p.MediaTCPPort, p.MediaRtrName, false, echoExchange)
 		case StepMediaTLS:
 			issuer, err = c.tlsSession(mmr, 443, p.MediaRtrName, true, httpExchange(p.MediaRtrName))
 		default:

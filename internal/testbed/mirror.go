@@ -56,7 +56,7 @@ const (
 	mirrorPollTimeout  = 100 * time.Millisecond
 )
 
-func startMirror(b *Bed) (*Mirror, error) {
+func startMirror(b *Bed, ifname string) (*Mirror, error) {
 	m := &Mirror{
 		maxPkts:  b.opts.MaxCapturePackets,
 		maxBytes: b.opts.MaxCaptureBytes,
@@ -70,14 +70,14 @@ func startMirror(b *Bed) (*Mirror, error) {
 	}
 	err := b.Do(NSProbe, func() error {
 		var err error
-		m.src, err = capture.OpenLive(ProbeIf, capture.LiveOptions{
+		m.src, err = capture.OpenLive(ifname, capture.LiveOptions{
 			RingSizeMB: mirrorRingMB, Promiscuous: true,
 			BlockTimeout: mirrorBlockTimeout, PollTimeout: mirrorPollTimeout,
 		})
 		return err
 	})
 	if err != nil {
-		return nil, fmt.Errorf("testbed: probe capture on %s: %w", ProbeIf, err)
+		return nil, fmt.Errorf("testbed: probe capture on %s: %w", ifname, err)
 	}
 	go m.read()
 	b.onClose(m.close)
