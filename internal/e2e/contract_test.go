@@ -24,16 +24,7 @@ var standardPrefixes = []string{"go_", "process_"}
 // notExercised names the metrics of metrics.txt whose series only appear
 // after an event the live sites do not cause, and why. The contract check
 // fails if one of them is exported after all (then remove it here).
-var notExercised = map[string]string{
-	"zoomprobe_evidence_files_written_total":  "evidence.dir is off on the e2e sites (daemon/evidence_test.go covers it)",
-	"zoomprobe_evidence_files_removed_total":  "evidence.dir is off on the e2e sites",
-	"zoomprobe_evidence_write_errors_total":   "evidence.dir is off on the e2e sites",
-	"zoomprobe_evidence_dir_bytes":            "evidence.dir is off on the e2e sites",
-	"zoomprobe_evidence_pool_bytes":           "evidence.dir is off on the e2e sites",
-	"zoomprobe_evidence_pool_capacity_bytes":  "evidence.dir is off on the e2e sites",
-	"zoomprobe_evidence_pool_exhausted_total": "evidence.dir is off on the e2e sites",
-	"zoomprobe_evidence_flow_capped_total":    "evidence.dir is off on the e2e sites",
-}
+var notExercised = map[string]string{}
 
 // checkMetricContract parses /metrics bodies scraped from real daemons and
 // requires that every metric of deploy/metrics.txt is exported with exactly

@@ -82,8 +82,10 @@ func daemonYAML(t *testing.T, dir string, bed *testbed.Bed, probes string, box b
   closed_timeout: 1s
 %sevent_log:
   path: %q
+evidence:
+  dir: %q
 probes:
-%s`, workers, boxes, common, filepath.Join(dir, "events.jsonl"), probes)
+%s`, workers, boxes, common, filepath.Join(dir, "events.jsonl"), filepath.Join(dir, "evidence"), probes)
 }
 
 // startSite builds a bed, applies the router's behaviours and starts the
