@@ -3,8 +3,6 @@ package offline
 import (
 	"context"
 	"fmt"
-	"os"
-	"path/filepath"
 	"sort"
 	"strings"
 	"testing"
@@ -25,17 +23,9 @@ func TestBoxScenarios(t *testing.T) {
 				if err != nil {
 					t.Fatal(err)
 				}
-				dir := t.TempDir()
-				in, out := filepath.Join(dir, "inside.pcap"), filepath.Join(dir, "outside.pcap")
-				for path, pkts := range map[string][]testgen.Packet{in: sc.Inside, out: sc.Outside} {
-					f, err := os.Create(path)
-					if err != nil {
-						t.Fatal(err)
-					}
-					if err := testgen.WritePackets(f, testgen.FormatPCAP, pkts); err != nil {
-						t.Fatal(err)
-					}
-					f.Close()
+				in, out, err := sc.WriteFiles(t.TempDir())
+				if err != nil {
+					t.Fatal(err)
 				}
 				box, err := ParseBox("fw1:" + in + ":" + out)
 				if err != nil {

@@ -147,16 +147,9 @@ func TestAnalyzeBox(t *testing.T) {
 		t.Fatal(err)
 	}
 	dir := t.TempDir()
-	in, out := filepath.Join(dir, "in.pcap"), filepath.Join(dir, "out.pcap")
-	for path, pkts := range map[string][]testgen.Packet{in: sc.Inside, out: sc.Outside} {
-		f, err := os.Create(path)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if err := testgen.WritePackets(f, testgen.FormatPCAP, pkts); err != nil {
-			t.Fatal(err)
-		}
-		f.Close()
+	in, out, err := sc.WriteFiles(dir)
+	if err != nil {
+		t.Fatal(err)
 	}
 	code, stdout, stderr := runCaptured(t, "analyze", "--format", "json", "--box", "fw1:"+in+":"+out)
 	if code != 0 {

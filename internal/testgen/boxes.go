@@ -3,6 +3,8 @@ package testgen
 import (
 	"fmt"
 	"net/netip"
+	"os"
+	"path/filepath"
 	"sort"
 	"time"
 
@@ -215,3 +217,23 @@ func boxNAT(x Packet, clients ...netip.Addr) (Packet, error) {
 
 // natPort is the box's port for a client port (--random: not the same).
 func natPort[P ~uint16](p P) P { return P(40000 + (uint16(p)*7919)%20000) }
+
+// WriteFiles writes the scenario's two sides as pcap files in dir and
+// returns their paths (inside, outside), for analyze --box.
+func (sc *BoxScenario) WriteFiles(dir string) (inside, outside string, err error) {
+	inside, outside = filepath.Join(dir, "inside.pcap"), filepath.Join(dir, "outside.pcap")
+	for path, pkts := range map[string][]Packet{inside: sc.Inside, outside: sc.Outside} {
+		f, err := os.Create(path)
+		if err != nil {
+			return "", "", err
+		}
+		err = WritePackets(f, FormatPCAP, pkts)
+		if cerr := f.Close(); err == nil {
+			err = cerr
+		}
+		if err != nil {
+			return "", "", err
+		}
+	}
+	return inside, outside, nil
+}
