@@ -77,7 +77,6 @@ func (i instant) IsZero() bool { return i == 0 }
 // state is one flow's memory; recycled through Analyzer.free.
 type state struct {
 	// UDP and TCP.
-	boxSides          uint8 // 1<<analyzers.BoxSide of each input the flow's packets came from
 	first, lastClient instant
 	answered          bool // the server sent something (TCP: SYN-ACK or data)
 	answerTime        instant
