@@ -112,6 +112,7 @@ type Analyzer struct {
 	sh      *shared
 	free    []*state // recycled per-flow state: steady state allocates nothing
 	freeRec []*rec
+	freeInc []*incident
 	// boxSides tells which inputs are a side of a box (nil: no box).
 	boxSides *analyzers.BoxSides
 }
@@ -165,11 +166,31 @@ func (a *Analyzer) expand(f *flow.Flow, r *rec) *state {
 	return s
 }
 
+// incident gives the flow's reset and ICMP record, made on first need.
+func (a *Analyzer) incident(s *state) *incident {
+	if s.inc != nil {
+		return s.inc
+	}
+	if n := len(a.freeInc); n > 0 {
+		s.inc = a.freeInc[n-1]
+		a.freeInc = a.freeInc[:n-1]
+	} else {
+		s.inc = new(incident)
+	}
+	return s.inc
+}
+
 func (a *Analyzer) release(f *flow.Flow, r *rec) {
 	a.ext.Set(f, nil)
-	if s := r.full; s != nil && len(a.free) < maxFree {
-		*s = state{}
-		a.free = append(a.free, s)
+	if s := r.full; s != nil {
+		if x := s.inc; x != nil && len(a.freeInc) < maxFree {
+			*x = incident{}
+			a.freeInc = append(a.freeInc, x)
+		}
+		if len(a.free) < maxFree {
+			*s = state{}
+			a.free = append(a.free, s)
+		}
 	}
 	if len(a.freeRec) < maxFree {
 		*r = rec{}
@@ -230,11 +251,12 @@ func (a *Analyzer) ICMP(f *flow.Flow, p *decode.Packet, d flow.Dir) {
 		a.m.icmpMismatch.Inc()
 		return // quotes a sequence number this flow never sent: stale or forged
 	}
-	s.icmpCount++
-	if s.icmp.seen {
+	x := a.incident(s)
+	x.icmpCount++
+	if x.icmp.seen {
 		return
 	}
-	s.icmp = icmpRecord{seen: true, time: at(p.Time), sender: p.Src, typ: p.ICMP.Type, code: p.ICMP.Code, ttl: p.TTL, reason: reason}
+	x.icmp = icmpRecord{seen: true, time: at(p.Time), sender: p.Src, typ: p.ICMP.Type, code: p.ICMP.Code, ttl: p.TTL, reason: reason}
 }
 
 // seqWithin reports whether q lies in [base, base+span] modulo 2^32.

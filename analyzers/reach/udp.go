@@ -135,7 +135,7 @@ func (a *Analyzer) udpExpire(f *flow.Flow, s *state, now time.Time) {
 		}
 		return
 	}
-	if !s.reported && (s.icmp.seen || now.Sub(s.first.T()) >= a.cfg.UDPAnswerWindow) {
+	if !s.reported && (s.icmpSeen() || now.Sub(s.first.T()) >= a.cfg.UDPAnswerWindow) {
 		a.udpJudge(f, s, now)
 	}
 }
@@ -145,15 +145,15 @@ func (a *Analyzer) udpJudge(f *flow.Flow, s *state, now time.Time) {
 	if !f.Watched() || !zoom.IsMediaPort(f.Server().Port()) || s.clientMedia || s.first.IsZero() {
 		return
 	}
-	if !s.icmp.seen && s.datagrams < minUDPDatagrams {
+	if !s.icmpSeen() && s.datagrams < minUDPDatagrams {
 		return
 	}
 	s.reported = true
 	reason := finding.ReasonUDPNoAnswer
 	ev := map[string]any{"datagrams": s.datagrams, "waited_seconds": now.Sub(s.first.T()).Seconds()}
-	if s.icmp.seen {
-		reason = s.icmp.reason
-		ev = icmpEvidence(&s.icmp, s.icmpCount)
+	if s.icmpSeen() {
+		reason = s.inc.icmp.reason
+		ev = icmpEvidence(&s.inc.icmp, s.inc.icmpCount)
 		ev["datagrams"] = s.datagrams
 	}
 	fb, servers := a.sh.udpFailed(f.Client().Addr(), f.Server().Addr(), f.Service(), f.Server().Port(), s.first.T(), reason, a.cfg.FallbackWindow)
