@@ -115,6 +115,9 @@ type Analyzer struct {
 	freeInc []*incident
 	// boxSides tells which inputs are a side of a box (nil: no box).
 	boxSides *analyzers.BoxSides
+	// holdNone makes the full state at every flow's first packet (tests
+	// compare the verdicts with and without held packets).
+	holdNone bool
 }
 
 // New makes a standalone analyzer (tests, tools): its own metrics and shared
@@ -152,17 +155,7 @@ func (a *Analyzer) expand(f *flow.Flow, r *rec) *state {
 		s = new(state)
 	}
 	r.full = s
-	for i := range r.n {
-		h := &r.held[i]
-		p := h.packet(f.Proto, r.ipVersion)
-		switch f.Proto {
-		case decode.ProtoTCP:
-			a.tcpPacket(f, s, &p, h.dir)
-		case decode.ProtoUDP:
-			a.udpDatagram(f, s, &p, h.dir, h.seq, h.flags != 0)
-		}
-	}
-	r.n = 0
+	a.replay(f, r, s)
 	return s
 }
 
@@ -216,7 +209,7 @@ func (a *Analyzer) Packet(f *flow.Flow, p *decode.Packet, d flow.Dir) {
 	if a.boxSides != nil {
 		r.boxSides |= 1 << a.boxSides.Of(p.Input)
 	}
-	if r.full == nil && r.hold(f.Proto, p, d) {
+	if r.full == nil && !a.holdNone && r.hold(f, p, d) {
 		return
 	}
 	s := a.expand(f, r)
