@@ -10,7 +10,7 @@ import (
 	"github.com/zoomprobe/zoomprobe/zoom"
 )
 
-// Box sides a flow's packets were captured on (state.boxSides bits).
+// Box sides a flow's packets were captured on (rec.boxSides bits).
 const (
 	onBoxInside  uint8 = 1 << analyzers.BoxInside
 	onBoxOutside uint8 = 1 << analyzers.BoxOutside
@@ -24,12 +24,12 @@ const (
 // lost toward the client lost them in the box or behind it: the box's
 // verdict, or the inside flow's, says which.
 func (a *Analyzer) leftToBox(f *flow.Flow, where string) bool {
-	s := a.ext.Get(f)
-	if s == nil {
+	r := a.ext.Get(f)
+	if r == nil {
 		return false
 	}
-	return where == WhereBeyondProbe && s.boxSides&onBoxInside != 0 ||
-		where == WhereClientHost && s.boxSides&onBoxOutside != 0
+	return where == WhereBeyondProbe && r.boxSides&onBoxInside != 0 ||
+		where == WhereClientHost && r.boxSides&onBoxOutside != 0
 }
 
 // boxVerdicts turns a box's verdicts into findings. It runs in reader

@@ -99,33 +99,53 @@ func (plugin) Init(env analyzers.Env) (func() analyzers.Analyzer, error) {
 	sh := newShared(cfg.MaxTrackedClients)
 	registerBoxVerdicts(env, m, sink, env.Config)
 	return func() analyzers.Analyzer {
-		return &Analyzer{cfg: cfg, ext: flow.NewExt[state](env.Slot), sink: sink, m: m, sh: sh, boxSides: env.BoxSides}
+		return &Analyzer{cfg: cfg, ext: flow.NewExt[rec](env.Slot), sink: sink, m: m, sh: sh, boxSides: env.BoxSides}
 	}, nil
 }
 
 // Analyzer is one worker's instance.
 type Analyzer struct {
-	cfg  config.ReachConfig
-	ext  flow.Ext[state]
-	sink finding.Sink
-	m    *metrics
-	sh   *shared
-	free []*state // recycled per-flow state: steady state allocates nothing
+	cfg     config.ReachConfig
+	ext     flow.Ext[rec]
+	sink    finding.Sink
+	m       *metrics
+	sh      *shared
+	free    []*state // recycled per-flow state: steady state allocates nothing
+	freeRec []*rec
+	freeInc []*incident
 	// boxSides tells which inputs are a side of a box (nil: no box).
 	boxSides *analyzers.BoxSides
+	// holdNone makes the full state at every flow's first packet (tests
+	// compare the verdicts with and without held packets).
+	holdNone bool
 }
 
 // New makes a standalone analyzer (tests, tools): its own metrics and shared
 // state. Register the metrics with Collectors.
 func New(cfg config.ReachConfig, slot int, sink finding.Sink) *Analyzer {
-	return &Analyzer{cfg: cfg, ext: flow.NewExt[state](slot), sink: sink, m: newMetrics(), sh: newShared(cfg.MaxTrackedClients)}
+	return &Analyzer{cfg: cfg, ext: flow.NewExt[rec](slot), sink: sink, m: newMetrics(), sh: newShared(cfg.MaxTrackedClients)}
 }
 
 var _ analyzers.Analyzer = (*Analyzer)(nil)
 
-func (a *Analyzer) get(f *flow.Flow) *state {
-	if s := a.ext.Get(f); s != nil {
-		return s
+// maxFree bounds the recycled records and states a worker keeps: enough for
+// steady state, not the high-water mark of a burst.
+const maxFree = 64
+
+func (a *Analyzer) newRec() *rec {
+	if n := len(a.freeRec); n > 0 {
+		r := a.freeRec[n-1]
+		a.freeRec = a.freeRec[:n-1]
+		return r
+	}
+	return new(rec)
+}
+
+// expand gives the flow's full state, made on first need by replaying the
+// packets the record held.
+func (a *Analyzer) expand(f *flow.Flow, r *rec) *state {
+	if r.full != nil {
+		return r.full
 	}
 	var s *state
 	if n := len(a.free); n > 0 {
@@ -134,31 +154,65 @@ func (a *Analyzer) get(f *flow.Flow) *state {
 	} else {
 		s = new(state)
 	}
-	a.ext.Set(f, s)
+	r.full = s
+	a.replay(f, r, s)
 	return s
 }
 
-// maxFree bounds the recycled states a worker keeps: enough for steady
-// state, not the high-water mark of a burst.
-const maxFree = 64
+// incident gives the flow's reset and ICMP record, made on first need.
+func (a *Analyzer) incident(s *state) *incident {
+	if s.inc != nil {
+		return s.inc
+	}
+	if n := len(a.freeInc); n > 0 {
+		s.inc = a.freeInc[n-1]
+		a.freeInc = a.freeInc[:n-1]
+	} else {
+		s.inc = new(incident)
+	}
+	return s.inc
+}
 
-func (a *Analyzer) release(f *flow.Flow, s *state) {
+func (a *Analyzer) release(f *flow.Flow, r *rec) {
 	a.ext.Set(f, nil)
-	if len(a.free) < maxFree {
-		*s = state{}
-		a.free = append(a.free, s)
+	if s := r.full; s != nil {
+		if x := s.inc; x != nil && len(a.freeInc) < maxFree {
+			*x = incident{}
+			a.freeInc = append(a.freeInc, x)
+		}
+		if len(a.free) < maxFree {
+			*s = state{}
+			a.free = append(a.free, s)
+		}
+	}
+	if len(a.freeRec) < maxFree {
+		*r = rec{}
+		a.freeRec = append(a.freeRec, r)
 	}
 }
 
 // Packet implements analyzers.Analyzer.
 func (a *Analyzer) Packet(f *flow.Flow, p *decode.Packet, d flow.Dir) {
-	if f.IdentityFinal() && !f.Watched() && !a.ext.Has(f) {
+	r := a.ext.Get(f)
+	if f.IdentityFinal() && !f.Watched() {
+		// Every verdict needs a watched flow, and this one can no longer
+		// become one: what was kept for it is of no use.
+		if r != nil {
+			a.release(f, r)
+		}
 		return
 	}
-	s := a.get(f)
-	if a.boxSides != nil {
-		s.boxSides |= 1 << a.boxSides.Of(p.Input)
+	if r == nil {
+		r = a.newRec()
+		a.ext.Set(f, r)
 	}
+	if a.boxSides != nil {
+		r.boxSides |= 1 << a.boxSides.Of(p.Input)
+	}
+	if r.full == nil && !a.holdNone && r.hold(f, p, d) {
+		return
+	}
+	s := a.expand(f, r)
 	switch f.Proto {
 	case decode.ProtoTCP:
 		a.tcpPacket(f, s, p, d)
@@ -181,19 +235,21 @@ func (a *Analyzer) ICMP(f *flow.Flow, p *decode.Packet, d flow.Dir) {
 	if p.Src == f.Client().Addr() {
 		return // the client cannot be the hop that rejected its own packet
 	}
-	s := a.ext.Get(f)
-	if s == nil {
+	r := a.ext.Get(f)
+	if r == nil {
 		return // never saw the flow's packets (unwatched)
 	}
+	s := a.expand(f, r)
 	if f.Proto == decode.ProtoTCP && s.synSeen && !seqWithin(p.ICMP.QSeq, s.isn, uint32(f.Bytes[flow.ToServer])+2) {
 		a.m.icmpMismatch.Inc()
 		return // quotes a sequence number this flow never sent: stale or forged
 	}
-	s.icmpCount++
-	if s.icmp.seen {
+	x := a.incident(s)
+	x.icmpCount++
+	if x.icmp.seen {
 		return
 	}
-	s.icmp = icmpRecord{seen: true, time: at(p.Time), sender: p.Src, typ: p.ICMP.Type, code: p.ICMP.Code, ttl: p.TTL, reason: reason}
+	x.icmp = icmpRecord{seen: true, time: at(p.Time), sender: p.Src, typ: p.ICMP.Type, code: p.ICMP.Code, ttl: p.TTL, reason: reason}
 }
 
 // seqWithin reports whether q lies in [base, base+span] modulo 2^32.
@@ -242,17 +298,21 @@ func unreachableReason(proto, typ, code uint8) (finding.Reason, bool) {
 
 // Expire implements analyzers.Analyzer: the flow's verdicts are given now.
 func (a *Analyzer) Expire(f *flow.Flow, now time.Time, why flow.ExpireReason) {
-	s := a.ext.Get(f)
-	if s == nil {
+	r := a.ext.Get(f)
+	if r == nil {
 		return
 	}
-	switch f.Proto {
-	case decode.ProtoTCP:
-		a.tcpExpire(f, s, now)
-	case decode.ProtoUDP:
-		a.udpExpire(f, s, now)
+	// An unwatched flow gives no verdict: its held packets need no replay.
+	if r.full != nil || f.Watched() {
+		s := a.expand(f, r)
+		switch f.Proto {
+		case decode.ProtoTCP:
+			a.tcpExpire(f, s, now)
+		case decode.ProtoUDP:
+			a.udpExpire(f, s, now)
+		}
 	}
-	a.release(f, s)
+	a.release(f, r)
 }
 
 // emit sends a finding and counts it under blocked_connections_total when it

@@ -340,6 +340,20 @@ func TestTCPVerdicts(t *testing.T) {
 			want: []string{"connection_reset/sni_filtering web tcp:443 origin=middlebox phase=after_client_hello"},
 		},
 		{
+			// Until the SNI names it, the flow's SYN and SYN-ACK are only held:
+			// the reset is judged on the SYN's IP ID and the SYN-ACK's TTL all
+			// the same.
+			name: "held SYN and SYN-ACK replayed once the SNI names the flow",
+			build: func(e *env) []decode.Packet {
+				c := reachtest.NewTCP(client+":40001", webFront+":443")
+				ps := handshake(c, 0)
+				return append(ps, c.Data(at(30*time.Millisecond), true, reachtest.ClientHello("www.zoom.us")),
+					c.Forged(at(31*time.Millisecond), false, 64, ps[0].IPID, nil))
+			},
+			keys: []string{"phase", "ip_id_copied_from_client", "ttl_mismatch", "server_ttl"},
+			want: []string{"connection_reset/sni_filtering web tcp:443 ip_id_copied_from_client=true phase=after_client_hello server_ttl=52 ttl_mismatch=true"},
+		},
+		{
 			name: "injected reset racing the genuine ServerHello, IP ID copied from the client",
 			build: func(e *env) []decode.Packet {
 				c := reachtest.NewTCP(client+":40001", mmr+":443")

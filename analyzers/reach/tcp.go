@@ -74,17 +74,34 @@ func (i instant) T() time.Time {
 // IsZero reports whether the instant was never set.
 func (i instant) IsZero() bool { return i == 0 }
 
-// state is one flow's memory; recycled through Analyzer.free.
+// incident is what a flow's resets and ICMP errors leave, made at the first
+// one (most flows have none); recycled through Analyzer.freeInc.
+type incident struct {
+	icmp            icmpRecord
+	icmpCount       int
+	rst             rstRecord
+	rstToClient     int
+	rstSeqs         [2]uint32 // first two distinct reset sequence numbers (bursts)
+	rstDistinct     uint8
+	rstToServer     bool
+	rstToServerTime instant
+	rstToServerTTL  uint8
+	afterRst        bool // a genuine server packet came after the reset
+	afterRstTTL     uint8
+	synAfterRst     bool // the client tried again on the same ports: later answers are not a race
+}
+
+func (s *state) rstSeen() bool  { return s.inc != nil && s.inc.rst.seen }
+func (s *state) icmpSeen() bool { return s.inc != nil && s.inc.icmp.seen }
+
+// state is one flow's full memory (rec holds it); recycled through Analyzer.free.
 type state struct {
 	// UDP and TCP.
-	boxSides          uint8 // 1<<analyzers.BoxSide of each input the flow's packets came from
 	first, lastClient instant
 	answered          bool // the server sent something (TCP: SYN-ACK or data)
 	answerTime        instant
 	openMarked        bool // port matrix told and fallback join done for this flow
 	reported          bool
-	icmp              icmpRecord
-	icmpCount         int
 
 	// UDP.
 	datagrams   int
@@ -113,16 +130,7 @@ type state struct {
 	srvNext           uint32 // server's next sequence number
 	srvNextKnown      bool
 	synAckTTL         uint8
-	rst               rstRecord
-	rstToClient       int
-	rstSeqs           [2]uint32 // first two distinct reset sequence numbers (bursts)
-	rstDistinct       uint8
-	rstToServer       bool
-	rstToServerTime   instant
-	rstToServerTTL    uint8
-	afterRst          bool // a genuine server packet came after the reset
-	afterRstTTL       uint8
-	synAfterRst       bool // the client tried again on the same ports: later answers are not a race
+	inc               *incident // resets and ICMP errors; nil until the first
 
 	lost lostAnswers // answers that passed the probe and what the client did after them
 }
@@ -206,8 +214,8 @@ func (a *Analyzer) tcpPacket(f *flow.Flow, s *state, p *decode.Packet, d flow.Di
 		}
 		switch {
 		case fl&decode.TCPRst != 0:
-			if !s.rstToServer {
-				s.rstToServer, s.rstToServerTime, s.rstToServerTTL = true, at(p.Time), p.TTL
+			if x := a.incident(s); !x.rstToServer {
+				x.rstToServer, x.rstToServerTime, x.rstToServerTTL = true, at(p.Time), p.TTL
 			}
 			return
 		case fl&(decode.TCPSyn|decode.TCPAck) == decode.TCPSyn:
@@ -219,8 +227,8 @@ func (a *Analyzer) tcpPacket(f *flow.Flow, s *state, p *decode.Packet, d flow.Di
 				l.synRetries++ // the SYN-ACK passed the probe, the client asks again
 				l.lastRetry = p.Time.UnixNano()
 			}
-			if s.rst.seen {
-				s.synAfterRst = true
+			if s.rstSeen() {
+				s.inc.synAfterRst = true
 			}
 			s.synLast = at(p.Time)
 			return
@@ -242,10 +250,10 @@ func (a *Analyzer) tcpPacket(f *flow.Flow, s *state, p *decode.Packet, d flow.Di
 		a.resetToClient(f, s, p)
 		return
 	}
-	if s.rst.seen && !s.synAfterRst && p.Time.Sub(s.rst.time.T()) <= raceWindow {
-		s.afterRst = true
-		if s.afterRstTTL == 0 {
-			s.afterRstTTL = p.TTL
+	if x := s.inc; x != nil && x.rst.seen && !x.synAfterRst && p.Time.Sub(x.rst.time.T()) <= raceWindow {
+		x.afterRst = true
+		if x.afterRstTTL == 0 {
+			x.afterRstTTL = p.TTL
 		}
 	}
 	s.noteServerTTL(p.TTL)
@@ -457,12 +465,13 @@ func (a *Analyzer) tcpAnswered(f *flow.Flow, s *state) {
 }
 
 func (a *Analyzer) resetToClient(f *flow.Flow, s *state, p *decode.Packet) {
-	s.rstToClient++
-	if s.rstDistinct < 2 && (s.rstDistinct == 0 || s.rstSeqs[0] != p.Seq) {
-		s.rstSeqs[s.rstDistinct] = p.Seq
-		s.rstDistinct++
+	x := a.incident(s)
+	x.rstToClient++
+	if x.rstDistinct < 2 && (x.rstDistinct == 0 || x.rstSeqs[0] != p.Seq) {
+		x.rstSeqs[x.rstDistinct] = p.Seq
+		x.rstDistinct++
 	}
-	if s.rst.seen {
+	if x.rst.seen {
 		return
 	}
 	if !s.answered {
@@ -473,7 +482,7 @@ func (a *Analyzer) resetToClient(f *flow.Flow, s *state, p *decode.Packet) {
 	} else if s.srvNextKnown && !seqWithin(p.Seq+rstSeqSlack, s.srvNext, 2*rstSeqSlack) {
 		return // far outside the window: the client would ignore it
 	}
-	r := &s.rst
+	r := &x.rst
 	r.seen, r.time, r.ttl, r.ipid, r.seq, r.payload = true, at(p.Time), p.TTL, p.IPID, p.Seq, len(p.Payload)
 	r.afterClose = f.FinSeen(flow.ToServer) || f.FinSeen(flow.ToClient)
 	if p.IPVersion == 4 {
@@ -504,7 +513,8 @@ func (a *Analyzer) resetToClient(f *flow.Flow, s *state, p *decode.Packet) {
 // resetScore weighs the evidence that a reset was not sent by the server.
 // Positive points to a middlebox; each observation is listed for the finding.
 func (a *Analyzer) resetScore(f *flow.Flow, s *state) (score int, ev map[string]any, refTTL uint8) {
-	r := &s.rst
+	x := s.inc
+	r := &x.rst
 	ev = map[string]any{"rst_ttl": int(r.ttl), "phase": r.phase}
 	lo, hi := s.srvTTLMin, s.srvTTLMax
 	if lo == 0 {
@@ -537,7 +547,7 @@ func (a *Analyzer) resetScore(f *flow.Flow, s *state) (score int, ev map[string]
 			}
 		}
 	}
-	if s.afterRst {
+	if x.afterRst {
 		score += 3
 		ev["genuine_packet_after_rst"] = true
 	}
@@ -549,13 +559,13 @@ func (a *Analyzer) resetScore(f *flow.Flow, s *state) (score int, ev map[string]
 		score += 2
 		ev["rst_payload_bytes"] = r.payload
 	}
-	if s.rstToServer && absDur(s.rstToServerTime.T().Sub(r.time.T())) <= bothEndsWindow && s.rstToServerTTL != s.clientTTL {
+	if x.rstToServer && absDur(x.rstToServerTime.T().Sub(r.time.T())) <= bothEndsWindow && x.rstToServerTTL != s.clientTTL {
 		score += 2
 		ev["reset_to_both_ends"] = true
 	}
-	if s.rstDistinct > 1 {
+	if x.rstDistinct > 1 {
 		score++
-		ev["rst_burst"] = s.rstToClient
+		ev["rst_burst"] = x.rstToClient
 	}
 	ev["score"] = score
 	return score, ev, refTTL
@@ -579,7 +589,7 @@ func (a *Analyzer) origin(score int, known bool) string {
 }
 
 func (a *Analyzer) tcpExpire(f *flow.Flow, s *state, now time.Time) {
-	lost := !s.rst.seen && s.answered && a.tcpAnswersLost(s)
+	lost := !s.rstSeen() && s.answered && a.tcpAnswersLost(s)
 	if !s.openMarked && s.answered && !lost {
 		a.tcpAnswered(f, s) // identity learnt late, or the client's ACK not seen
 	}
@@ -594,10 +604,11 @@ func (a *Analyzer) tcpExpire(f *flow.Flow, s *state, now time.Time) {
 	switch {
 	case lost:
 		a.clientSideDrop(f, svc, &s.lost, a.tcpLostEvidence(s), sni)
-	case s.rst.seen:
+	case s.rstSeen():
 		a.judgeReset(f, s, svc, sni)
-	case s.icmp.seen && !s.answered:
-		a.blocked(f, svc, s.icmp.reason, s.icmp.time.T(), icmpEvidence(&s.icmp, s.icmpCount), sni)
+	case s.icmpSeen() && !s.answered:
+		x := s.inc
+		a.blocked(f, svc, x.icmp.reason, x.icmp.time.T(), icmpEvidence(&x.icmp, x.icmpCount), sni)
 	case s.synSeen && !s.answered && f.Packets[flow.ToClient] == 0:
 		a.judgeDrop(f, s, svc, now, sni)
 	}
@@ -624,7 +635,7 @@ func (a *Analyzer) judgeDrop(f *flow.Flow, s *state, svc zoom.Service, now time.
 }
 
 func (a *Analyzer) judgeReset(f *flow.Flow, s *state, svc zoom.Service, sni string) {
-	r := &s.rst
+	r := &s.inc.rst
 	if r.afterClose {
 		return // server reset after a FIN: an ordinary close
 	}
@@ -632,10 +643,10 @@ func (a *Analyzer) judgeReset(f *flow.Flow, s *state, svc zoom.Service, sni stri
 		return
 	}
 	score, ev, ref := a.resetScore(f, s)
-	org := a.origin(score, ref != 0 || s.rst.ipidKnown)
+	org := a.origin(score, ref != 0 || r.ipidKnown)
 	ev["origin"] = org
 	a.m.resets.WithLabelValues(svc.String(), r.phase, org).Inc()
-	if r.phase == PhaseSYN && !s.afterRst {
+	if r.phase == PhaseSYN && !s.inc.afterRst {
 		ev["syn_attempts"] = int(f.SynCount)
 		a.blocked(f, svc, finding.ReasonConnectionRefused, r.time.T(), ev, sni)
 		return

@@ -10,21 +10,31 @@ import (
 )
 
 func (a *Analyzer) udpPacket(f *flow.Flow, s *state, p *decode.Packet, d flow.Dir) {
+	a.udpDatagram(f, s, p, d, payloadHash(p.Payload), mediaLike(p.Payload))
+}
+
+// mediaLike: Zoom media, type 0x05 with the 8-byte outer header.
+func mediaLike(b []byte) bool { return len(b) >= 8 && b[0] == 0x05 }
+
+// udpDatagram is the analysis of a datagram, from what it reads of the
+// payload (its hash, whether it looks like media) so a held datagram
+// (rec) replays the same.
+func (a *Analyzer) udpDatagram(f *flow.Flow, s *state, p *decode.Packet, d flow.Dir, hash uint32, media bool) {
 	if d == flow.ToServer {
 		if s.first.IsZero() {
 			s.first = at(p.Time)
 		}
 		s.lastClient = at(p.Time)
 		s.datagrams++
-		// Zoom media (type 0x05 with the 8-byte outer header) only follows an
-		// answered set-up: the capture missed the answer, the path works.
-		if s.datagrams > 1 && len(p.Payload) >= 8 && p.Payload[0] == 0x05 {
+		// Zoom media only follows an answered set-up: the capture missed the
+		// answer, the path works.
+		if s.datagrams > 1 && media {
 			s.clientMedia = true
 		}
 		if !s.answered && !s.reported && s.datagrams > earlyUDPUnanswered && p.Time.Sub(s.first.T()) >= a.cfg.UDPAnswerWindow {
 			a.udpJudge(f, s, p.Time)
 		}
-		a.udpRequest(f, s, p)
+		a.udpRequest(f, s, p, hash)
 		return
 	}
 	if !s.answered {
@@ -38,12 +48,11 @@ func (a *Analyzer) udpPacket(f *flow.Flow, s *state, p *decode.Packet, d flow.Di
 // transaction or session id) says the client did not get it; anything new
 // (the set-up's next step, media, a new transaction) says it did. The port is
 // marked open on the first such sign, or when the flow ends without a verdict.
-func (a *Analyzer) udpRequest(f *flow.Flow, s *state, p *decode.Packet) {
+func (a *Analyzer) udpRequest(f *flow.Flow, s *state, p *decode.Packet, h uint32) {
 	l := &s.lost
 	if l.progress {
 		return // the client got an answer: nothing later changes that
 	}
-	h := payloadHash(p.Payload)
 	if !s.answered {
 		l.noteRequest(h)
 		return
@@ -126,7 +135,7 @@ func (a *Analyzer) udpExpire(f *flow.Flow, s *state, now time.Time) {
 		}
 		return
 	}
-	if !s.reported && (s.icmp.seen || now.Sub(s.first.T()) >= a.cfg.UDPAnswerWindow) {
+	if !s.reported && (s.icmpSeen() || now.Sub(s.first.T()) >= a.cfg.UDPAnswerWindow) {
 		a.udpJudge(f, s, now)
 	}
 }
@@ -136,15 +145,15 @@ func (a *Analyzer) udpJudge(f *flow.Flow, s *state, now time.Time) {
 	if !f.Watched() || !zoom.IsMediaPort(f.Server().Port()) || s.clientMedia || s.first.IsZero() {
 		return
 	}
-	if !s.icmp.seen && s.datagrams < minUDPDatagrams {
+	if !s.icmpSeen() && s.datagrams < minUDPDatagrams {
 		return
 	}
 	s.reported = true
 	reason := finding.ReasonUDPNoAnswer
 	ev := map[string]any{"datagrams": s.datagrams, "waited_seconds": now.Sub(s.first.T()).Seconds()}
-	if s.icmp.seen {
-		reason = s.icmp.reason
-		ev = icmpEvidence(&s.icmp, s.icmpCount)
+	if s.icmpSeen() {
+		reason = s.inc.icmp.reason
+		ev = icmpEvidence(&s.inc.icmp, s.inc.icmpCount)
 		ev["datagrams"] = s.datagrams
 	}
 	fb, servers := a.sh.udpFailed(f.Client().Addr(), f.Server().Addr(), f.Service(), f.Server().Port(), s.first.T(), reason, a.cfg.FallbackWindow)
