@@ -8,6 +8,7 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -62,9 +63,28 @@ func TestDaemonWritesEvidence(t *testing.T) {
 	if n != 2 {
 		t.Errorf("%d findings with evidence in the event log, want 2", n)
 	}
+	_, page := get(t, srv.URL+"/findings")
 	for _, g := range apiFindings(t, srv.URL).Groups {
 		if g.EvidenceFile == "" {
 			t.Errorf("group %s/%s has no evidence file", g.Kind, g.Reason)
+			continue
+		}
+		// The page links the file, and the daemon serves it as written.
+		if !strings.Contains(page, `href="/evidence/`+g.EvidenceFile+`"`) {
+			t.Errorf("the findings page does not link %s", g.EvidenceFile)
+		}
+		code, served := get(t, srv.URL+"/evidence/"+g.EvidenceFile)
+		want, err := os.ReadFile(filepath.Join(evDir, g.EvidenceFile))
+		if err != nil || code != 200 || served != string(want) {
+			t.Errorf("GET /evidence/%s: %d, %d bytes; the file has %d (%v)", g.EvidenceFile, code, len(served), len(want), err)
+		}
+	}
+	// Nothing else under (or above) the directory is served.
+	os.WriteFile(filepath.Join(evDir, ".hidden.pcapng"), []byte("x"), 0o600)
+	os.WriteFile(filepath.Join(tmp, "secret.pcapng"), []byte("x"), 0o600)
+	for _, path := range []string{"/evidence/.hidden.pcapng", "/evidence/..%2Fsecret.pcapng", "/evidence/%2e%2e/secret.pcapng", "/evidence/events.jsonl", "/evidence/"} {
+		if code, _ := get(t, srv.URL+path); code != 404 {
+			t.Errorf("GET %s: %d, want 404", path, code)
 		}
 	}
 

@@ -3,12 +3,14 @@ package daemon
 import (
 	"context"
 	"net/http"
+	"os"
 	"strings"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"github.com/prometheus/common/version"
 
+	"github.com/zoomprobe/zoomprobe/evidence"
 	"github.com/zoomprobe/zoomprobe/exporters/findings"
 )
 
@@ -65,6 +67,7 @@ func (d *Daemon) HTTPServer() *http.Server {
 const (
 	findingsPath    = "/findings"
 	findingsAPIPath = "/api/v1/findings"
+	evidencePath    = "/evidence/"
 )
 
 // Handler serves /metrics, /-/healthy, /-/ready, /-/reload, and the findings
@@ -104,18 +107,57 @@ func (d *Daemon) Handler() http.Handler {
 	// The findings page is the landing page; every path is under the web
 	// config's TLS and auth (exporter-toolkit wraps the whole handler).
 	page := &findings.Page{
-		Store:   d.findings,
-		Site:    func() string { return d.Config().Site },
-		Version: version.Version,
-		API:     findingsAPIPath,
-		Links:   []findings.Link{{Address: d.opts.MetricsPath, Text: "Metrics"}, {Address: "/-/ready", Text: "Readiness"}},
+		Store:    d.findings,
+		Site:     func() string { return d.Config().Site },
+		Version:  version.Version,
+		API:      findingsAPIPath,
+		Evidence: evidencePath,
+		Links:    []findings.Link{{Address: d.opts.MetricsPath, Text: "Metrics"}, {Address: "/-/ready", Text: "Readiness"}},
 	}
+	mux.HandleFunc("GET "+evidencePath+"{name}", d.serveEvidence)
 	for path, h := range map[string]http.Handler{"/{$}": page.HTML(), findingsPath: page.HTML(), findingsAPIPath: page.JSON()} {
 		if path != d.opts.MetricsPath && !(path == "/{$}" && d.opts.MetricsPath == "/") {
 			mux.Handle(path, h)
 		}
 	}
 	return mux
+}
+
+// serveEvidence sends one evidence pcapng from evidence.dir, by the name the
+// finding carries; the directory is opened as an os.Root, so no name can
+// reach outside it, and ValidName refuses paths, dot and temporary files.
+func (d *Daemon) serveEvidence(w http.ResponseWriter, r *http.Request) {
+	dir := d.Config().Evidence.Dir
+	name := r.PathValue("name")
+	if dir == "" {
+		http.Error(w, "No evidence is kept: evidence.dir is not set.", http.StatusNotFound)
+		return
+	}
+	if !evidence.ValidName(name) {
+		http.Error(w, "Not an evidence file name.", http.StatusNotFound)
+		return
+	}
+	root, err := os.OpenRoot(dir)
+	if err != nil {
+		http.Error(w, "The evidence directory cannot be opened.", http.StatusNotFound)
+		return
+	}
+	defer root.Close()
+	f, err := root.Open(name)
+	if err != nil {
+		http.Error(w, "No such evidence file (removed by evidence.retention or evidence.max_dir_bytes?).", http.StatusNotFound)
+		return
+	}
+	defer f.Close()
+	st, err := f.Stat()
+	if err != nil || !st.Mode().IsRegular() {
+		http.Error(w, "Not an evidence file.", http.StatusNotFound)
+		return
+	}
+	w.Header().Set("Content-Type", "application/x-pcapng")
+	w.Header().Set("Content-Disposition", `attachment; filename="`+name+`"`)
+	w.Header().Set("X-Content-Type-Options", "nosniff")
+	http.ServeContent(w, r, name, st.ModTime(), f)
 }
 
 type slogPrinter struct{ d *Daemon }

@@ -430,3 +430,20 @@ func WritePcapng(w io.Writer, pkts []Packet, comment string) error {
 	}
 	return nw.Flush()
 }
+
+// ValidName reports whether name could be a file Name gave: the daemon
+// serves evidence files by name, and nothing else under the directory (no
+// path, no dot file, no temporary file) may be asked for.
+func ValidName(name string) bool {
+	base, ok := strings.CutSuffix(name, Ext)
+	if !ok || base == "" || len(name) > 160 {
+		return false
+	}
+	for i := 0; i < len(base); i++ {
+		c := base[i]
+		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '_' || c == '-' || c == '.' && i > 0) {
+			return false
+		}
+	}
+	return true
+}

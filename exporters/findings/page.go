@@ -25,6 +25,9 @@ type Page struct {
 	Version string        // shown in the header
 	Links   []Link        // other endpoints (metrics, readiness)
 	API     string        // the JSON's path, linked from the page
+	// Evidence is the path evidence files are served under, ending in "/"
+	// ("": the page names a finding's file without a link).
+	Evidence string
 }
 
 func (p *Page) snapshot() Snapshot {
@@ -62,10 +65,11 @@ func (p *Page) HTML() http.Handler {
 		var buf bytes.Buffer
 		if err := pageTmpl.Execute(&buf, struct {
 			Snapshot
-			Version string
-			Links   []Link
-			API     string
-		}{p.snapshot(), p.Version, p.Links, p.API}); err != nil {
+			Version  string
+			Links    []Link
+			API      string
+			Evidence string
+		}{p.snapshot(), p.Version, p.Links, p.API, p.Evidence}); err != nil {
 			http.Error(w, "rendering the findings page: "+err.Error(), http.StatusInternalServerError)
 			return
 		}
@@ -253,7 +257,7 @@ footer { color:var(--muted); font-size:12px; margin-top:14px; }
 <tr class="detail"><td colspan="4"><div class="detail">
 <div><div class="label">What users see</div><div class="text">{{if .UserSees}}{{v .UserSees}}{{else}}—{{end}}</div></div>
 <div><div class="label">Remediation</div><div class="text">{{if .Remediation}}{{v .Remediation}}{{else}}—{{end}}</div>
-{{if .EvidenceFile}}<div class="evidence">Evidence: <code class="evidence-file">{{v .EvidenceFile}}</code></div>{{end}}
+{{if .EvidenceFile}}<div class="evidence">Evidence: {{if $.Evidence}}<a class="evidence-file mono" href="{{$.Evidence}}{{.EvidenceFile}}" download>{{v .EvidenceFile}}</a>{{else}}<code class="evidence-file">{{v .EvidenceFile}}</code>{{end}}</div>{{end}}
 <div class="muted src">Reported by {{range $i, $s := .Sources}}{{if $i}}, {{end}}{{v $s}}{{end}}{{if and .Site (ne .Site $.Site)}} · site {{v .Site}}{{end}}</div></div>
 </div></td></tr>
 </tbody>
