@@ -235,3 +235,18 @@ func TestDirSubmit(t *testing.T) {
 	}
 	d.Flush()
 }
+
+func TestValidName(t *testing.T) {
+	d, err := OpenDir(DirConfig{Path: t.TempDir(), MaxBytes: 1 << 20, Retention: time.Hour})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n := d.NameFor(time.Time{}, "blocked_connection", "connection_refused", "x"); !ValidName(n) {
+		t.Errorf("a name Name gives is refused: %s", n)
+	}
+	for _, bad := range []string{"", ".pcapng", ".hidden.pcapng", "../x.pcapng", "a/b.pcapng", `a\b.pcapng`, "x.pcapng.tmp", "x.pcap", "x y.pcapng", "x%2f.pcapng", strings.Repeat("a", 200) + ".pcapng"} {
+		if ValidName(bad) {
+			t.Errorf("%q accepted", bad)
+		}
+	}
+}
