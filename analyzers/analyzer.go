@@ -64,6 +64,9 @@ type Env struct {
 	Logger     *slog.Logger
 	// Slot is this analyzer's per-flow slot (flow.NewExt).
 	Slot int
+	// Memory keeps what the analyzer learns across flows from one Init to
+	// the next (Keep); nil: every Init starts afresh.
+	Memory *Memory
 	// OnHandshake, when set, hears what the TLS analyzer learnt of each
 	// watched flow's handshake, findings or not (analyze --flows lists it).
 	// Called from worker goroutines.

@@ -32,6 +32,7 @@ import (
 	dto "github.com/prometheus/client_model/go"
 	"github.com/prometheus/exporter-toolkit/web"
 
+	"github.com/zoomprobe/zoomprobe/analyzers"
 	"github.com/zoomprobe/zoomprobe/capture"
 	"github.com/zoomprobe/zoomprobe/certcheck"
 	"github.com/zoomprobe/zoomprobe/config"
@@ -86,6 +87,9 @@ type Daemon struct {
 	// own registers the active checks' sockets for the engine to skip; it
 	// outlives reloads, which replace the engine and the probes separately.
 	own *ownflows.Registry
+	// memory is what the analyzers learnt across flows (dedup windows,
+	// baselines); it outlives reloads, new engines included.
+	memory *analyzers.Memory
 	// findings is what the findings page shows; it outlives reloads.
 	findings *findings.Store
 	// evidence is the evidence directory in use (nil: off), kept by new
@@ -116,7 +120,7 @@ func New(o Options) (*Daemon, error) {
 		return nil, configError(o.ConfigFile, err)
 	}
 	d := &Daemon{opts: o, log: o.Logger, cfg: cfg, base: prometheus.NewRegistry(), clock: &certcheck.Clock{},
-		events: &swapSink{}, own: OwnFlows(cfg), reloadReq: make(chan chan error),
+		events: &swapSink{}, own: OwnFlows(cfg), memory: analyzers.NewMemory(), reloadReq: make(chan chan error),
 		findings: findings.New(findingsSettings(cfg), nil)}
 	d.reloadOK = prometheus.NewGauge(prometheus.GaugeOpts{Name: "zoomprobe_config_last_reload_successful", Help: "1 if the last configuration load or reload succeeded."})
 	d.reloadTS = prometheus.NewGauge(prometheus.GaugeOpts{Name: "zoomprobe_config_last_reload_success_timestamp_seconds", Help: "Time of the last successful configuration load."})

@@ -133,7 +133,7 @@ func (d *Daemon) newEngine(cfg *config.Config) (*engine.Engine, *prometheus.Regi
 		}
 		d.evidence, d.evidenceCfg = ev, dc
 	}
-	eng, err := engine.New(engine.Options{Config: cfg, Registerer: reg, Sink: d.sink(), Clock: d.clock, Logger: d.log.With("component", "engine"), OwnFlows: d.own, Evidence: ev})
+	eng, err := engine.New(engine.Options{Config: cfg, Registerer: reg, Sink: d.sink(), Clock: d.clock, Logger: d.log.With("component", "engine"), OwnFlows: d.own, Evidence: ev, Memory: d.memory})
 	return eng, reg, err
 }
 

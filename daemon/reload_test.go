@@ -255,3 +255,45 @@ func (s *syncBuffer) String() string {
 	defer s.mu.Unlock()
 	return s.b.String()
 }
+
+// What the analyzers learnt across flows survives reloads: a DNS answer
+// already reported is not reported again inside reachability.dns_repeat_interval
+// after a reload of analyzer settings, nor after one that builds a new engine.
+// (Before, every reload started the de-duplication afresh.)
+func TestReloadKeepsAnalyzerMemory(t *testing.T) {
+	link := livetest.NewLink(t)
+	dir := t.TempDir()
+	events := filepath.Join(dir, "events.jsonl")
+	config := func(workers, interval string) string {
+		return "capture:\n  interfaces: [" + link.Capture + "]\n  workers: " + workers + "\n  ring_size_mb: 4\n" +
+			"probes:\n  enabled: false\nevent_log:\n  path: " + events + "\nreachability:\n  dns_repeat_interval: " + interval + "\n"
+	}
+	cfgPath := writeFile(t, dir, "zoomprobe.yml", config("2", "10m"))
+	d, srv := startDaemon(t, cfgPath, nil)
+	waitReadyCode(t, srv.URL, 200, "Ready.")
+
+	link.Send(t, livetest.SinkholeAnswerTo("same.zoom.us", 1, 40000))
+	waitCount(t, srv.URL, sinkholeFindings, 1)
+	for i, next := range []string{config("2", "11m"), config("1", "11m")} { // analyzers swapped; then a new engine
+		writeFile(t, dir, "zoomprobe.yml", next)
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		err := d.Reload(ctx)
+		cancel()
+		if err != nil {
+			t.Fatalf("reload %d: %v", i, err)
+		}
+		// The same answer again, then a new name: once the new name is
+		// reported, the repeat has been judged (same addresses, same worker,
+		// in order).
+		link.Send(t, livetest.SinkholeAnswerTo("same.zoom.us", uint16(10+i), 40000))
+		link.Send(t, livetest.SinkholeAnswerTo(fmt.Sprintf("barrier-%d.zoom.us", i), uint16(20+i), 40000))
+		waitCount(t, srv.URL, sinkholeFindings, float64(2+i))
+	}
+	b, err := os.ReadFile(events)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n := strings.Count(string(b), `"same.zoom.us"`); n != 1 {
+		t.Errorf("same.zoom.us reported %d times across two reloads, want once:\n%s", n, b)
+	}
+}

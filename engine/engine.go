@@ -54,6 +54,10 @@ type Options struct {
 	// their packets are kept from the passive analyzers (the probes report
 	// what they found themselves).
 	OwnFlows *ownflows.Registry
+	// Memory carries what analyzers learnt across flows from one analyzer
+	// set to the next (analyzers.Memory); nil: a new one for this engine, so
+	// SwapAnalyzers still carries it. The daemon passes one for its lifetime.
+	Memory *analyzers.Memory
 }
 
 // Input is one packet source. Open is called again after a live source fails.
@@ -109,6 +113,9 @@ func New(o Options) (*Engine, error) {
 	}
 	if o.Clock == nil {
 		o.Clock = &certcheck.Clock{}
+	}
+	if o.Memory == nil {
+		o.Memory = analyzers.NewMemory()
 	}
 	cfg := o.Config
 	if cfg.Capture.Workers > maxWorkers {
@@ -218,7 +225,7 @@ func (e *Engine) initAnalyzers(cfg *config.Config) (*analyzerSet, error) {
 		}
 		ctor, err := p.Init(analyzers.Env{
 			Config: cfg, Registerer: set.collectors, Sink: e.opts.Sink, Names: e.names, Clock: e.opts.Clock,
-			Logger: e.opts.Logger.With("analyzer", p.Name()), Slot: slot, OnHandshake: e.opts.OnHandshake,
+			Logger: e.opts.Logger.With("analyzer", p.Name()), Slot: slot, Memory: e.opts.Memory, OnHandshake: e.opts.OnHandshake,
 			BoxSides: e.boxSides(), OnBoxVerdict: func(h func(boxmatch.Verdict)) { set.boxHandlers = append(set.boxHandlers, h) },
 		})
 		if err != nil {

@@ -318,8 +318,9 @@ func (e *Engine) PrepareAnalyzers(cfg *config.Config) (*PreparedAnalyzers, error
 
 // SwapAnalyzers makes every worker run the prepared analyzers from its next
 // batch on: flows in the tables stay, with their per-analyzer state (an
-// analyzer keeps its slot); what the old analyzers shared across flows
-// (de-duplication, learned fingerprints) and their metrics start afresh.
+// analyzer keeps its slot); what the analyzers learnt across flows
+// (de-duplication, learned fingerprints) carries over through
+// Options.Memory, while their metrics start afresh.
 func (e *Engine) SwapAnalyzers(p *PreparedAnalyzers) error {
 	ls := e.live
 	ls.mu.Lock()

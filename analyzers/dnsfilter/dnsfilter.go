@@ -53,7 +53,11 @@ func (plugin) Init(env analyzers.Env) (func() analyzers.Analyzer, error) {
 			return nil, err
 		}
 	}
-	dd := newDedupe(cfg.Reach.MaxTrackedClients, cfg.Reach.DNSRepeatInterval)
+	// The answers already reported carry over a reload, with the interval
+	// now configured.
+	n, interval := cfg.Reach.MaxTrackedClients, cfg.Reach.DNSRepeatInterval
+	kept := analyzers.Keep(env.Memory, "dnsfilter.dedupe", n, func() *dedupe { return newDedupe(n, interval) })
+	dd := &dedupe{interval: interval, seed: kept.seed, seen: kept.seen}
 	return func() analyzers.Analyzer { return newAnalyzer(cfg, env.Slot, sink, m, dd) }, nil
 }
 

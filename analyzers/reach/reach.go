@@ -96,7 +96,8 @@ func (plugin) Init(env analyzers.Env) (func() analyzers.Analyzer, error) {
 			return nil, err
 		}
 	}
-	sh := newShared(cfg.MaxTrackedClients)
+	// Per-client records (fallback pairing, answers) carry over a reload.
+	sh := analyzers.Keep(env.Memory, "reach.clients", cfg.MaxTrackedClients, func() *shared { return newShared(cfg.MaxTrackedClients) })
 	registerBoxVerdicts(env, m, sink, env.Config)
 	return func() analyzers.Analyzer {
 		return &Analyzer{cfg: cfg, ext: flow.NewExt[rec](env.Slot), sink: sink, m: m, sh: sh, boxSides: env.BoxSides}

@@ -21,6 +21,7 @@ import (
 	"github.com/zoomprobe/zoomprobe/decode"
 	"github.com/zoomprobe/zoomprobe/finding"
 	"github.com/zoomprobe/zoomprobe/flow"
+	"github.com/zoomprobe/zoomprobe/internal/bounded"
 	ptls "github.com/zoomprobe/zoomprobe/proto/tls"
 	"github.com/zoomprobe/zoomprobe/zoom"
 )
@@ -45,6 +46,11 @@ func (plugin) Init(env analyzers.Env) (func() analyzers.Analyzer, error) {
 	if err != nil {
 		return nil, err
 	}
+	// What earlier Inits learnt (dedup windows, fingerprint and hop
+	// baselines) carries over a reload; each is self-locked.
+	sh.dedup = analyzers.Keep(env.Memory, "tls.dedup", cfg.TLS.MaxDedupEntries, func() *bounded.Dedup[dedupKey] { return sh.dedup })
+	sh.learn = analyzers.Keep(env.Memory, "tls.fingerprints", cfg.TLS.MaxLearnedFingerprints, func() *learner { return sh.learn })
+	sh.hops = analyzers.Keep(env.Memory, "tls.hops", cfg.TLS.MaxLearnedFingerprints, func() *hopLearner { return sh.hops })
 	if env.Registerer != nil {
 		if err := sh.m.register(env.Registerer); err != nil {
 			return nil, err
