@@ -40,6 +40,11 @@ type ReachConfig struct {
 	// HTTPMaxHeaderBytes caps the bytes of a cleartext HTTP request or answer
 	// (head and start of body) kept per flow and direction.
 	HTTPMaxHeaderBytes int `yaml:"http_max_header_bytes"`
+	// HTTPBudgetBytes bounds, per worker, the header buffers of the plain
+	// HTTP flows being read at once (2 × http_max_header_bytes each); a flow
+	// beyond it is not inspected, counted in
+	// zoomprobe_http_inspect_refused_total.
+	HTTPBudgetBytes int `yaml:"http_budget_bytes"`
 	// ProxySignaturesFile replaces the built-in proxy, block-page and captive
 	// portal signatures (format: configs/proxy-signatures.yml).
 	ProxySignaturesFile string `yaml:"proxy_signatures_file"`
@@ -66,6 +71,7 @@ func (c *ReachConfig) setDefaults() {
 	c.ResetMiddleboxScore = 2
 	c.MaxTrackedClients = 8192
 	c.HTTPMaxHeaderBytes = 4096
+	c.HTTPBudgetBytes = 4 << 20
 	c.DNSRepeatInterval = 5 * time.Minute
 }
 
@@ -79,6 +85,8 @@ func (c *ReachConfig) validate(v *Validator) {
 	v.Check(c.ResetMiddleboxScore >= 1 && c.ResetMiddleboxScore <= 10, "reachability.reset_middlebox_score", "must be between 1 and 10, got %d", c.ResetMiddleboxScore)
 	v.Check(c.MaxTrackedClients >= 16 && c.MaxTrackedClients <= 1_000_000, "reachability.max_tracked_clients", "must be between 16 and 1000000, got %d", c.MaxTrackedClients)
 	v.Check(c.HTTPMaxHeaderBytes >= 512 && c.HTTPMaxHeaderBytes <= 65536, "reachability.http_max_header_bytes", "must be between 512 and 65536, got %d", c.HTTPMaxHeaderBytes)
+	v.Check(c.HTTPBudgetBytes >= 2*c.HTTPMaxHeaderBytes && c.HTTPBudgetBytes <= 1<<30, "reachability.http_budget_bytes",
+		"must be between 2 × reachability.http_max_header_bytes (%d) and 1073741824, got %d", 2*c.HTTPMaxHeaderBytes, c.HTTPBudgetBytes)
 	v.Check(c.DNSRepeatInterval >= 0 && c.DNSRepeatInterval <= 24*time.Hour, "reachability.dns_repeat_interval", "must be between 0s and 24h, got %s", c.DNSRepeatInterval)
 	c.SinkholePrefixes = c.SinkholePrefixes[:0]
 	for i, s := range c.DNSSinkholes {

@@ -663,12 +663,12 @@ const zoomprobeImage = "ghcr.io/zoomprobe/zoomprobe"
 // worstCaseMemory is the documented bound (README "Memory") on what a
 // zoomprobe with this configuration holds: the runtime and tables, the
 // AF_PACKET rings, each worker's packet batches, per flow its state and a
-// plain-HTTP flow's headers, and the worker's budgets (TLS reassembly,
-// ClientHellos, verdicts).
+// and the worker's budgets (TLS reassembly, ClientHellos, verdicts, plain-HTTP
+// headers).
 func worstCaseMemory(cfg *config.Config, interfaces int) int64 {
 	const mib, kib = 1 << 20, 1 << 10
-	perFlow := int64(3*kib + 2*cfg.Reach.HTTPMaxHeaderBytes)
-	budgets := int64(cfg.TLS.ReassemblyBudgetBytes + cfg.Zoom.ClientHelloBudgetBytes + cfg.TLS.VerdictCacheBytes)
+	perFlow := int64(3 * kib)
+	budgets := int64(cfg.TLS.ReassemblyBudgetBytes + cfg.Zoom.ClientHelloBudgetBytes + cfg.TLS.VerdictCacheBytes + cfg.Reach.HTTPBudgetBytes)
 	return 64*mib + int64(interfaces)*int64(max(cfg.Capture.LiveReaders, 1))*int64(cfg.Capture.RingSizeMB)*mib +
 		int64(cfg.Capture.Workers)*(4*mib+int64(cfg.Flows.MaxFlows)*perFlow+budgets) +
 		int64(cfg.Zoom.NameCacheSize)*256

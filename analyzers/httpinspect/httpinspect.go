@@ -70,6 +70,7 @@ func (plugin) Init(env analyzers.Env) (func() analyzers.Analyzer, error) {
 type metrics struct {
 	denials *prometheus.CounterVec
 	portals *prometheus.CounterVec
+	refused prometheus.Counter
 }
 
 // Reasons counted by zoomprobe_proxy_denials_total.
@@ -85,6 +86,10 @@ func newMetrics() *metrics {
 			Name: "zoomprobe_captive_portal_redirects_total",
 			Help: "Zoom or connectivity-check requests a captive portal took over, by Zoom service (or connectivity_check).",
 		}, []string{"service"}),
+		refused: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "zoomprobe_http_inspect_refused_total",
+			Help: "Plain HTTP flows not inspected because the worker's header buffers were all in use (reachability.http_budget_bytes).",
+		}),
 	}
 	for _, r := range denialReasons {
 		m.denials.WithLabelValues(string(r))
@@ -99,7 +104,7 @@ func newMetrics() *metrics {
 }
 
 func (m *metrics) collectors() []prometheus.Collector {
-	return []prometheus.Collector{m.denials, m.portals}
+	return []prometheus.Collector{m.denials, m.portals, m.refused}
 }
 
 // Analyzer is one worker's instance.
@@ -112,6 +117,7 @@ type Analyzer struct {
 	req  http.Request // reused: parsing allocates nothing
 	resp http.Response
 	free []*state
+	held int // bytes of header buffers of the flows being read (reachability.http_budget_bytes)
 }
 
 // New makes a standalone analyzer (tests, tools); nil sigs means the built-in ones.
@@ -129,7 +135,10 @@ func newAnalyzer(cfg config.ReachConfig, slot int, sink finding.Sink, sigs *Sign
 // Collectors returns the metrics (standalone use).
 func (a *Analyzer) Collectors() []prometheus.Collector { return a.m.collectors() }
 
-var _ analyzers.Analyzer = (*Analyzer)(nil)
+var (
+	_ analyzers.Analyzer  = (*Analyzer)(nil)
+	_ analyzers.Forgetter = (*Analyzer)(nil)
+)
 
 // stream accumulates one direction's in-order bytes, bounded.
 type stream struct {
@@ -179,7 +188,17 @@ const maxFree = 64
 // notHTTP marks flows looked at and found uninteresting, without allocating.
 var notHTTP = &state{}
 
+// perFlow is what one inspected flow holds: its two header buffers.
+func (a *Analyzer) perFlow() int { return 2 * a.cfg.HTTPMaxHeaderBytes }
+
+// newState gives a state for a flow, charged to the budget; nil when the
+// budget is spent (a flood of HTTP requests cannot grow memory past it).
 func (a *Analyzer) newState() *state {
+	if a.held+a.perFlow() > a.cfg.HTTPBudgetBytes {
+		a.m.refused.Inc()
+		return nil
+	}
+	a.held += a.perFlow()
 	if n := len(a.free); n > 0 {
 		s := a.free[n-1]
 		a.free = a.free[:n-1]
@@ -189,6 +208,9 @@ func (a *Analyzer) newState() *state {
 }
 
 func (a *Analyzer) drop(f *flow.Flow, s *state) {
+	if s != notHTTP {
+		a.held -= a.perFlow()
+	}
 	if s != notHTTP && len(a.free) < maxFree {
 		rb, sb := s.req.buf[:0], s.resp.buf[:0]
 		*s = state{}
@@ -215,7 +237,10 @@ func (a *Analyzer) Packet(f *flow.Flow, p *decode.Packet, d flow.Dir) {
 			a.ext.Set(f, notHTTP)
 			return
 		}
-		s = a.newState()
+		if s = a.newState(); s == nil {
+			a.ext.Set(f, notHTTP)
+			return
+		}
 		s.reqTime = p.Time
 		a.ext.Set(f, s)
 	}
@@ -234,6 +259,7 @@ func (a *Analyzer) Packet(f *flow.Flow, p *decode.Packet, d flow.Dir) {
 	if len(s.resp.buf) == 0 {
 		if closing && s.connect {
 			a.closed(f, s, p.Time)
+			a.drop(f, s)
 		}
 		return
 	}
@@ -247,6 +273,9 @@ func (a *Analyzer) Packet(f *flow.Flow, p *decode.Packet, d flow.Dir) {
 		}
 	case a.decisive(s) || closing || s.resp.full() || s.resp.gap || a.bodyComplete(s):
 		a.judge(f, s, p.Time)
+	}
+	if s.judged {
+		a.drop(f, s) // said all there is: the buffers go back to the budget
 	}
 }
 
@@ -309,6 +338,15 @@ func (a *Analyzer) bodyComplete(s *state) bool {
 		n = n*10 + int(c-'0')
 	}
 	return len(s.resp.buf)-a.resp.Len >= n
+}
+
+// Forget implements analyzers.Forgetter: a flow dropped after a panic gives
+// its header buffers back to the budget.
+func (a *Analyzer) Forget(f *flow.Flow) {
+	if s := a.ext.Get(f); s != nil {
+		a.drop(f, s)
+	}
+	a.ext.Set(f, nil)
 }
 
 // Expire implements analyzers.Analyzer: an answer cut short is judged on what arrived.

@@ -63,10 +63,11 @@ func exchange(server, req string, resp []string, closeWith string) []decode.Pack
 	return ps
 }
 
+const connect = "CONNECT zoomfrn99mmr.zoom.us:443 HTTP/1.1\r\nHost: zoomfrn99mmr.zoom.us:443\r\nUser-Agent: Zoom\r\n\r\n"
+
 const squid403 = "HTTP/1.1 403 Forbidden\r\nServer: squid/5.7\r\nX-Squid-Error: ERR_ACCESS_DENIED 0\r\nContent-Length: 10\r\n\r\n<html>..</html>"
 
 func TestVerdicts(t *testing.T) {
-	connect := "CONNECT zoomfrn99mmr.zoom.us:443 HTTP/1.1\r\nHost: zoomfrn99mmr.zoom.us:443\r\nUser-Agent: Zoom\r\n\r\n"
 	fortiBody := "<html><head><title>Web Filter Violation</title></head><body>FortiGuard Intrusion Prevention - Access Blocked</body></html>"
 	tests := []struct {
 		name  string
@@ -268,4 +269,37 @@ func FuzzInspect(f *testing.F) {
 			t.Fatalf("%d findings for one connection", n)
 		}
 	})
+}
+
+// The header buffers of the flows being read are bounded per worker by
+// reachability.http_budget_bytes: a flow beyond it is not inspected (and
+// counted); a judged flow gives its buffers back.
+func TestHTTPBudget(t *testing.T) {
+	cfg := config.Default().Reach
+	cfg.HTTPMaxHeaderBytes = 512
+	cfg.HTTPBudgetBytes = 2 * 2 * 512 // two flows
+	sink := &reachtest.Sink{}
+	a := httpinspect.New(cfg, 0, sink, nil)
+	h := reachtest.NewHarness(a)
+	open := func(port int, t0 int) *reachtest.Conn {
+		c := reachtest.NewTCP(fmt.Sprintf("%s:%d", client, port), proxy)
+		h.Feed(c.SYN(at(t0)), c.SYNACK(at(t0+1)), c.ACK(at(t0+2), true), c.Data(at(t0+3), true, []byte(connect)))
+		return c
+	}
+	c1 := open(40001, 0)
+	open(40002, 0)
+	c3 := open(40003, 0)
+	h.Feed(c3.Data(at(10), false, []byte(squid403)))
+	if n := len(sink.All()); n != 0 {
+		t.Fatalf("the third flow, over the budget, was inspected: %d findings", n)
+	}
+	if v := testutil.ToFloat64(a.Collectors()[2]); v != 1 {
+		t.Fatalf("refused = %v, want 1", v)
+	}
+	h.Feed(c1.Data(at(11), false, []byte(squid403))) // judged: its buffers come back
+	c4 := open(40004, 12)
+	h.Feed(c4.Data(at(20), false, []byte(squid403)))
+	if n := len(sink.All()); n != 2 {
+		t.Fatalf("%d findings, want 2 (the first flow and the fourth, inspected once room came back)", n)
+	}
 }
