@@ -56,11 +56,12 @@ const (
 	ResultInsideOnly      = "inside_only"      // other traffic from Zoom's side seen only inside (another path)
 	ResultOutsideOnly     = "outside_only"     // a packet toward Zoom seen only outside (not from the inside)
 	ResultEvicted         = "evicted"          // the table was full: given up unjudged
+	ResultCaptureLoss     = "capture_loss"     // unmatched while the other side's capture dropped packets: not judged
 )
 
 // Results lists the result label values.
 var Results = []string{ResultMatched, ResultDroppedOutbound, ResultDroppedInbound, ResultMadeByBox,
-	ResultInsideOnly, ResultOutsideOnly, ResultEvicted}
+	ResultInsideOnly, ResultOutsideOnly, ResultEvicted, ResultCaptureLoss}
 
 // Verdicts: what a box did to a conversation (Verdict.Kind, the verdict label
 // of zoomprobe_box_verdicts_total).
@@ -174,6 +175,10 @@ type Matcher struct {
 	// A file reader waiting for the other side (Wait) and its wake-up.
 	waiting [2]atomic.Bool
 	wake    [2]chan struct{}
+	// Capture drop counters (CaptureDrops): a side that reports them holds
+	// judgement back until they have been read past a packet's window.
+	gated   [2]atomic.Bool
+	statsAt [2]atomic.Int64
 
 	mu      sync.Mutex
 	ring    []entry
@@ -189,7 +194,16 @@ type Matcher struct {
 	// Verdicts given under mu, handed over by unlock.
 	out  [8]Verdict
 	nout int
+	// Capture loss: each side's latest drop count and the spans in which
+	// its capture dropped packets (the last few; older ones are judged).
+	drops [2]uint64
+	loss  [2][4]lossSpan
 }
+
+// lossSpan is a span of time (unix ns, from exclusive, to inclusive) in
+// which a side's capture dropped packets: between two readings of its drop
+// counter.
+type lossSpan struct{ from, to int64 }
 
 // New allocates a box's table: cfg.TableBytes split between waiting packets
 // and conversations. onVerdict is called for each verdict from a reader
@@ -328,9 +342,53 @@ func (x *Matcher) watermark() int64 {
 	for s := range x.last {
 		if !x.done[s].Load() {
 			w = min(w, x.last[s].Load())
+			if x.gated[s].Load() {
+				w = min(w, x.statsAt[s].Load())
+			}
 		}
 	}
 	return w
+}
+
+// CaptureDrops records a reading, taken at t, of side's capture drop
+// counter: total packets dropped so far (cumulative). From the first reading
+// on, a packet is judged only once both sides' counters have been read past
+// its window; an unmatched packet whose copy the other side may have
+// dropped (its counter rose within the packet's window) is counted as
+// capture_loss instead of being blamed on the box. Live sides call it at
+// least once a second; files have no counters and never call it.
+func (x *Matcher) CaptureDrops(side Side, t time.Time, total uint64) {
+	ns := t.UnixNano()
+	x.mu.Lock()
+	if x.gated[side].Load() && total > x.drops[side] {
+		from := x.statsAt[side].Load()
+		spans := &x.loss[side]
+		if spans[0].to >= from {
+			spans[0].to = ns // losses in consecutive readings: one span
+		} else {
+			copy(spans[1:], spans[:len(spans)-1])
+			spans[0] = lossSpan{from, ns}
+		}
+	}
+	x.drops[side] = total
+	x.statsAt[side].Store(max(ns, x.statsAt[side].Load()))
+	x.gated[side].Store(true)
+	if x.watermark() > x.nextDue.Load() {
+		x.expire()
+	}
+	x.unlock()
+}
+
+// lostNear reports whether side's capture may have dropped the copy of a
+// packet stamped t: a loss span overlaps the window around t (a copy may
+// come before, a box's answer, or after, a forwarded packet).
+func (x *Matcher) lostNear(side Side, t int64) bool {
+	for _, s := range x.loss[side] {
+		if s.to != 0 && s.from < t+x.window && s.to >= t-x.window {
+			return true
+		}
+	}
+	return false
 }
 
 // Observe takes a Zoom packet seen on side. toServer tells its direction
@@ -530,8 +588,11 @@ func (x *Matcher) judge(e *entry) {
 	default:
 		r = ResultOutsideOnly
 	}
+	if x.lostNear(e.side.other(), e.t) {
+		r = ResultCaptureLoss // the copy may have been seen by the box and lost by our capture
+	}
 	x.m.count(x.name, r)
-	if r == ResultInsideOnly || r == ResultOutsideOnly {
+	if r == ResultInsideOnly || r == ResultOutsideOnly || r == ResultCaptureLoss {
 		return
 	}
 	c := x.conv(e)

@@ -372,3 +372,67 @@ func TestVerdictOutsideLock(t *testing.T) {
 		t.Errorf("%d verdicts, want 1", calls)
 	}
 }
+
+// Packets the capture of one side dropped are not the box's drops: a side
+// that reports its drop counter holds judgement back until the counter has
+// been read past a packet's window, and an unmatched packet whose copy the
+// other side may have lost is counted as capture_loss, with no verdict.
+func TestCaptureLossIsNotTheBoxs(t *testing.T) {
+	at := func(ms int) time.Time { return t0.Add(time.Duration(ms) * time.Millisecond) }
+	for _, tc := range []struct {
+		name         string
+		outsideDrops uint64 // the outside counter after the SYNs
+		insideDrops  uint64 // the inside counter after the SYNs (the side that saw them)
+		wantVerdicts int
+		wantResult   string
+	}{
+		{"no capture loss: the box dropped them", 7, 3, 1, ResultDroppedOutbound},
+		{"the outside capture lost packets meanwhile", 9, 3, 0, ResultCaptureLoss},
+		{"loss on the side that saw them does not excuse the box", 7, 5, 1, ResultDroppedOutbound},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			x, r, m := newBox(t, boxCfg())
+			x.CaptureDrops(Inside, at(0), 3)
+			x.CaptureDrops(Outside, at(0), 7) // drops before the SYNs: not counted against them
+			c := newTCP("10.0.0.5:50000", "170.114.0.10:8801")
+			for _, ms := range []int{100, 1100, 3100} {
+				p := c.SYN(at(ms))
+				x.Observe(Inside, &p, true, 3)
+			}
+			x.Seen(Inside, at(9000))
+			x.Seen(Outside, at(9000))
+			if len(r.v) != 0 {
+				t.Fatalf("judged before the outside counter was read past the window: %+v", r.v)
+			}
+			x.CaptureDrops(Inside, at(6000), tc.insideDrops)
+			x.CaptureDrops(Outside, at(6000), tc.outsideDrops)
+			if len(r.v) != tc.wantVerdicts {
+				t.Fatalf("%d verdicts, want %d: %+v", len(r.v), tc.wantVerdicts, r.v)
+			}
+			x.Flush()
+			if n := packets(m, tc.wantResult); n != 3 {
+				t.Errorf("%s = %d, want 3 (dropped_outbound %d, capture_loss %d)", tc.wantResult, n,
+					packets(m, ResultDroppedOutbound), packets(m, ResultCaptureLoss))
+			}
+		})
+	}
+	t.Run("loss long before the packet's window", func(t *testing.T) {
+		x, r, m := newBox(t, boxCfg())
+		x.CaptureDrops(Inside, at(0), 0)
+		x.CaptureDrops(Outside, at(0), 0)
+		x.CaptureDrops(Outside, at(1000), 40) // lost in (0 s, 1 s]
+		x.CaptureDrops(Outside, at(2000), 40)
+		x.CaptureDrops(Outside, at(30000), 40)
+		x.CaptureDrops(Inside, at(30000), 0)
+		c := newTCP("10.0.0.5:50000", "170.114.0.10:8801")
+		for _, ms := range []int{10000, 11000} {
+			p := c.SYN(at(ms))
+			x.Observe(Inside, &p, true, 3)
+		}
+		x.Seen(Inside, at(20000))
+		x.Seen(Outside, at(20000))
+		if len(r.v) != 1 || packets(m, ResultCaptureLoss) != 0 {
+			t.Fatalf("verdicts %+v, capture_loss %d", r.v, packets(m, ResultCaptureLoss))
+		}
+	})
+}

@@ -423,6 +423,18 @@ func (e *Engine) readSource(ctx context.Context, src capture.Source, in Input, s
 	stop := context.AfterFunc(ctx, func() { src.Close() })
 	defer stop()
 	lastStats := time.Now()
+	// A live box side reports its drop counter to the matcher at least once
+	// a second, and once before its first packet: the matcher judges only
+	// what the counters vouch for (capture loss is not the box's drop).
+	boxDrops := onBox && in.Live
+	poll := func(now time.Time) {
+		if e.pollStats(src, ss, &lastStats, now) && boxDrops {
+			box.x.CaptureDrops(box.side, lastStats, ss.dropped.Load())
+		}
+	}
+	if boxDrops {
+		poll(time.Time{})
+	}
 	for {
 		data, ts, wireLen, link, err := src.ReadPacket()
 		if err != nil {
@@ -439,10 +451,10 @@ func (e *Engine) readSource(ctx context.Context, src capture.Source, in Input, s
 					box.x.Seen(box.side, now)
 				}
 				tick(now)
-				e.pollStats(src, ss, &lastStats, now)
+				poll(now)
 				continue
 			}
-			e.pollStats(src, ss, &lastStats, time.Time{})
+			poll(time.Time{})
 			return err
 		}
 		if ctl != nil {
@@ -486,8 +498,11 @@ func (e *Engine) readSource(ctx context.Context, src capture.Source, in Input, s
 			e.boxObserve(box, &p)
 		}
 		handle(&p)
-		if st.packets.Load()&1023 == 0 {
-			e.pollStats(src, ss, &lastStats, time.Now())
+		switch {
+		case boxDrops:
+			poll(ts) // packet times are wall clock: no clock read per packet
+		case st.packets.Load()&1023 == 0:
+			poll(time.Now())
 		}
 	}
 }
@@ -502,15 +517,18 @@ func (e *Engine) isOwn(p *decode.Packet) bool {
 }
 
 // pollStats copies the kernel's drop counters at most once a second (zero
-// time: now, unconditionally).
-func (e *Engine) pollStats(src capture.Source, ss *socketStats, last *time.Time, now time.Time) {
+// time: now, unconditionally); true when it read them, taken at *last.
+func (e *Engine) pollStats(src capture.Source, ss *socketStats, last *time.Time, now time.Time) bool {
 	if !now.IsZero() && now.Sub(*last) < time.Second {
-		return
+		return false
 	}
 	*last = time.Now()
-	if s, err := src.Stats(); err == nil {
-		ss.dropped.Store(ss.droppedBase + s.Dropped)
+	s, err := src.Stats()
+	if err != nil {
+		return false
 	}
+	ss.dropped.Store(ss.droppedBase + s.Dropped)
+	return true
 }
 
 // maxReaders bounds the sockets (readers) of one input: capture.live_readers.
