@@ -1,6 +1,7 @@
 package reach
 
 import (
+	"encoding/binary"
 	"time"
 
 	"github.com/zoomprobe/zoomprobe/decode"
@@ -10,7 +11,11 @@ import (
 )
 
 func (a *Analyzer) udpPacket(f *flow.Flow, s *state, p *decode.Packet, d flow.Dir) {
-	a.udpDatagram(f, s, p, d, payloadHash(p.Payload), mediaLike(p.Payload))
+	var h uint32
+	if d == flow.ToServer && !s.lost.progress {
+		h = payloadHash(p.Payload) // read by udpRequest only until the client shows progress
+	}
+	a.udpDatagram(f, s, p, d, h, mediaLike(p.Payload))
 }
 
 // mediaLike: Zoom media, type 0x05 with the 8-byte outer header.
@@ -72,17 +77,22 @@ func (a *Analyzer) udpRequest(f *flow.Flow, s *state, p *decode.Packet, h uint32
 	l.lastRepeat = p.Time.UnixNano()
 }
 
-// payloadHash is FNV-1a over a datagram's length and first 32 bytes: enough
+// payloadHash mixes a datagram's length and first 32 bytes: enough
 // to tell a retry (same transaction or session id) from the next message.
 func payloadHash(b []byte) uint32 {
-	h := uint32(2166136261)
-	n := len(b)
-	h = (h ^ uint32(n&0xff)) * 16777619
-	h = (h ^ uint32(n>>8&0xff)) * 16777619
-	for _, c := range b[:min(n, 32)] {
-		h = (h ^ uint32(c)) * 16777619
+	// Eight bytes a step: a byte-wise FNV of 32 bytes was a chain of 34
+	// multiplications, 7% of analyze's time on a media-heavy capture.
+	h := uint64(len(b)) * 0x9E3779B97F4A7C15
+	w := b[:min(len(b), 32)]
+	for ; len(w) >= 8; w = w[8:] {
+		h = (h ^ binary.LittleEndian.Uint64(w)) * 0xff51afd7ed558ccd
 	}
-	return h
+	for _, c := range w {
+		h = (h ^ uint64(c)) * 0x100000001b3
+	}
+	h ^= h >> 29
+	h *= 0xbf58476d1ce4e5b9
+	return uint32(h ^ h>>32)
 }
 
 func (l *lostAnswers) noteRequest(h uint32) {

@@ -12,6 +12,8 @@ import (
 	"github.com/prometheus/common/promslog"
 	promslogflag "github.com/prometheus/common/promslog/flag"
 	"github.com/prometheus/common/version"
+
+	"github.com/zoomprobe/zoomprobe/certcheck"
 )
 
 // globals are the flags every subcommand shares.
@@ -63,6 +65,10 @@ func run(args []string) int {
 	g.logger = promslog.New(logCfg)
 	if selected != "run" {
 		signal.Stop(hup) // other commands end on a hangup, as usual
+	}
+	switch selected {
+	case "run", "analyze", "audit":
+		certcheck.PreloadSystemRoots() // read while the config and tables load
 	}
 	return runners[selected]()
 }

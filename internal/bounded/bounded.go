@@ -22,7 +22,9 @@ type Map[K comparable, V any] struct {
 // NewMap makes a map of at most size (≥ 1) keys.
 func NewMap[K comparable, V any](size int) *Map[K, V] {
 	size = max(size, 1)
-	return &Map[K, V]{m: make(map[K]V, min(size, 4096)), order: make([]K, 0, min(size, 4096)), max: size}
+	// Small at first: most maps stay far from their bound, and a probe
+	// holds dozens of them (startup allocated 4,096 slots each).
+	return &Map[K, V]{m: make(map[K]V, min(size, 64)), order: make([]K, 0, min(size, 64)), max: size}
 }
 
 // Get returns the value of k.
