@@ -88,8 +88,8 @@ func newQueryTable(maxBytes int, window time.Duration) *queryTable {
 }
 
 func (t *queryTable) index(client, server *[16]byte, clientPort, id uint16) uint64 {
-	h := mixAddr(*client) ^ t.seed
-	h += mixAddr(*server) * 0x9E3779B97F4A7C15
+	h := mix16(*client) ^ t.seed
+	h += mix16(*server) * 0x9E3779B97F4A7C15
 	h ^= uint64(clientPort)<<16 | uint64(id)
 	h *= 0xff51afd7ed558ccd
 	h ^= h >> 29
