@@ -358,9 +358,23 @@ func (x *Matcher) watermark() int64 {
 // capture_loss instead of being blamed on the box. Live sides call it at
 // least once a second; files have no counters and never call it.
 func (x *Matcher) CaptureDrops(side Side, t time.Time, total uint64) {
+	x.counterRead(side, t, total, false)
+}
+
+// CaptureUnknown records that side's drop counter could not be read at t:
+// the time since the last reading counts as possibly lost, so judgement
+// goes on without blaming the box for what the capture may have missed.
+func (x *Matcher) CaptureUnknown(side Side, t time.Time) {
+	x.counterRead(side, t, 0, true)
+}
+
+func (x *Matcher) counterRead(side Side, t time.Time, total uint64, unknown bool) {
 	ns := t.UnixNano()
 	x.mu.Lock()
-	if x.gated[side].Load() && total > x.drops[side] {
+	if unknown {
+		total = x.drops[side]
+	}
+	if x.gated[side].Load() && (unknown || total > x.drops[side]) {
 		from := x.statsAt[side].Load()
 		spans := &x.loss[side]
 		if spans[0].to >= from {

@@ -416,6 +416,23 @@ func TestCaptureLossIsNotTheBoxs(t *testing.T) {
 			}
 		})
 	}
+	t.Run("a counter that cannot be read", func(t *testing.T) {
+		x, r, m := newBox(t, boxCfg())
+		x.CaptureDrops(Inside, at(0), 0)
+		x.CaptureDrops(Outside, at(0), 0)
+		c := newTCP("10.0.0.5:50000", "170.114.0.10:8801")
+		for _, ms := range []int{100, 1100} {
+			p := c.SYN(at(ms))
+			x.Observe(Inside, &p, true, 3)
+		}
+		x.Seen(Inside, at(9000))
+		x.Seen(Outside, at(9000))
+		x.CaptureDrops(Inside, at(6000), 0)
+		x.CaptureUnknown(Outside, at(6000)) // judged, not blamed on the box
+		if len(r.v) != 0 || packets(m, ResultCaptureLoss) != 2 {
+			t.Fatalf("verdicts %+v, capture_loss %d", r.v, packets(m, ResultCaptureLoss))
+		}
+	})
 	t.Run("loss long before the packet's window", func(t *testing.T) {
 		x, r, m := newBox(t, boxCfg())
 		x.CaptureDrops(Inside, at(0), 0)

@@ -428,8 +428,13 @@ func (e *Engine) readSource(ctx context.Context, src capture.Source, in Input, s
 	// what the counters vouch for (capture loss is not the box's drop).
 	boxDrops := onBox && in.Live
 	poll := func(now time.Time) {
-		if e.pollStats(src, ss, &lastStats, now) && boxDrops {
+		polled, ok := e.pollStats(src, ss, &lastStats, now)
+		switch {
+		case !polled || !boxDrops:
+		case ok:
 			box.x.CaptureDrops(box.side, lastStats, ss.dropped.Load())
+		default:
+			box.x.CaptureUnknown(box.side, lastStats) // judgement goes on, the box not blamed
 		}
 	}
 	if boxDrops {
@@ -517,18 +522,19 @@ func (e *Engine) isOwn(p *decode.Packet) bool {
 }
 
 // pollStats copies the kernel's drop counters at most once a second (zero
-// time: now, unconditionally); true when it read them, taken at *last.
-func (e *Engine) pollStats(src capture.Source, ss *socketStats, last *time.Time, now time.Time) bool {
+// time: now, unconditionally). polled: it was time to, at *last; ok: the
+// counters were read.
+func (e *Engine) pollStats(src capture.Source, ss *socketStats, last *time.Time, now time.Time) (polled, ok bool) {
 	if !now.IsZero() && now.Sub(*last) < time.Second {
-		return false
+		return false, false
 	}
 	*last = time.Now()
 	s, err := src.Stats()
 	if err != nil {
-		return false
+		return true, false
 	}
 	ss.dropped.Store(ss.droppedBase + s.Dropped)
-	return true
+	return true, true
 }
 
 // maxReaders bounds the sockets (readers) of one input: capture.live_readers.
