@@ -239,12 +239,14 @@ func (d *Dir) WriteFile(name string, pkts []Packet, comment string) error {
 		d.writeErrors.Inc()
 		return err
 	}
-	d.written.Inc()
 	d.mu.Lock()
 	d.files = append(d.files, fileEntry{name: name, size: int64(buf.Len()), mod: d.now()})
 	d.total += int64(buf.Len())
 	d.pruneLocked()
 	d.mu.Unlock()
+	// Counted last: a scrape that sees the file written also sees its bytes
+	// (the other order let TestDaemonWritesEvidence read dir_bytes 0 under load).
+	d.written.Inc()
 	return nil
 }
 
