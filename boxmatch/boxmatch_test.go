@@ -394,11 +394,7 @@ func TestCaptureLossIsNotTheBoxs(t *testing.T) {
 			x, r, m := newBox(t, boxCfg())
 			x.CaptureDrops(Inside, at(0), 3)
 			x.CaptureDrops(Outside, at(0), 7) // drops before the SYNs: not counted against them
-			c := newTCP("10.0.0.5:50000", "170.114.0.10:8801")
-			for _, ms := range []int{100, 1100, 3100} {
-				p := c.SYN(at(ms))
-				x.Observe(Inside, &p, true, 3)
-			}
+			synsInside(x, at(100), at(1100), at(3100))
 			x.Seen(Inside, at(9000))
 			x.Seen(Outside, at(9000))
 			if len(r.v) != 0 {
@@ -420,11 +416,7 @@ func TestCaptureLossIsNotTheBoxs(t *testing.T) {
 		x, r, m := newBox(t, boxCfg())
 		x.CaptureDrops(Inside, at(0), 0)
 		x.CaptureDrops(Outside, at(0), 0)
-		c := newTCP("10.0.0.5:50000", "170.114.0.10:8801")
-		for _, ms := range []int{100, 1100} {
-			p := c.SYN(at(ms))
-			x.Observe(Inside, &p, true, 3)
-		}
+		synsInside(x, at(100), at(1100))
 		x.Seen(Inside, at(9000))
 		x.Seen(Outside, at(9000))
 		x.CaptureDrops(Inside, at(6000), 0)
@@ -441,15 +433,20 @@ func TestCaptureLossIsNotTheBoxs(t *testing.T) {
 		x.CaptureDrops(Outside, at(2000), 40)
 		x.CaptureDrops(Outside, at(30000), 40)
 		x.CaptureDrops(Inside, at(30000), 0)
-		c := newTCP("10.0.0.5:50000", "170.114.0.10:8801")
-		for _, ms := range []int{10000, 11000} {
-			p := c.SYN(at(ms))
-			x.Observe(Inside, &p, true, 3)
-		}
+		synsInside(x, at(10000), at(11000))
 		x.Seen(Inside, at(20000))
 		x.Seen(Outside, at(20000))
 		if len(r.v) != 1 || packets(m, ResultCaptureLoss) != 0 {
 			t.Fatalf("verdicts %+v, capture_loss %d", r.v, packets(m, ResultCaptureLoss))
 		}
 	})
+}
+
+// synsInside shows the box a client's SYNs on its inside, none outside.
+func synsInside(x *Matcher, ts ...time.Time) {
+	c := newTCP("10.0.0.5:50000", "170.114.0.10:8801")
+	for _, t := range ts {
+		p := c.SYN(t)
+		x.Observe(Inside, &p, true, 3)
+	}
 }

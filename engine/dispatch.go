@@ -154,8 +154,8 @@ func shardAddrs(a, b netip.Addr, n int) int {
 	if n == 1 {
 		return 0
 	}
-	h := mixAddr(a) + mixAddr(b) // addition is symmetric
-	return int(((h >> 32) * uint64(n)) >> 32)  // h's top bits scaled to [0, n): no division
+	h := mixAddr(a) + mixAddr(b)              // addition is symmetric
+	return int(((h >> 32) * uint64(n)) >> 32) // h's top bits scaled to [0, n): no division
 }
 
 func mixAddr(a netip.Addr) uint64 {
