@@ -14,8 +14,10 @@ type CaptureConfig struct {
 	Interfaces []string `yaml:"interfaces"`
 	// Workers is how many analysis workers (each with its own flow table) run.
 	Workers int `yaml:"workers"`
-	// Readers is how many goroutines decode one capture file when there are
-	// several workers; 0: one per worker, at most the CPUs Go may use.
+	// Readers is how many goroutines decode one capture file, behind one
+	// reader, when there are several workers. 0: with no more workers than
+	// CPUs Go may use, and at most 4, every worker reads the whole file
+	// instead; otherwise one per worker, at most those CPUs.
 	Readers int `yaml:"readers"`
 	// LiveReaders is how many AF_PACKET sockets read each interface, joined
 	// in one kernel fanout group that hashes both directions of a 5-tuple

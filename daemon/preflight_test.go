@@ -139,8 +139,9 @@ func TestPreflightAtStart(t *testing.T) {
 	}
 }
 
-// heldSource replays a capture, then waits for Close like an idle
-// interface, counting opens and closes: a restarted pipeline shows in them.
+// heldSource replays a capture, then idles like an interface with no
+// traffic (ErrTimeout every poll timeout) until Close, counting opens and
+// closes: a restarted pipeline shows in them.
 type heldSource struct {
 	capture.Source
 	closed   chan struct{}
@@ -151,8 +152,12 @@ type heldSource struct {
 func (s *heldSource) ReadPacket() ([]byte, time.Time, int, decode.LinkType, error) {
 	data, ts, n, link, err := s.Source.ReadPacket()
 	if err == io.EOF {
-		<-s.closed
-		return nil, time.Time{}, 0, 0, capture.ErrClosed
+		select {
+		case <-s.closed:
+			return nil, time.Time{}, 0, 0, capture.ErrClosed
+		case <-time.After(50 * time.Millisecond):
+			return nil, time.Time{}, 0, 0, capture.ErrTimeout
+		}
 	}
 	return data, ts, n, link, err
 }

@@ -279,6 +279,8 @@ func (e *Engine) readFrames(ctx context.Context, in Input, sink *batcher) error 
 	defer src.Close()
 	stop := context.AfterFunc(ctx, func() { src.Close() })
 	defer stop()
+	count := frameCount{st: st}
+	defer count.publish()
 	for {
 		data, ts, wireLen, link, err := src.ReadPacket()
 		if err != nil {
@@ -288,8 +290,7 @@ func (e *Engine) readFrames(ctx context.Context, in Input, sink *batcher) error 
 			ss.setErr(err)
 			return err
 		}
-		st.packets.Add(1)
-		st.lastPacket.Store(ts.UnixNano())
+		count.frame(ts)
 		sink.frame(data, ts, wireLen, link)
 	}
 }

@@ -64,7 +64,8 @@ func (s *sliceSource) ReadPacket() ([]byte, time.Time, int, decode.LinkType, err
 // Each flow here is named only by the DNS answer (to a query seen) captured
 // a microsecond before its SYN (its address is outside Zoom's ranges), and the pairs fall
 // across batch boundaries. With several decoders, the answer must still be
-// recorded before any worker sees the SYN.
+// recorded before any worker sees the SYN; with every worker reading the
+// file (readers 0, up to sharedReadWorkers), before its worker sees it.
 func TestFileDecodersKeepDNSOrder(t *testing.T) {
 	const flows = 1500
 	var frames []stamped
@@ -76,7 +77,11 @@ func TestFileDecodersKeepDNSOrder(t *testing.T) {
 			stamped{at, dnsFrame(t, "us04web.zoom.us", addr, uint16(i), true)},
 			stamped{at + time.Microsecond, frame(t, client, addr.String(), uint16(20000+i), 443, "S", 64)})
 	}
-	for _, c := range []struct{ workers, readers int }{{1, 0}, {2, 1}, {2, 2}, {3, 5}} {
+	// each: every worker reads the file, whatever the CPUs here.
+	for _, c := range []struct {
+		workers, readers int
+		each             bool
+	}{{1, 0, false}, {2, 0, false}, {2, 0, true}, {4, 0, true}, {2, 1, false}, {2, 2, false}, {3, 5, false}, {sharedReadWorkers + 1, 0, false}} {
 		cfg := config.Default()
 		cfg.Capture.Workers, cfg.Capture.Readers = c.workers, c.readers
 		var named, tcp atomic.Int64
@@ -92,18 +97,23 @@ func TestFileDecodersKeepDNSOrder(t *testing.T) {
 			t.Fatal(err)
 		}
 		in := Input{Label: "file", Open: func() (capture.Source, error) { return &sliceSource{frames: frames}, nil }}
-		if err := e.Run(context.Background(), []Input{in}); err != nil {
+		run := e.Run
+		if c.each {
+			run = func(ctx context.Context, ins []Input) error { return e.runFileEach(ctx, ins[0]) }
+		}
+		if err := run(context.Background(), []Input{in}); err != nil {
 			t.Fatal(err)
 		}
 		if tcp.Load() != flows || named.Load() != flows {
-			t.Errorf("workers %d readers %d: %d of %d TCP flows named by their DNS answer (%d flows seen)", c.workers, c.readers, named.Load(), flows, tcp.Load())
+			t.Errorf("workers %d readers %d each %v: %d of %d TCP flows named by their DNS answer (%d flows seen)", c.workers, c.readers, c.each, named.Load(), flows, tcp.Load())
 		}
 	}
 }
 
 // Once the pipeline runs, packets allocate nothing: a file ten times longer
-// costs the same number of allocations (the engine's fixed set-up), with one
-// decoder (batches decoded by the reader) and with several.
+// costs the same number of allocations (the engine's fixed set-up), with
+// every worker reading the file (readers 0), with one decoder (batches
+// decoded by the reader) and with several.
 func TestPipelineSteadyStateAllocatesNothing(t *testing.T) {
 	var pattern []stamped
 	for i := range 64 {
@@ -117,7 +127,7 @@ func TestPipelineSteadyStateAllocatesNothing(t *testing.T) {
 		return out
 	}
 	short, long := frames(3000), frames(30000)
-	for _, readers := range []int{1, 2} {
+	for _, readers := range []int{0, 1, 2} {
 		mallocs := func(fr []stamped) uint64 {
 			cfg := config.Default()
 			cfg.Capture.Workers, cfg.Capture.Readers = 2, readers
@@ -140,5 +150,37 @@ func TestPipelineSteadyStateAllocatesNothing(t *testing.T) {
 		if l > s+16 {
 			t.Errorf("readers %d: %d allocations for 3,000 packets, %d for 30,000: the steady state allocates", readers, s, l)
 		}
+	}
+}
+
+// A reader's frames reach zoomprobe_packets_total within publishFrames
+// frames or publishEvery of packet time, and all of them when it stops.
+func TestFrameCountLagIsBounded(t *testing.T) {
+	st := &sourceStats{}
+	c := frameCount{st: st}
+	at := func(ms int) time.Time { return t0.Add(time.Duration(ms) * time.Millisecond) }
+	c.frame(at(0)) // the first frame: nothing published before it
+	if got := st.packets.Load(); got != 1 {
+		t.Fatalf("after the first frame: %d published, want 1", got)
+	}
+	for i := range publishFrames - 1 {
+		c.frame(at(1 + i))
+	}
+	if got := st.packets.Load(); got != 1 {
+		t.Fatalf("%d frames within a second: %d published, want 1 (the first)", publishFrames-1, got)
+	}
+	c.frame(at(100))
+	if got := st.packets.Load(); got != 1+publishFrames {
+		t.Fatalf("after %d frames: %d published", publishFrames, got)
+	}
+	c.frame(at(200))
+	c.frame(at(1200)) // a second of packet time since the last publish
+	if got, last := st.packets.Load(), st.lastPacket.Load(); got != 3+publishFrames || last != at(1200).UnixNano() {
+		t.Fatalf("a second later: %d published (want %d), last %d", got, 3+publishFrames, last)
+	}
+	c.frame(at(1300))
+	c.publish() // idle source, or the reader stops
+	if got := st.packets.Load(); got != 4+publishFrames {
+		t.Fatalf("after publish: %d, want %d", got, 4+publishFrames)
 	}
 }
