@@ -62,7 +62,7 @@ func (plugin) Init(env analyzers.Env) (func() analyzers.Analyzer, error) {
 	}
 	return func() analyzers.Analyzer {
 		return &Analyzer{ext: flow.NewExt[state](env.Slot), sink: sink, sh: sh, verdicts: certcheck.NewCache(sh.opts, cfg.TLS.VerdictCacheBytes),
-			budget: ptls.NewBudget(sh.budgetBytes), onHandshake: env.OnHandshake}
+			budget: ptls.NewBudget(sh.budgetBytes), onHandshake: env.OnHandshake, fingerprints: ptls.NewFingerprintCache()}
 	}, nil
 }
 
@@ -80,6 +80,8 @@ type Analyzer struct {
 	// verdicts is this worker's verdict cache: a chain already judged is
 	// not verified again (no lock: one per worker).
 	verdicts *certcheck.Cache
+	// fingerprints answers JA3 and JA4 for ClientHello shapes seen before.
+	fingerprints *ptls.FingerprintCache
 
 	// the packet being handled, for the decoder callbacks
 	cur struct {
@@ -564,8 +566,7 @@ func (a *Analyzer) clientHello(f *flow.Flow, s *state, body []byte) {
 		s.peekServer = true
 		return
 	}
-	s.ja3 = ptls.JA3Hash(ch)
-	s.ja4 = ptls.JA4(ch)
+	s.ja3, s.ja4 = a.fingerprints.Fingerprints(ch)
 }
 
 func (a *Analyzer) serverHello(f *flow.Flow, s *state, body []byte) {

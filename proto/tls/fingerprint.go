@@ -4,9 +4,29 @@ import (
 	"crypto/md5"
 	"crypto/sha256"
 	"encoding/hex"
+	"iter"
 	"slices"
 	"strconv"
 )
+
+// fingerprintedExtensions yields the type of each extension of a raw
+// extension block in order, GREASE left out, up to the first whose length
+// overruns the block: the extensions JA3 and JA4 count.
+func fingerprintedExtensions(b []byte) iter.Seq[uint16] {
+	return func(yield func(uint16) bool) {
+		for len(b) >= 4 {
+			typ := u16(b, 0)
+			n := int(u16(b, 2))
+			if n > len(b)-4 {
+				return
+			}
+			b = b[4+n:]
+			if !IsGREASE(typ) && !yield(typ) {
+				return
+			}
+		}
+	}
+}
 
 // maxFPList bounds the entries of one list a fingerprint sorts; real clients
 // offer under a hundred. Entries beyond it are left out of JA4's hashes.
@@ -22,17 +42,7 @@ func AppendJA3(dst []byte, ch *ClientHello) []byte {
 	dst = appendDecList(dst, ch.CipherSuites)
 	dst = append(dst, ',')
 	first := true
-	b := ch.Extensions
-	for len(b) >= 4 {
-		typ := u16(b, 0)
-		n := int(u16(b, 2))
-		if n > len(b)-4 {
-			break
-		}
-		b = b[4+n:]
-		if IsGREASE(typ) {
-			continue
-		}
+	for typ := range fingerprintedExtensions(ch.Extensions) {
 		if !first {
 			dst = append(dst, '-')
 		}
@@ -112,17 +122,7 @@ func JA4(ch *ClientHello) [JA4Len]byte {
 	var elist [maxFPList]uint16
 	exts := elist[:0]
 	nExt := 0
-	b := ch.Extensions
-	for len(b) >= 4 {
-		typ := u16(b, 0)
-		n := int(u16(b, 2))
-		if n > len(b)-4 {
-			break
-		}
-		b = b[4+n:]
-		if IsGREASE(typ) {
-			continue
-		}
+	for typ := range fingerprintedExtensions(ch.Extensions) {
 		nExt++
 		if typ != ExtServerName && typ != ExtALPN && len(exts) < maxFPList {
 			exts = append(exts, typ)

@@ -104,12 +104,18 @@ func FuzzClientHello(f *testing.F) {
 		}
 	}
 	f.Add(handBuilt())
+	cache := NewFingerprintCache() // kept across inputs: an entry must never answer for another shape
 	f.Fuzz(func(t *testing.T, body []byte) {
 		var ch ClientHello
 		if ParseClientHello(body, &ch) != nil {
 			return
 		}
 		ja4 := JA4(&ch)
+		for range 2 { // a miss, then a hit
+			if cja3, cja4 := cache.Fingerprints(&ch); cja3 != JA3Hash(&ch) || cja4 != ja4 {
+				t.Fatalf("cached JA3 %x JA4 %s, computed %x %s", cja3, cja4, JA3Hash(&ch), ja4)
+			}
+		}
 		if ja4[0] != 't' || ja4[10] != '_' || ja4[23] != '_' {
 			t.Fatalf("JA4 %s", ja4)
 		}
@@ -146,6 +152,37 @@ func FuzzHandshake(f *testing.F) {
 		n, ok := SCTCount(body)
 		if ok && len(AppendSCTs(nil, body)) != n {
 			t.Fatal("SCT count and list disagree")
+		}
+	})
+}
+
+// Two ClientHellos with the same fingerprint key have the same JA3 and JA4:
+// the key holds every input of both.
+func FuzzFingerprintKey(f *testing.F) {
+	var hellos [][]byte
+	for _, s := range realStreams(f) {
+		for _, m := range messagesOf(s) {
+			if m[0] == HandshakeClientHello {
+				hellos = append(hellos, m[1:])
+			}
+		}
+	}
+	hellos = append(hellos, handBuilt())
+	for _, a := range hellos {
+		for _, b := range hellos {
+			f.Add(a, b)
+		}
+	}
+	f.Fuzz(func(t *testing.T, a, b []byte) {
+		var x, y ClientHello
+		if ParseClientHello(a, &x) != nil || ParseClientHello(b, &y) != nil {
+			return
+		}
+		if string(appendFingerprintKey(nil, &x)) != string(appendFingerprintKey(nil, &y)) {
+			return
+		}
+		if JA3Hash(&x) != JA3Hash(&y) || JA4(&x) != JA4(&y) {
+			t.Fatalf("same key, different fingerprints: %s / %s", AppendJA3(nil, &x), AppendJA3(nil, &y))
 		}
 	})
 }
