@@ -164,13 +164,15 @@ func Lookup(name string) (Plugin, error) {
 	return p, nil
 }
 
-// Flow converts a flow to the finding's flow description.
+// FindingFlow converts a flow to the finding's flow description.
 func FindingFlow(f *flow.Flow) *finding.Flow {
-	return &finding.Flow{
-		Transport:  f.Transport(),
-		Client:     f.Client().Addr(),
-		ClientPort: f.Client().Port(),
-		Server:     f.Server().Addr(),
-		ServerPort: f.Server().Port(),
-	}
+	x := FlowOf(f)
+	return &x
+}
+
+// FlowOf is FindingFlow as a value, for a caller that keeps a copy: no
+// allocation.
+func FlowOf(f *flow.Flow) finding.Flow {
+	c, s := f.Client(), f.Server()
+	return finding.Flow{Transport: f.Transport(), Client: c.Addr(), ClientPort: c.Port(), Server: s.Addr(), ServerPort: s.Port()}
 }

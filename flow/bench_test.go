@@ -43,9 +43,16 @@ func filledTable(b *testing.B, n int) (*Table, *decode.Packet) {
 // whole table, so they share no cache lines by construction.
 const activeFlows = 1 << 10
 
-// scatter maps the i-th lookup to a flow of an n-flow table: the first
-// `active` flows of a permutation of all n.
-func scatter(i, active, n int) int { return ((i & (active - 1)) * 0x9E3779B1) & (n - 1) }
+// scatter maps the i-th lookup to a flow of an n-flow table: one of
+// `active` flows drawn at random from all n (a mixing hash, not a
+// multiplication, whose low bits would pick each slot position within a slab
+// chunk exactly once: a pattern of addresses real traffic does not make).
+func scatter(i, active, n int) int {
+	x := uint64(i&(active-1)) + 0x9E3779B97F4A7C15
+	x = (x ^ x>>30) * 0xbf58476d1ce4e5b9
+	x = (x ^ x>>27) * 0x94d049bb133111eb
+	return int(x^x>>31) & (n - 1)
+}
 
 // BenchmarkTableFind is a lookup of a live flow (what an ICMP error does).
 // active: lookups go to activeFlows flows among n live ones; scattered: to

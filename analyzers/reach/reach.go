@@ -129,9 +129,11 @@ func New(cfg config.ReachConfig, slot int, sink finding.Sink) *Analyzer {
 
 var _ analyzers.Analyzer = (*Analyzer)(nil)
 
-// maxFree bounds the recycled records and states a worker keeps: enough for
-// steady state, not the high-water mark of a burst.
-const maxFree = 64
+// maxFree bounds the recycled records and states a worker keeps (at most
+// 1,024 × 448 B): enough for the churn of a busy link, where one expiry
+// sweep ends hundreds of flows; with 64, a mix of short TLS flows made a
+// third of its states anew and left the rest to the GC.
+const maxFree = 1024
 
 func (a *Analyzer) newRec() *rec {
 	if n := len(a.freeRec); n > 0 {

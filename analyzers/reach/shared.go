@@ -112,7 +112,7 @@ func fallbackMatch(failFirst, tcpTime time.Time, window time.Duration) bool {
 
 // tcpAnswered records an answered TCP connection and returns the fallback it
 // completes, if any.
-func (sh *shared) tcpAnswered(client, server netip.Addr, svc zoom.Service, port uint16, synTime, ansTime time.Time, synAckTTL uint8, ff *finding.Flow, window time.Duration) *fallback {
+func (sh *shared) tcpAnswered(client, server netip.Addr, svc zoom.Service, port uint16, synTime, ansTime time.Time, synAckTTL uint8, ff finding.Flow, window time.Duration) *fallback {
 	sh.mu.Lock()
 	defer sh.mu.Unlock()
 	if synAckTTL != 0 {
@@ -124,7 +124,7 @@ func (sh *shared) tcpAnswered(client, server netip.Addr, svc zoom.Service, port 
 	if !fallbackEligible(svc, port) && !(r.failValid && server == r.failServer && zoom.IsZoomPort(zoom.ProtoTCP, port)) {
 		return nil
 	}
-	r.tcpValid, r.tcpUsed, r.tcpTime, r.tcpAns, r.tcpFlow, r.tcpSvc = true, false, synTime, ansTime, *ff, svc
+	r.tcpValid, r.tcpUsed, r.tcpTime, r.tcpAns, r.tcpFlow, r.tcpSvc = true, false, synTime, ansTime, ff, svc
 	return sh.tryJoin(r, window)
 }
 

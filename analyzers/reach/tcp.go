@@ -458,7 +458,7 @@ func (a *Analyzer) tcpAnswered(f *flow.Flow, s *state) {
 	s.openMarked = true
 	t := s.answerTime
 	a.m.matrix.set(f.Service(), f.Proto, f.Server().Port(), StatusOpen, t.T())
-	fb := a.sh.tcpAnswered(f.Client().Addr(), f.Server().Addr(), f.Service(), f.Server().Port(), s.synFirst.T(), t.T(), s.synAckTTL, analyzers.FindingFlow(f), a.cfg.FallbackWindow)
+	fb := a.sh.tcpAnswered(f.Client().Addr(), f.Server().Addr(), f.Service(), f.Server().Port(), s.synFirst.T(), t.T(), s.synAckTTL, analyzers.FlowOf(f), a.cfg.FallbackWindow)
 	if fb != nil {
 		a.emitFallback(fb)
 	}
