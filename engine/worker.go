@@ -58,6 +58,7 @@ type worker struct {
 	zoomPackets [zoomServices]uint64
 	clock       packetClock // packet time; flushes judge at clock.now
 	lastAdvance time.Time
+	advancedNS  int64                               // lastAdvance in Unix ns (0 before the first): compared per packet
 	onFlowEnd   func(*flow.Flow, flow.ExpireReason) // optional: analyze lists flows
 	rec         *evidence.Recorder                  // nil: evidence off
 	evDir       *evidence.Dir
@@ -85,14 +86,14 @@ func (w *worker) setAnalyzers(set *analyzerSet, as []analyzers.Analyzer) {
 func (w *worker) handle(p *decode.Packet) {
 	switch w.clock.observe(p.Time) {
 	case clockForward:
-		if p.Time.Sub(w.lastAdvance) >= time.Second {
+		if w.clock.nowNS-w.advancedNS >= int64(time.Second) {
 			w.advance(p.Time)
 		}
 	case clockBack:
 		// Flows last seen in the new clock's future would never go idle:
 		// judge them now, as at the end of a capture.
 		w.table.Flush(w.lastAdvance)
-		w.lastAdvance = p.Time
+		w.lastAdvance, w.advancedNS = p.Time, w.clock.nowNS
 	}
 	switch {
 	case p.IsTCP() || p.IsUDP():
@@ -212,7 +213,7 @@ func (w *worker) advance(now time.Time) {
 	if now.Before(w.lastAdvance) {
 		return
 	}
-	w.lastAdvance = now
+	w.lastAdvance, w.advancedNS = now, now.UnixNano()
 	w.publishStats()
 	w.table.Advance(now)
 	if w.rec != nil {
