@@ -21,15 +21,6 @@ type metrics struct {
 	conflicts     *prometheus.CounterVec
 	refused       prometheus.Counter
 	overBudget    prometheus.Counter
-	// common holds the handshakes series most handshakes land in, resolved
-	// once: WithLabelValues hashes three strings under a lock, per handshake.
-	common map[handshakeLabels]prometheus.Counter
-}
-
-type handshakeLabels struct {
-	svc     zoom.Service
-	version uint16
-	verdict finding.Reason
 }
 
 // filteringAlerts are the alerts firewalls answer a ClientHello with when
@@ -82,19 +73,15 @@ func newMetrics() *metrics {
 			Name: "zoomprobe_tls_reassembly_refused_bytes_total",
 			Help: "Handshake bytes the TLS reassembly refused because a direction already held tls.max_handshake_bytes.",
 		}),
-		common: map[handshakeLabels]prometheus.Counter{},
 	}
 	for _, s := range zoom.Services() {
 		if !s.IsZoom() {
 			continue
 		}
-		for _, l := range []handshakeLabels{
-			{s, ptls.VersionTLS12, finding.ReasonOK},
-			{s, ptls.VersionTLS13, finding.ReasonOK},
-			{s, ptls.VersionTLS13, finding.ReasonCertNotObservable},
-		} {
-			m.common[l] = m.handshakes.WithLabelValues(s.String(), ptls.VersionName(l.version), string(l.verdict))
+		for _, v := range []uint16{ptls.VersionTLS12, ptls.VersionTLS13} {
+			m.handshakes.WithLabelValues(s.String(), ptls.VersionName(v), string(finding.ReasonOK))
 		}
+		m.handshakes.WithLabelValues(s.String(), "tls1.3", string(finding.ReasonCertNotObservable))
 		// Alert rules take increase() of these: a series born at its first
 		// event would hide that event. (Interception products are open-ended
 		// and cannot all be made ahead; the rule also catches new series.)
@@ -128,10 +115,35 @@ func (m *metrics) register(r prometheus.Registerer) error {
 	return nil
 }
 
-func (m *metrics) handshake(svc zoom.Service, version uint16, verdict finding.Reason) {
-	if c, ok := m.common[handshakeLabels{svc, version, verdict}]; ok {
-		c.Inc()
-		return
+// seriesCache holds the counter series one worker's handshakes land in,
+// each resolved once: WithLabelValues hashes every label value under the
+// vector's lock, and a TLS-heavy link counts a handshake series per
+// handshake (2% of the per-packet cost). One cache per worker, so no lock;
+// its label values are bounded sets (services, versions, verdicts, products
+// under metrics.max_product_labels), and so is the cache: past
+// maxCachedSeries the vector is asked each time.
+type seriesCache map[seriesKey]prometheus.Counter
+
+type seriesKey struct {
+	vec     *prometheus.CounterVec
+	a, b, c string
+}
+
+const maxCachedSeries = 512
+
+// counter is vec's series for the three label values a, b, c.
+func (sc seriesCache) counter(vec *prometheus.CounterVec, a, b, c string) prometheus.Counter {
+	k := seriesKey{vec, a, b, c}
+	if s, ok := sc[k]; ok {
+		return s
 	}
-	m.handshakes.WithLabelValues(svc.String(), ptls.VersionName(version), string(verdict)).Inc()
+	s := vec.WithLabelValues(a, b, c)
+	if len(sc) < maxCachedSeries {
+		sc[k] = s
+	}
+	return s
+}
+
+func (m *metrics) handshake(sc seriesCache, svc zoom.Service, version uint16, verdict finding.Reason) {
+	sc.counter(m.handshakes, svc.String(), ptls.VersionName(version), string(verdict)).Inc()
 }

@@ -62,7 +62,8 @@ func (plugin) Init(env analyzers.Env) (func() analyzers.Analyzer, error) {
 	}
 	return func() analyzers.Analyzer {
 		return &Analyzer{ext: flow.NewExt[state](env.Slot), sink: sink, sh: sh, verdicts: certcheck.NewCache(sh.opts, cfg.TLS.VerdictCacheBytes),
-			budget: ptls.NewBudget(sh.budgetBytes), onHandshake: env.OnHandshake, fingerprints: ptls.NewFingerprintCache()}
+			budget: ptls.NewBudget(sh.budgetBytes), onHandshake: env.OnHandshake, fingerprints: ptls.NewFingerprintCache(),
+			series: seriesCache{}}
 	}, nil
 }
 
@@ -82,6 +83,7 @@ type Analyzer struct {
 	verdicts *certcheck.Cache
 	// fingerprints answers JA3 and JA4 for ClientHello shapes seen before.
 	fingerprints *ptls.FingerprintCache
+	series       seriesCache // this worker's handshake series, resolved once
 
 	// the packet being handled, for the decoder callbacks
 	cur struct {
@@ -521,7 +523,7 @@ func (a *Analyzer) ChangeCipherSpec() {
 	}
 	if s.version != ptls.VersionTLS13 && f.Watched() {
 		// TLS 1.2 resumption: no certificate on the wire.
-		a.sh.m.handshake(f.Service(), s.version, finding.ReasonCertNotObservable)
+		a.sh.m.handshake(a.series, f.Service(), s.version, finding.ReasonCertNotObservable)
 		a.summarize(f, s, "", finding.ReasonCertNotObservable)
 	}
 }
@@ -602,7 +604,7 @@ func (a *Analyzer) serverHello(f *flow.Flow, s *state, body []byte) {
 	// TLS 1.3: the rest is encrypted, certificate included.
 	s.dec[0].Stop()
 	s.dec[1].Stop()
-	a.sh.m.handshake(f.Service(), s.version, finding.ReasonCertNotObservable)
+	a.sh.m.handshake(a.series, f.Service(), s.version, finding.ReasonCertNotObservable)
 	if f.Watched() {
 		a.summarize(f, s, "", finding.ReasonCertNotObservable)
 	}
@@ -662,7 +664,7 @@ func (a *Analyzer) judge(f *flow.Flow, s *state, t time.Time) {
 		DER: s.certs, Host: a.sniString(s), At: at, OCSP: s.ocsp, SCTs: s.scts, Zoom: f.Service().IsZoom(),
 	})
 	s.v = v
-	a.sh.m.handshake(f.Service(), s.version, v.Reason)
+	a.sh.m.handshake(a.series, f.Service(), s.version, v.Reason)
 	a.summarize(f, s, cmp.Or(v.IssuerCN, v.Issuer), v.Reason)
 	if !v.NotAfter.IsZero() {
 		a.sh.notAfter(f.Service(), v.NotAfter)
@@ -673,7 +675,7 @@ func (a *Analyzer) judge(f *flow.Flow, s *state, t time.Time) {
 	kind := finding.KindCertificateProblem
 	if isInterception(v) {
 		kind = finding.KindTLSInterception
-		a.sh.m.interceptions.WithLabelValues(f.Service().String(), string(v.Reason), a.sh.productLabel(v.Product)).Inc()
+		a.series.counter(a.sh.m.interceptions, f.Service().String(), string(v.Reason), a.sh.productLabel(v.Product)).Inc()
 	}
 	if !a.sh.dedup.First(dedupKey{server: f.Server().Addr(), leaf: leafKey(s, v), kind: kind}, t, a.sh.window) {
 		a.sh.m.suppressed.Inc()
