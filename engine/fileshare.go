@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/zoomprobe/zoomprobe/decode"
+	"github.com/zoomprobe/zoomprobe/zoom"
 )
 
 // One file, a few workers: every worker reads the whole file itself,
@@ -44,9 +45,13 @@ func (e *Engine) runFileEach(ctx context.Context, in Input) error {
 
 // readShare reads in to its end and has w handle the packets of share i.
 // Reader 0 alone counts frames, decode errors and own packets, and matches
-// DNS answers in the engine's query table (its metrics); the others match
-// in a table of their own, so each answer is trusted or refused once, and
-// every worker still learns every name before the flows that follow it.
+// DNS answers in the engine's query table and names cache (its metrics);
+// the others match in a table of their own, so each answer is trusted or
+// refused once, and learn names into a cache of their own that only their
+// worker reads. Each worker thus sees every name exactly as of its own
+// place in the file: with one shared cache, a reader running ahead replaced
+// (or evicted) the entry of an address that a lagging reader's flow still
+// needed, and whether that flow was Zoom's depended on thread timing.
 func (e *Engine) readShare(ctx context.Context, in Input, i int, w *worker) error {
 	first := i == 0
 	st := e.m.source(in.Label)
@@ -72,6 +77,9 @@ func (e *Engine) readShare(ctx context.Context, in Input, i int, w *worker) erro
 	sn := e.newSnooper()
 	if !first {
 		sn.queries = newQueryTable(e.cfg.Zoom.DNSQueryTableBytes, e.cfg.Zoom.DNSAnswerWindow)
+		sn.names = zoom.NewNameCache(e.cfg.Zoom.NameCacheSize)
+		w.identity.UseNames(sn.names)
+		defer w.identity.UseNames(e.names)
 	}
 	n := len(e.workers)
 	var p decode.Packet

@@ -5,6 +5,7 @@ import (
 	"io"
 	"net/netip"
 	"runtime"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -182,5 +183,89 @@ func TestFrameCountLagIsBounded(t *testing.T) {
 	c.publish() // idle source, or the reader stops
 	if got := st.packets.Load(); got != 4+publishFrames {
 		t.Fatalf("after publish: %d, want %d", got, 4+publishFrames)
+	}
+}
+
+// gatedSource is a sliceSource that, before handing out frame i, runs
+// gates[i] (once): the frames before it have been handled.
+type gatedSource struct {
+	sliceSource
+	gates map[int]func()
+}
+
+func (s *gatedSource) ReadPacket() ([]byte, time.Time, int, decode.LinkType, error) {
+	if g := s.gates[s.i]; g != nil {
+		delete(s.gates, s.i)
+		g()
+	}
+	return s.sliceSource.ReadPacket()
+}
+
+// With every worker reading the file, each reader learns names into a cache
+// only its own worker reads. Here an address is answered for one Zoom name,
+// then for another, then worker 0's flow to it starts: its name is the
+// second. The readers are interleaved the way two cores may run them: reader
+// 0 reads both answers and stops before the SYN, reader 1 (behind) reads the
+// first answer again, then reader 0 goes on. With one shared cache reader
+// 1's late copy of the first answer replaced the second, and the flow took
+// the older name: which name a flow got depended on thread timing.
+func TestSharedReadersKeepTheirNames(t *testing.T) {
+	cfg := config.Default()
+	cfg.Capture.Workers = 2
+	var names []string
+	e, err := New(Options{Config: cfg, OnFlowEnd: func(f *flow.Flow, _ flow.ExpireReason) {
+		if f.Proto == decode.ProtoTCP {
+			names = append(names, f.Name())
+		}
+	}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var syn []byte
+	var addr netip.Addr
+	for i := range 256 { // a server address whose flow lands on worker 0
+		addr = netip.AddrFrom4([4]byte{198, 18, 0, byte(i)})
+		syn = frame(t, client, addr.String(), 20000, 443, "S", 64)
+		var p decode.Packet
+		if err := e.newDecoder().Decode(syn, decode.LinkEthernet, t0, len(syn), &p); err != nil {
+			t.Fatal(err)
+		}
+		if shard(&p, 2) == 0 {
+			break
+		}
+	}
+	frames := []stamped{
+		{0, dnsFrame(t, "us04web.zoom.us", addr, 1, false)},
+		{time.Microsecond, dnsFrame(t, "us04web.zoom.us", addr, 1, true)},
+		{time.Millisecond, dnsFrame(t, "zoom.us", addr, 2, false)},
+		{time.Millisecond + time.Microsecond, dnsFrame(t, "zoom.us", addr, 2, true)},
+		{2 * time.Millisecond, syn},
+	}
+	ahead, behind, synDone := make(chan struct{}), make(chan struct{}), make(chan struct{})
+	// Reader 0 handles both answers, then waits before the SYN; reader 1
+	// starts then, handles the first answer, and waits while reader 0
+	// handles the SYN.
+	src0 := &gatedSource{sliceSource{frames: frames}, map[int]func(){4: func() { close(ahead); <-behind }, 5: func() { close(synDone) }}}
+	src1 := &gatedSource{sliceSource{frames: frames}, map[int]func(){0: func() { <-ahead }, 2: func() { close(behind); <-synDone }}}
+	in0 := Input{Label: "file", Open: func() (capture.Source, error) { return src0, nil }}
+	in1 := Input{Label: "file", Open: func() (capture.Source, error) { return src1, nil }}
+	var wg sync.WaitGroup
+	errs := make([]error, 2)
+	for i, in := range []Input{in0, in1} {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			errs[i] = e.readShare(context.Background(), in, i, e.workers[i])
+		}()
+	}
+	wg.Wait()
+	for _, err := range errs {
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	e.workers[0].flush(time.Time{})
+	if len(names) != 1 || names[0] != "zoom.us" {
+		t.Errorf("worker 0's flow was named %q, want the answer just before it, zoom.us", names)
 	}
 }

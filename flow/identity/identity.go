@@ -144,6 +144,10 @@ const DefaultMaxHelloBytes = 8192
 
 // Packet runs before the analyzers for each TCP or UDP packet of f; created
 // says the packet opened the flow.
+// UseNames makes the stage look names up in c from now on (a worker whose
+// reader keeps a cache of its own).
+func (s *Stage) UseNames(c *zoom.NameCache) { s.names = c }
+
 func (s *Stage) Packet(f *flow.Flow, p *decode.Packet, d flow.Dir, created bool) {
 	c := f.IdentityCell(key)
 	if created {
