@@ -305,6 +305,7 @@ func (e *Engine) Run(ctx context.Context, inputs []Input) error {
 		close(c)
 	}
 	wg.Wait()
+	e.flushWorkers()
 	e.finishEvidence()
 	close(errs)
 	var first error
@@ -343,10 +344,32 @@ func (e *Engine) startWorkers(pool *batchPool, wg *sync.WaitGroup) []chan *batch
 				}
 				pool.put(b)
 			}
-			w.flush(time.Time{})
 		}()
 	}
 	return chans
+}
+
+// flushWorkers judges every worker's flows once all have handled their last
+// packet, each in its goroutine, at one packet time for all: the latest any
+// worker reached. Flushed at its own last packet, a worker's pending
+// verdicts (how long an unanswered flow waited) depended on which flows the
+// worker count gave it.
+func (e *Engine) flushWorkers() {
+	var end time.Time
+	for _, w := range e.workers {
+		if t := w.end(); t.After(end) {
+			end = t
+		}
+	}
+	var wg sync.WaitGroup
+	for _, w := range e.workers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			w.flush(end)
+		}()
+	}
+	wg.Wait()
 }
 
 // read pulls packets from one input until it ends; live inputs are reopened

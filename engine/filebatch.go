@@ -212,7 +212,6 @@ func (e *Engine) runFile(ctx context.Context, in Input) error {
 		go func() {
 			defer wg.Done()
 			frameWorkerLoop(w, i, out[i])
-			w.flush(time.Time{})
 		}()
 	}
 	queue := make(chan *frameBatch, decodeQueue)
@@ -246,6 +245,7 @@ func (e *Engine) runFile(ctx context.Context, in Input) error {
 		close(c)
 	}
 	wg.Wait()
+	e.flushWorkers()
 	e.finishEvidence()
 	return err
 }

@@ -5,7 +5,6 @@ import (
 	"errors"
 	"io"
 	"sync"
-	"time"
 
 	"github.com/zoomprobe/zoomprobe/decode"
 	"github.com/zoomprobe/zoomprobe/zoom"
@@ -35,10 +34,10 @@ func (e *Engine) runFileEach(ctx context.Context, in Input) error {
 		go func() {
 			defer wg.Done()
 			errs[i] = e.readShare(ctx, in, i, w)
-			w.flush(time.Time{})
 		}()
 	}
 	wg.Wait()
+	e.flushWorkers()
 	e.finishEvidence()
 	return errs[0] // every reader reads the same file: the first says what failed
 }

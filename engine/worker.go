@@ -223,13 +223,19 @@ func (w *worker) advance(now time.Time) {
 
 func (w *worker) flush(now time.Time) {
 	if now.IsZero() {
-		now = w.clock.now
-		if w.lastAdvance.After(now) {
-			now = w.lastAdvance // idle ticks of a live source
-		}
+		now = w.end()
 	}
 	w.table.Flush(now)
 	w.publishStats()
+}
+
+// end is the worker's packet time: its latest packet, or a later idle tick
+// of a live source.
+func (w *worker) end() time.Time {
+	if w.lastAdvance.After(w.clock.now) {
+		return w.lastAdvance
+	}
+	return w.clock.now
 }
 
 // publishStats adds the packets counted since the last call to stats.
