@@ -536,6 +536,33 @@ func TestUDP(t *testing.T) {
 			},
 		},
 		{
+			// At 5% loss each way, once in a thousand flows: the old early
+			// verdict (the fourth datagram past the window) fired here.
+			name: "lossy path: four set-ups past the window, the fifth answered: no finding",
+			build: func() []decode.Packet {
+				u := reachtest.NewUDP(client+":50004", mmr+":8801")
+				var ps []decode.Packet
+				for i := range 5 {
+					ps = append(ps, u.Data(at(time.Duration(i)*time.Second), true, setup))
+				}
+				return append(ps, u.Data(at(4*time.Second+30*time.Millisecond), false, answer))
+			},
+		},
+		{
+			name: "six set-ups past the window: judged before the flow ends",
+			build: func() []decode.Packet {
+				u := reachtest.NewUDP(client+":50005", mmr+":8801")
+				var ps []decode.Packet
+				for i := range 6 {
+					ps = append(ps, u.Data(at(time.Duration(i)*time.Second), true, setup))
+				}
+				// The answer comes too late: the verdict was given at the sixth.
+				return append(ps, u.Data(at(5*time.Second+30*time.Millisecond), false, answer))
+			},
+			keys: []string{"datagrams", "waited_seconds"},
+			want: []string{"blocked_connection/udp_no_answer media udp:8801 datagrams=6 waited_seconds=5"},
+		},
+		{
 			name: "STUN answered but UDP 8801 blocked, then TCP 8801: still a fallback",
 			build: func() []decode.Packet {
 				st := reachtest.NewUDP(client+":50009", mmr+":3478")
