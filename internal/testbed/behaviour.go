@@ -17,12 +17,12 @@ const (
 	KindHTTPProxy     BehaviourKind = "http_proxy"     // explicit HTTP proxy that allows or denies CONNECT
 	KindCaptivePortal BehaviourKind = "captive_portal" // HTTP redirect to a portal, self-signed certificate on 443
 	KindDNSSinkhole   BehaviourKind = "dns_sinkhole"   // DNS hijack answering Zoom names with 0.0.0.0 or NXDOMAIN
-	KindRandomLoss    BehaviourKind = "random_loss"    // iptables -m statistic --mode random DROP
+	KindLoss          BehaviourKind = "loss"           // iptables -m statistic --mode nth: every Nth forwarded packet DROPped
 	KindSNIAlert      BehaviourKind = "sni_alert"      // transparent box (REDIRECT) answering ClientHellos carrying a string with a fatal TLS alert
 	KindNAT           BehaviourKind = "nat"            // iptables MASQUERADE --random of the client LAN on the server-facing port
 	// In the client's namespace, not the router: past the mirror.
-	KindHostDrop       BehaviourKind = "host_drop"        // the client host's firewall: INPUT DROP of answers from TCP/UDP source ports
-	KindHostRandomLoss BehaviourKind = "host_random_loss" // the client host's INPUT drops packets at random
+	KindHostDrop BehaviourKind = "host_drop" // the client host's firewall: INPUT DROP of answers from TCP/UDP source ports
+	KindHostLoss BehaviourKind = "host_loss" // the client host's INPUT drops every Nth packet
 )
 
 // Reject types (iptables --reject-with, IPv4 spelling).
@@ -74,8 +74,8 @@ type Behaviour struct {
 	Allow bool
 	// DNSSinkhole: SinkholeZero or SinkholeNXDomain.
 	Sinkhole string
-	// RandomLoss: drop probability for every forwarded packet, both ways.
-	Probability float64
+	// Loss, HostLoss: one packet in Every is dropped.
+	Every int
 }
 
 // Drop drops forwarded packets from the client to proto/ports.
@@ -135,8 +135,12 @@ func SNIAlert(s string, desc uint8) Behaviour {
 // two-sided captures (internal/testgen) cover that.
 func NAT() Behaviour { return Behaviour{Kind: KindNAT} }
 
-// RandomLoss drops forwarded packets at random.
-func RandomLoss(p float64) Behaviour { return Behaviour{Kind: KindRandomLoss, Probability: p} }
+// Loss drops one forwarded packet in every, both ways. Every Nth, not at
+// random: a lossy path's retransmissions are exercised, and no run can lose
+// the three tries of one connection in a row (at random 5% loss each way
+// that happens about once a thousand connections, and the client's step
+// fails; a scenario that passes only most of the time tests nothing).
+func Loss(every int) Behaviour { return Behaviour{Kind: KindLoss, Every: every} }
 
 // HostDrop is the client host's own firewall dropping what Zoom answers from
 // proto/ports (source ports, iptables syntax): an INPUT rule in the client's
@@ -146,9 +150,9 @@ func HostDrop(proto, ports string) Behaviour {
 	return Behaviour{Kind: KindHostDrop, Proto: proto, Ports: ports}
 }
 
-// HostRandomLoss drops packets arriving at the client at random, after the
-// mirror saw them (a lossy last hop).
-func HostRandomLoss(p float64) Behaviour { return Behaviour{Kind: KindHostRandomLoss, Probability: p} }
+// HostLoss drops one packet in every arriving at the client, after the
+// mirror saw them (a lossy last hop); every Nth, as Loss.
+func HostLoss(every int) Behaviour { return Behaviour{Kind: KindHostLoss, Every: every} }
 
 func (bh Behaviour) String() string {
 	switch bh.Kind {
@@ -168,16 +172,16 @@ func (bh Behaviour) String() string {
 		return "captive portal at " + PortalHost
 	case KindDNSSinkhole:
 		return "DNS sinkhole " + bh.Sinkhole
-	case KindRandomLoss:
-		return fmt.Sprintf("random loss %.0f%%", bh.Probability*100)
+	case KindLoss:
+		return fmt.Sprintf("loss of 1 packet in %d", bh.Every)
 	case KindSNIAlert:
 		return fmt.Sprintf("answer ClientHellos containing %q with TLS alert %d", bh.Match, bh.Alert)
 	case KindNAT:
 		return "NAT (MASQUERADE --random) to " + RouterServerIf
 	case KindHostDrop:
 		return fmt.Sprintf("client host drops answers from %s/%s", bh.Proto, bh.Ports)
-	case KindHostRandomLoss:
-		return fmt.Sprintf("client host loses %.0f%% of what arrives", bh.Probability*100)
+	case KindHostLoss:
+		return fmt.Sprintf("client host loses 1 packet in %d of what arrives", bh.Every)
 	}
 	return string(bh.Kind)
 }
@@ -270,17 +274,17 @@ func (bh Behaviour) Rules() ([]Rule, error) {
 		}
 		a := []string{"-w", "5", "-A", "INPUT", "-i", ClientIf, "-p", bh.Proto, "--sport", bh.Ports, "-j", "DROP"}
 		return []Rule{{Client: true, Args: a}, {Client: true, IPv6: true, Args: a}}, nil
-	case KindHostRandomLoss:
-		if bh.Probability <= 0 || bh.Probability >= 1 {
-			return nil, fmt.Errorf("testbed: host random loss: Probability %v must be in (0, 1)", bh.Probability)
+	case KindHostLoss:
+		if bh.Every < 2 {
+			return nil, fmt.Errorf("testbed: host loss: Every %d must be at least 2", bh.Every)
 		}
-		a := []string{"-w", "5", "-A", "INPUT", "-i", ClientIf, "-m", "statistic", "--mode", "random", "--probability", fmt.Sprint(bh.Probability), "-j", "DROP"}
+		a := []string{"-w", "5", "-A", "INPUT", "-i", ClientIf, "-m", "statistic", "--mode", "nth", "--every", fmt.Sprint(bh.Every), "--packet", fmt.Sprint(bh.Every - 1), "-j", "DROP"}
 		return []Rule{{Client: true, Args: a}, {Client: true, IPv6: true, Args: a}}, nil
-	case KindRandomLoss:
-		if bh.Probability <= 0 || bh.Probability >= 1 {
-			return nil, fmt.Errorf("testbed: random loss: Probability %v must be in (0, 1)", bh.Probability)
+	case KindLoss:
+		if bh.Every < 2 {
+			return nil, fmt.Errorf("testbed: loss: Every %d must be at least 2", bh.Every)
 		}
-		a := []string{"-w", "5", "-A", "FORWARD", "-m", "statistic", "--mode", "random", "--probability", fmt.Sprint(bh.Probability), "-j", "DROP"}
+		a := []string{"-w", "5", "-A", "FORWARD", "-m", "statistic", "--mode", "nth", "--every", fmt.Sprint(bh.Every), "--packet", fmt.Sprint(bh.Every - 1), "-j", "DROP"}
 		return both(a, a), nil
 	case KindIntercept:
 		ports := bh.Ports

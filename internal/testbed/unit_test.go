@@ -45,9 +45,9 @@ func TestBehaviourRules(t *testing.T) {
 		{bh: SNIReset("zoom.us"), want: []string{
 			"iptables -w 5 -A FORWARD -i cli0 -p tcp --dport 443 -m string --string zoom.us --algo bm -j REJECT --reject-with tcp-reset",
 			"ip6tables -w 5 -A FORWARD -i cli0 -p tcp --dport 443 -m string --string zoom.us --algo bm -j REJECT --reject-with tcp-reset"}},
-		{bh: RandomLoss(0.05), want: []string{
-			"iptables -w 5 -A FORWARD -m statistic --mode random --probability 0.05 -j DROP",
-			"ip6tables -w 5 -A FORWARD -m statistic --mode random --probability 0.05 -j DROP"}},
+		{bh: Loss(20), want: []string{
+			"iptables -w 5 -A FORWARD -m statistic --mode nth --every 20 --packet 19 -j DROP",
+			"ip6tables -w 5 -A FORWARD -m statistic --mode nth --every 20 --packet 19 -j DROP"}},
 		{bh: Intercept(KnownInspectCN, KnownInspectOrg), want: []string{
 			"iptables -w 5 -t nat -A PREROUTING -i cli0 -p tcp --dport 443 -j REDIRECT --to-ports 15443",
 			"ip6tables -w 5 -t nat -A PREROUTING -i cli0 -p tcp --dport 443 -j REDIRECT --to-ports 15443"}},
@@ -64,14 +64,14 @@ func TestBehaviourRules(t *testing.T) {
 		{bh: HostDrop("udp", "8801:8810"), want: []string{
 			"(client) iptables -w 5 -A INPUT -i eth0 -p udp --sport 8801:8810 -j DROP",
 			"(client) ip6tables -w 5 -A INPUT -i eth0 -p udp --sport 8801:8810 -j DROP"}},
-		{bh: HostRandomLoss(0.05), want: []string{
-			"(client) iptables -w 5 -A INPUT -i eth0 -m statistic --mode random --probability 0.05 -j DROP",
-			"(client) ip6tables -w 5 -A INPUT -i eth0 -m statistic --mode random --probability 0.05 -j DROP"}},
+		{bh: HostLoss(20), want: []string{
+			"(client) iptables -w 5 -A INPUT -i eth0 -m statistic --mode nth --every 20 --packet 19 -j DROP",
+			"(client) ip6tables -w 5 -A INPUT -i eth0 -m statistic --mode nth --every 20 --packet 19 -j DROP"}},
 		{bh: HostDrop("icmp", "1"), wantErr: "Proto tcp|udp"},
 		{bh: Reject("udp", "8801", RejectTCPReset), wantErr: "tcp-reset needs Proto tcp"},
 		{bh: Reject("tcp", "443", "icmp-bogus"), wantErr: `RejectWith "icmp-bogus"`},
 		{bh: Drop("sctp", "1"), wantErr: "Proto tcp|udp"},
-		{bh: RandomLoss(1), wantErr: "must be in (0, 1)"},
+		{bh: Loss(1), wantErr: "must be at least 2"},
 		{bh: DNSSinkhole("127.0.0.1"), wantErr: "is not"},
 		{bh: Behaviour{Kind: "teleport"}, wantErr: "unknown behaviour"},
 	}
