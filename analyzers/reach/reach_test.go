@@ -493,6 +493,17 @@ func TestDropJudgedOnIdleExpiry(t *testing.T) {
 	}
 }
 
+// setupsThenAnswer is n set-ups to the media router's 8801 from client, one
+// a second, and an answer 30 ms after the last.
+func setupsThenAnswer(client string, n int, setup, answer []byte) []decode.Packet {
+	u := reachtest.NewUDP(client, mmr+":8801")
+	var ps []decode.Packet
+	for i := range n {
+		ps = append(ps, u.Data(at(time.Duration(i)*time.Second), true, setup))
+	}
+	return append(ps, u.Data(at(time.Duration(n-1)*time.Second+30*time.Millisecond), false, answer))
+}
+
 func TestUDP(t *testing.T) {
 	setup := append([]byte{0x01, 0x00, 0x02}, make([]byte, 16)...)
 	answer := append([]byte{0x02, 0x00, 0x02}, make([]byte, 16)...)
@@ -538,29 +549,15 @@ func TestUDP(t *testing.T) {
 		{
 			// At 5% loss each way, once in a thousand flows: the old early
 			// verdict (the fourth datagram past the window) fired here.
-			name: "lossy path: four set-ups past the window, the fifth answered: no finding",
-			build: func() []decode.Packet {
-				u := reachtest.NewUDP(client+":50004", mmr+":8801")
-				var ps []decode.Packet
-				for i := range 5 {
-					ps = append(ps, u.Data(at(time.Duration(i)*time.Second), true, setup))
-				}
-				return append(ps, u.Data(at(4*time.Second+30*time.Millisecond), false, answer))
-			},
+			name:  "lossy path: four set-ups past the window, the fifth answered: no finding",
+			build: func() []decode.Packet { return setupsThenAnswer(client+":50004", 5, setup, answer) },
 		},
 		{
 			name: "six set-ups past the window: judged before the flow ends",
-			build: func() []decode.Packet {
-				u := reachtest.NewUDP(client+":50005", mmr+":8801")
-				var ps []decode.Packet
-				for i := range 6 {
-					ps = append(ps, u.Data(at(time.Duration(i)*time.Second), true, setup))
-				}
-				// The answer comes too late: the verdict was given at the sixth.
-				return append(ps, u.Data(at(5*time.Second+30*time.Millisecond), false, answer))
-			},
-			keys: []string{"datagrams", "waited_seconds"},
-			want: []string{"blocked_connection/udp_no_answer media udp:8801 datagrams=6 waited_seconds=5"},
+			// The answer comes too late: the verdict was given at the sixth.
+			build: func() []decode.Packet { return setupsThenAnswer(client+":50005", 6, setup, answer) },
+			keys:  []string{"datagrams", "waited_seconds"},
+			want:  []string{"blocked_connection/udp_no_answer media udp:8801 datagrams=6 waited_seconds=5"},
 		},
 		{
 			name: "STUN answered but UDP 8801 blocked, then TCP 8801: still a fallback",
