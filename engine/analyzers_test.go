@@ -35,8 +35,8 @@ func (p testPlugin) Init(analyzers.Env) (func() analyzers.Analyzer, error) {
 type testAnalyzer struct{ testPlugin }
 
 func (a *testAnalyzer) Packet(f *flow.Flow, _ *decode.Packet, _ flow.Dir) {
-	*a.log = append(*a.log, fmt.Sprintf("%s packet %d", a.name, f.Server().Port()))
-	if f.Server().Port() == a.panicPort {
+	*a.log = append(*a.log, fmt.Sprintf("%s packet %d", a.name, f.ServerPort()))
+	if f.ServerPort() == a.panicPort {
 		var m map[string]int
 		//lint:ignore SA5000 a nil map write on purpose: a genuine runtime panic
 		m["boom"]++
@@ -44,8 +44,8 @@ func (a *testAnalyzer) Packet(f *flow.Flow, _ *decode.Packet, _ flow.Dir) {
 }
 func (a *testAnalyzer) ICMP(*flow.Flow, *decode.Packet, flow.Dir) {}
 func (a *testAnalyzer) Expire(f *flow.Flow, _ time.Time, _ flow.ExpireReason) {
-	*a.log = append(*a.log, fmt.Sprintf("%s expire %d", a.name, f.Server().Port()))
-	if f.Server().Port() == a.expirePort {
+	*a.log = append(*a.log, fmt.Sprintf("%s expire %d", a.name, f.ServerPort()))
+	if f.ServerPort() == a.expirePort {
 		panic("expire boom")
 	}
 }

@@ -120,7 +120,7 @@ func (w *worker) withFailedUDP(pkts []evidence.Packet, tcp *flow.Flow, x *findin
 	}
 	failed := func(u *flow.Flow) bool {
 		return u != nil && u != tcp && u.Proto == decode.ProtoUDP && u.Client().Addr() == x.Flow.Client &&
-			u.Server().Addr() == server && int(u.Server().Port()) == port
+			u.Server().Addr() == server && int(u.ServerPort()) == port
 	}
 	const maxFlows = 4 // a client's retries from new ports
 	var us []*flow.Flow

@@ -202,7 +202,7 @@ func (r *Recorder) seenByAll(f *flow.Flow, p *decode.Packet, d flow.Dir) bool {
 	return false
 }
 
-func isDNS(f *flow.Flow) bool { return f.Client().Port() == 53 || f.Server().Port() == 53 }
+func isDNS(f *flow.Flow) bool { return f.ClientPort() == 53 || f.ServerPort() == 53 }
 
 // record is f's record, made on its first kept packet; nil when f keeps
 // nothing now (settled and not a control packet, or the pool is full).

@@ -229,6 +229,13 @@ func (f *Flow) Server() netip.AddrPort {
 	return netip.AddrPortFrom(addr(f.serverIP, f.has(bitV4, 1)), f.serverPort)
 }
 
+// ClientPort is Client().Port() without building the address.
+func (f *Flow) ClientPort() uint16 { return f.clientPort }
+
+// ServerPort is Server().Port() without building the address (the
+// per-packet callers need only the port).
+func (f *Flow) ServerPort() uint16 { return f.serverPort }
+
 // First is the packet time of the flow's first packet.
 func (f *Flow) First() time.Time { return unixTime(f.first) }
 

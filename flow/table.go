@@ -2,6 +2,7 @@ package flow
 
 import (
 	"encoding/binary"
+	"math"
 	"math/bits"
 	"math/rand/v2"
 	"net/netip"
@@ -71,6 +72,11 @@ const (
 // probing, deletion by backward shift, so no tombstones build up) and the
 // LRU links. The GC never scans them, and no packet allocates once the table
 // has reached its working size.
+//
+// The index, too, grows with the flows held (doubling when half full) up to
+// its size for max_flows: a table allowed a million flows that holds a few
+// thousand keeps its index in cache, where one slot per cache line of a
+// full-size index would miss on most packets.
 const (
 	chunkShift = 10
 	chunkFlows = 1 << chunkShift
@@ -89,9 +95,9 @@ type link struct {
 
 type list struct{ head, tail int32 } // head is the least recently seen
 
-// IndexBytesPerFlow and LinkBytesPerFlow are the table's fixed costs per
-// flow of max_flows besides the Flow itself: the hash index has at least two
-// 8-byte slots per flow (a power of two, so up to four), the links 16 bytes.
+// IndexBytesPerFlow and LinkBytesPerFlow are the table's costs per flow of
+// max_flows besides the Flow itself: the hash index has at least two 8-byte
+// slots per flow (a power of two, so up to four), the links 16 bytes.
 const (
 	IndexBytesPerFlow = 2 * 8 // ×2 at worst: rounded up to a power of two
 	LinkBytesPerFlow  = int(unsafe.Sizeof(link{}))
@@ -109,6 +115,8 @@ type Table struct {
 	links  []link   // by flow index; grows with the slab
 	slots  []uint64 // hash index: 0 empty, else hash<<32 | (index+1)
 	mask   uint32   // len(slots)-1
+	grow   int      // flows held at which the index doubles (half its slots)
+	maxIdx int      // the index's size for max_flows, where it stops growing
 	lists  [numClasses]list
 	free   int32 // free flows, chained through links[i].next
 	used   int32 // flow indexes ever handed out
@@ -120,9 +128,15 @@ type Table struct {
 }
 
 // NewTable makes a table; onExpire sees every flow before it is recycled.
-// The hash index is allocated now (MemoryBytes tells its size); flows are
-// allocated a chunk at a time as the table grows.
+// Flows are allocated a chunk at a time as the table grows, the index
+// doubles with them (MemoryBytes tells the most both take).
 func NewTable(cfg Config, onExpire func(f *Flow, now time.Time, why ExpireReason)) *Table {
+	return newTable(cfg, onExpire, firstIndexSlots)
+}
+
+// newTable starts the index at firstSlots (a power of two; tests start it
+// small to make it grow).
+func newTable(cfg Config, onExpire func(f *Flow, now time.Time, why ExpireReason), firstSlots int) *Table {
 	if cfg.MaxFlows <= 0 {
 		cfg.MaxFlows = DefaultConfig().MaxFlows
 	}
@@ -130,13 +144,13 @@ func NewTable(cfg Config, onExpire func(f *Flow, now time.Time, why ExpireReason
 	if onExpire == nil {
 		onExpire = func(*Flow, time.Time, ExpireReason) {}
 	}
-	nslots := indexSlots(cfg.MaxFlows)
 	t := &Table{
 		cfg: cfg, onExpire: onExpire, free: none,
 		chunks: make([]*chunk, 0, (cfg.MaxFlows+chunkFlows-1)/chunkFlows),
-		slots:  make([]uint64, nslots), mask: uint32(nslots - 1),
-		seed: [5]uint64{rand.Uint64(), rand.Uint64(), rand.Uint64(), rand.Uint64(), rand.Uint64() | 1},
+		maxIdx: indexSlots(cfg.MaxFlows),
+		seed:   [5]uint64{rand.Uint64(), rand.Uint64(), rand.Uint64(), rand.Uint64(), rand.Uint64() | 1},
 	}
+	t.resizeIndex(min(firstSlots, t.maxIdx))
 	for c := range t.lists {
 		t.lists[c] = list{none, none}
 	}
@@ -158,14 +172,19 @@ func indexSlots(max int) int {
 	return n
 }
 
+// firstIndexSlots is the index's size in a new table (8 KiB): room for 512
+// flows before it first doubles.
+const firstIndexSlots = 1024
+
 // MemoryBytes is the most memory a table of cfg can hold, Flow structs,
 // index and links together (what analyzers hang on Ext is theirs to count).
+// The index counts half again: while it doubles, the old one is still held.
 func MemoryBytes(cfg Config) int {
 	if cfg.MaxFlows <= 0 {
 		cfg.MaxFlows = DefaultConfig().MaxFlows
 	}
 	chunks := (cfg.MaxFlows + chunkFlows - 1) / chunkFlows
-	return indexSlots(cfg.MaxFlows)*8 + chunks*chunkFlows*(FlowBytes+LinkBytesPerFlow)
+	return indexSlots(cfg.MaxFlows)*8*3/2 + chunks*chunkFlows*(FlowBytes+LinkBytesPerFlow)
 }
 
 // Len is the number of flows held.
@@ -271,6 +290,22 @@ func (t *Table) lookup(k *key) (int32, Dir, uint32) {
 	}
 }
 
+// resizeIndex moves the index to n slots (a power of two), each entry to
+// the probe run of its hash under the new mask.
+func (t *Table) resizeIndex(n int) {
+	old := t.slots
+	t.slots, t.mask = make([]uint64, n), uint32(n-1)
+	t.grow = n / 2
+	if n == t.maxIdx {
+		t.grow = math.MaxInt // indexSlots holds max_flows at half full
+	}
+	for _, s := range old {
+		if s != 0 {
+			t.insertSlot(int32(uint32(s))-1, uint32(s>>32))
+		}
+	}
+}
+
 func (t *Table) insertSlot(idx int32, h uint32) {
 	i := h & t.mask
 	for t.slots[i] != 0 {
@@ -319,6 +354,9 @@ func (t *Table) Packet(p *decode.Packet) (f *Flow, d Dir, created bool) {
 			f.setEndpoints(dst, src)
 		}
 		d = f.DirOf(p.Src, p.SrcPort)
+		if t.n >= t.grow {
+			t.resizeIndex(2 * len(t.slots))
+		}
 		t.insertSlot(idx, h)
 		l := &t.links[idx]
 		l.hash, l.class = h, classEmbryonic

@@ -109,7 +109,7 @@ func TestUDPOrientation(t *testing.T) {
 		t.Fatalf("client = %s dir = %d, want 10.0.0.2 and ToClient", f.Client(), d)
 	}
 	f, d, _ = tab.Packet(udp("10.0.0.2", "3.7.35.10", 52000, 8801, 0, 100))
-	if f.Server().Port() != 8801 || d != ToServer {
+	if f.ServerPort() != 8801 || d != ToServer {
 		t.Fatalf("server = %s dir = %d, want port 8801 and ToServer", f.Server(), d)
 	}
 }
@@ -211,18 +211,19 @@ func BenchmarkTablePacket(b *testing.B) {
 
 // TestIndexMatchesReference drives a small, crowded table (many hash
 // collisions, constant eviction and expiry, so backward-shift deletion runs
-// all the time) with a deterministic random mix and checks after every step
-// that each five-tuple finds exactly the flow a plain map says is live.
+// all the time; an index that starts at 4 slots and doubles as it fills)
+// with a deterministic random mix and checks after every step that each
+// five-tuple finds exactly the flow a plain map says is live.
 func TestIndexMatchesReference(t *testing.T) {
 	cfg := Config{MaxFlows: 48, EmbryonicTimeout: 3 * time.Second, TCPTimeout: 20 * time.Second, UDPTimeout: 10 * time.Second, ClosedTimeout: time.Second}
 	live := map[Key]*Flow{}
-	tab := NewTable(cfg, func(f *Flow, _ time.Time, _ ExpireReason) {
+	tab := newTable(cfg, func(f *Flow, _ time.Time, _ ExpireReason) {
 		k := f.Key()
 		if live[k] != f {
 			t.Fatalf("expired %v, which the reference does not hold", k)
 		}
 		delete(live, k)
-	})
+	}, 4)
 	type tuple struct {
 		proto        uint8
 		a, b         netip.Addr
@@ -290,6 +291,45 @@ func TestIndexMatchesReference(t *testing.T) {
 	}
 	if tab.Evicted == 0 {
 		t.Fatal("the mix never filled the table: eviction untested")
+	}
+	if len(tab.slots) != indexSlots(cfg.MaxFlows) {
+		t.Fatalf("index has %d slots at a full table, want %d", len(tab.slots), indexSlots(cfg.MaxFlows))
+	}
+}
+
+// TestIndexGrowsWithFlowsHeld: the index of a table allowed 65,536 flows
+// starts at 8 KiB and doubles as flows arrive, staying at most half full;
+// flows that leave do not make it grow again.
+func TestIndexGrowsWithFlowsHeld(t *testing.T) {
+	cfg := Config{MaxFlows: 1 << 16, EmbryonicTimeout: time.Second, TCPTimeout: time.Hour, UDPTimeout: time.Hour, ClosedTimeout: time.Hour}
+	tab := NewTable(cfg, nil)
+	if len(tab.slots) != firstIndexSlots {
+		t.Fatalf("new table: %d index slots, want %d", len(tab.slots), firstIndexSlots)
+	}
+	p := &decode.Packet{IPVersion: 4, Proto: decode.ProtoUDP}
+	for round := range 3 {
+		for i := range 5000 {
+			nthFlow(p, i, t0.Add(time.Duration(round)*time.Hour))
+			if _, _, created := tab.Packet(p); !created {
+				t.Fatalf("round %d: flow %d found before it was made", round, i)
+			}
+			if 2*tab.Len() > len(tab.slots) {
+				t.Fatalf("round %d: %d flows in %d slots: more than half full", round, tab.Len(), len(tab.slots))
+			}
+		}
+		if len(tab.slots) != 16384 {
+			t.Fatalf("round %d: 5,000 flows in %d slots, want 16384", round, len(tab.slots))
+		}
+		for i := range 5000 {
+			nthFlow(p, i, t0)
+			if f, _ := tab.Find(p.Proto, p.Src, p.Dst, p.SrcPort, p.DstPort); f == nil {
+				t.Fatalf("round %d: flow %d lost when the index grew", round, i)
+			}
+		}
+		tab.Advance(t0.Add(time.Duration(round)*time.Hour + time.Minute)) // every flow is embryonic: all expire
+		if tab.Len() != 0 {
+			t.Fatalf("round %d: %d flows left after their timeout", round, tab.Len())
+		}
 	}
 }
 

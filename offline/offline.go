@@ -209,8 +209,8 @@ func Analyze(ctx context.Context, cfg *config.Config, files []string, o Options)
 			nameSource = id.NameSource.String()
 		}
 		res.Flows = append(res.Flows, Flow{
-			Transport: tr, Client: f.Client().Addr(), ClientPort: f.Client().Port(),
-			Server: f.Server().Addr(), ServerPort: f.Server().Port(), Service: svc,
+			Transport: tr, Client: f.Client().Addr(), ClientPort: f.ClientPort(),
+			Server: f.Server().Addr(), ServerPort: f.ServerPort(), Service: svc,
 			Source: id.Source.String(), Name: id.Name, NameSource: nameSource,
 			First: f.First(), Last: f.Last(), Packets: [2]uint64{uint64(f.Packets[0]), uint64(f.Packets[1])}, Bytes: f.Bytes, TCPState: tcpState(f),
 			TLSVersion: hs.Version, Issuer: hs.Issuer,

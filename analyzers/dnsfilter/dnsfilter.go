@@ -110,7 +110,7 @@ var _ analyzers.Analyzer = (*Analyzer)(nil)
 // Packet implements analyzers.Analyzer: answers from port 53, over UDP or in
 // one TCP segment.
 func (a *Analyzer) Packet(f *flow.Flow, p *decode.Packet, d flow.Dir) {
-	if d != flow.ToClient || f.Server().Port() != 53 || len(p.Payload) < 12 {
+	if d != flow.ToClient || f.ServerPort() != 53 || len(p.Payload) < 12 {
 		return
 	}
 	var err error

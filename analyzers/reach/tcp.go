@@ -457,8 +457,8 @@ func (a *Analyzer) tcpAnswered(f *flow.Flow, s *state) {
 	}
 	s.openMarked = true
 	t := s.answerTime
-	a.m.matrix.set(f.Service(), f.Proto, f.Server().Port(), StatusOpen, t.T())
-	fb := a.sh.tcpAnswered(f.Client().Addr(), f.Server().Addr(), f.Service(), f.Server().Port(), s.synFirst.T(), t.T(), s.synAckTTL, analyzers.FlowOf(f), a.cfg.FallbackWindow)
+	a.m.matrix.set(f.Service(), f.Proto, f.ServerPort(), StatusOpen, t.T())
+	fb := a.sh.tcpAnswered(f.Client().Addr(), f.Server().Addr(), f.Service(), f.ServerPort(), s.synFirst.T(), t.T(), s.synAckTTL, analyzers.FlowOf(f), a.cfg.FallbackWindow)
 	if fb != nil {
 		a.emitFallback(fb)
 	}
@@ -626,7 +626,7 @@ func (a *Analyzer) judgeDrop(f *flow.Flow, s *state, svc zoom.Service, now time.
 	case int(f.SynCount) < a.cfg.SYNMinAttempts:
 		a.m.notJudged.WithLabelValues("abandoned").Inc()
 		return
-	case a.sh.answeredNear(f.Client().Addr(), svc, f.Server().Port(), s.synFirst.T().Add(-a.cfg.HappyEyeballsWindow), s.synLast.T().Add(a.cfg.HappyEyeballsWindow)):
+	case a.sh.answeredNear(f.Client().Addr(), svc, f.ServerPort(), s.synFirst.T().Add(-a.cfg.HappyEyeballsWindow), s.synLast.T().Add(a.cfg.HappyEyeballsWindow)):
 		a.m.notJudged.WithLabelValues("happy_eyeballs").Inc()
 		return
 	}
@@ -665,7 +665,7 @@ func (a *Analyzer) judgeReset(f *flow.Flow, s *state, svc zoom.Service, sni stri
 	case OriginServer:
 		conf = "low"
 	}
-	a.m.matrix.set(svc, f.Proto, f.Server().Port(), StatusReset, r.time.T())
+	a.m.matrix.set(svc, f.Proto, f.ServerPort(), StatusReset, r.time.T())
 	ev["where"] = WhereBeyondProbe // the reset passed the probe toward the client
 	us, rem := texts(reason)
 	a.emit(finding.Finding{
@@ -676,7 +676,7 @@ func (a *Analyzer) judgeReset(f *flow.Flow, s *state, svc zoom.Service, sni stri
 
 // blocked gives a blocked_connection finding, counts it and updates the port matrix.
 func (a *Analyzer) blocked(f *flow.Flow, svc zoom.Service, reason finding.Reason, t time.Time, ev map[string]any, sni string) {
-	port := f.Server().Port()
+	port := f.ServerPort()
 	where := WhereBeyondProbe
 	if reason == finding.ReasonClientSideDrop {
 		where = WhereClientHost

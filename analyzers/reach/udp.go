@@ -119,7 +119,7 @@ func (l *lostAnswers) hasRequest(h uint32) bool {
 // client_drop_min_retries times after them and never moved on.
 func (a *Analyzer) udpAnswersLost(f *flow.Flow, s *state) bool {
 	l := &s.lost
-	return f.Watched() && zoom.IsMediaPort(f.Server().Port()) && !l.progress && !s.clientMedia &&
+	return f.Watched() && zoom.IsMediaPort(f.ServerPort()) && !l.progress && !s.clientMedia &&
 		l.dataRetries >= uint16(a.cfg.ClientDropMinRetries)
 }
 
@@ -128,10 +128,10 @@ func (a *Analyzer) udpAnswered(f *flow.Flow, s *state) {
 		return
 	}
 	s.openMarked = true
-	a.m.matrix.set(f.Service(), f.Proto, f.Server().Port(), StatusOpen, s.answerTime.T())
+	a.m.matrix.set(f.Service(), f.Proto, f.ServerPort(), StatusOpen, s.answerTime.T())
 	// Only an answer on the media ports proves UDP media works: a site can
 	// let STUN (3478/3479) through and still block 8801-8810.
-	if zoom.IsMediaDataPort(f.Server().Port()) {
+	if zoom.IsMediaDataPort(f.ServerPort()) {
 		a.sh.udpAnswered(f.Client().Addr(), s.answerTime.T())
 	}
 }
@@ -152,7 +152,7 @@ func (a *Analyzer) udpExpire(f *flow.Flow, s *state, now time.Time) {
 
 // udpJudge gives the verdict on an unanswered media flow whose window passed.
 func (a *Analyzer) udpJudge(f *flow.Flow, s *state, now time.Time) {
-	if !f.Watched() || !zoom.IsMediaPort(f.Server().Port()) || s.clientMedia || s.first.IsZero() {
+	if !f.Watched() || !zoom.IsMediaPort(f.ServerPort()) || s.clientMedia || s.first.IsZero() {
 		return
 	}
 	if !s.icmpSeen() && s.datagrams < minUDPDatagrams {
@@ -166,7 +166,7 @@ func (a *Analyzer) udpJudge(f *flow.Flow, s *state, now time.Time) {
 		ev = icmpEvidence(&s.inc.icmp, s.inc.icmpCount)
 		ev["datagrams"] = s.datagrams
 	}
-	fb, servers := a.sh.udpFailed(f.Client().Addr(), f.Server().Addr(), f.Service(), f.Server().Port(), s.first.T(), reason, a.cfg.FallbackWindow)
+	fb, servers := a.sh.udpFailed(f.Client().Addr(), f.Server().Addr(), f.Service(), f.ServerPort(), s.first.T(), reason, a.cfg.FallbackWindow)
 	ev["failed_udp_servers"] = servers
 	a.blocked(f, f.Service(), reason, s.first.T(), ev, "")
 	if fb != nil {
@@ -201,7 +201,7 @@ func (fb *fallback) confidence() string {
 func (a *Analyzer) udpLost(f *flow.Flow, s *state) {
 	l := &s.lost
 	ev := map[string]any{"lost": "udp_answers", "client_retries_after_answers": int(l.dataRetries), "datagrams": s.datagrams}
-	fb, servers := a.sh.udpFailed(f.Client().Addr(), f.Server().Addr(), f.Service(), f.Server().Port(), s.first.T(), finding.ReasonClientSideDrop, a.cfg.FallbackWindow)
+	fb, servers := a.sh.udpFailed(f.Client().Addr(), f.Server().Addr(), f.Service(), f.ServerPort(), s.first.T(), finding.ReasonClientSideDrop, a.cfg.FallbackWindow)
 	ev["failed_udp_servers"] = servers
 	a.clientSideDrop(f, f.Service(), l, ev, "")
 	if fb != nil {

@@ -189,13 +189,13 @@ func (s *Stage) start(f *flow.Flow, c *flow.IdentityCell) {
 	*c = flow.IdentityCell{} // a table hands out clean flows; a reused one starts clean too
 	server := f.Server().Addr()
 	name, _ := s.names.Get(server, f.First())
-	svc, rule := s.cl.ClassifyRule(f.Proto, server, f.Server().Port(), name)
+	svc, rule := s.cl.ClassifyRule(f.Proto, server, f.ServerPort(), name)
 	c.Service, c.Source = svc, sourceOf(rule, flow.SourceDNS)
 	if svc != zoom.ServiceNone && name != "" {
 		c.Name, c.NameSource = name, flow.SourceDNS
 	}
 	if f.Proto == decode.ProtoUDP {
-		c.Final = rule == zoom.RuleName || rule == zoom.RuleRange || !zoom.IsZoomPort(zoom.ProtoUDP, f.Server().Port())
+		c.Final = rule == zoom.RuleName || rule == zoom.RuleRange || !zoom.IsZoomPort(zoom.ProtoUDP, f.ServerPort())
 	}
 }
 
@@ -210,7 +210,7 @@ func (s *Stage) retryName(f *flow.Flow, c *flow.IdentityCell) {
 	if !ok {
 		return
 	}
-	svc, rule := s.cl.ClassifyRule(f.Proto, server, f.Server().Port(), name)
+	svc, rule := s.cl.ClassifyRule(f.Proto, server, f.ServerPort(), name)
 	if svc == zoom.ServiceNone {
 		return
 	}
@@ -302,7 +302,7 @@ func (s *Stage) settle(f *flow.Flow, c *flow.IdentityCell, name []byte, res scan
 	}
 	// The name is only looked at here; it is copied below when kept.
 	view := unsafe.String(unsafe.SliceData(name), len(name))
-	svc, rule := s.cl.ClassifyRule(f.Proto, f.Server().Addr(), f.Server().Port(), view)
+	svc, rule := s.cl.ClassifyRule(f.Proto, f.Server().Addr(), f.ServerPort(), view)
 	c.Service, c.Source = svc, sourceOf(rule, flow.SourceSNI)
 	switch {
 	case svc == zoom.ServiceNone:
