@@ -19,7 +19,6 @@ import (
 	"github.com/zoomprobe/zoomprobe/decode"
 	"github.com/zoomprobe/zoomprobe/finding"
 	"github.com/zoomprobe/zoomprobe/flow"
-	"github.com/zoomprobe/zoomprobe/zoom"
 )
 
 // Analyzer is one worker's instance of an analyzer. A worker calls it from a
@@ -59,7 +58,6 @@ type Env struct {
 	Config     *config.Config
 	Registerer prometheus.Registerer // engine-scoped; register metrics here
 	Sink       finding.Sink
-	Names      *zoom.NameCache // DNS-snooped names, shared by all workers
 	Clock      *certcheck.Clock
 	Logger     *slog.Logger
 	// Slot is this analyzer's per-flow slot (flow.NewExt).

@@ -225,7 +225,7 @@ func (e *Engine) initAnalyzers(cfg *config.Config) (*analyzerSet, error) {
 			continue
 		}
 		ctor, err := p.Init(analyzers.Env{
-			Config: cfg, Registerer: set.collectors, Sink: e.opts.Sink, Names: e.names, Clock: e.opts.Clock,
+			Config: cfg, Registerer: set.collectors, Sink: e.opts.Sink, Clock: e.opts.Clock,
 			Logger: e.opts.Logger.With("analyzer", p.Name()), Slot: slot, Memory: e.opts.Memory, OnHandshake: e.opts.OnHandshake,
 			BoxSides: e.boxSides(), OnBoxVerdict: func(h func(boxmatch.Verdict)) { set.boxHandlers = append(set.boxHandlers, h) },
 		})

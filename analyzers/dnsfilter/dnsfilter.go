@@ -3,8 +3,8 @@
 // are not Zoom's: 0.0.0.0 / ::, loopback, private (RFC 1918, CGNAT, link
 // local, ULA) or a configured sinkhole.
 //
-// It does not fill the shared name cache: the engine snoops DNS answers into
-// env.Names, which the identity stage reads (engine/snoop.go).
+// It does not fill the name cache: the engine snoops DNS answers into it
+// for the identity stage (engine/snoop.go).
 package dnsfilter
 
 import (

@@ -11,7 +11,6 @@ import (
 	"github.com/zoomprobe/zoomprobe/certcheck"
 	"github.com/zoomprobe/zoomprobe/config"
 	"github.com/zoomprobe/zoomprobe/finding"
-	"github.com/zoomprobe/zoomprobe/zoom"
 )
 
 func pluginFor(t testing.TB) analyzers.Plugin {
@@ -23,5 +22,5 @@ func pluginFor(t testing.TB) analyzers.Plugin {
 }
 
 func analyzersEnv(cfg *config.Config, sink finding.Sink, reg prometheus.Registerer) analyzers.Env {
-	return analyzers.Env{Config: cfg, Registerer: reg, Sink: sink, Names: zoom.NewNameCache(64), Clock: &certcheck.Clock{}, Logger: slog.New(slog.DiscardHandler), Slot: 0}
+	return analyzers.Env{Config: cfg, Registerer: reg, Sink: sink, Clock: &certcheck.Clock{}, Logger: slog.New(slog.DiscardHandler), Slot: 0}
 }
