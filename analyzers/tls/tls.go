@@ -81,7 +81,8 @@ type Analyzer struct {
 	// verdicts is this worker's verdict cache: a chain already judged is
 	// not verified again (no lock: one per worker).
 	verdicts *certcheck.Cache
-	// fingerprints answers JA3 and JA4 for ClientHello shapes seen before.
+	// fingerprints answers JA3 and JA4 for ClientHello shapes seen before,
+	// and the server fingerprint for ServerHello shapes.
 	fingerprints *ptls.FingerprintCache
 	series       seriesCache // this worker's handshake series, resolved once
 
@@ -588,7 +589,7 @@ func (a *Analyzer) serverHello(f *flow.Flow, s *state, body []byte) {
 	}
 	s.serverHelloSeen = true
 	s.version, s.cipher = sh.Version(), sh.CipherSuite
-	s.sfp = ptls.ServerFingerprint(sh)
+	s.sfp = a.fingerprints.ServerFingerprint(sh)
 	s.serverHelloTTL = s.serverTTL
 	if sh.SCTList != nil {
 		s.scts = s.scts[:0]

@@ -245,12 +245,18 @@ const ServerFingerprintLen = 27
 // same.
 func ServerFingerprint(sh *ServerHello) [ServerFingerprintLen]byte {
 	var out [ServerFingerprintLen]byte
+	var buf [6*maxFPList + 16]byte
+	hash12(out[15:27], serverFingerprintInput(sh, &out, buf[:0]))
+	return out
+}
+
+// serverFingerprintInput writes the readable part of sh's fingerprint into
+// out[:15] and appends to s what its hashed part is computed from.
+func serverFingerprintInput(sh *ServerHello, out *[ServerFingerprintLen]byte, s []byte) []byte {
 	copy(out[:4], "zs1_")
 	v := ja4Version(sh.Version())
 	out[4], out[5] = v[0], v[1]
 	appendHex4(out[6:6], sh.CipherSuite)
-	var buf [6*maxFPList + 16]byte
-	s := buf[:0]
 	n := 0
 	b := sh.Extensions
 	for len(b) >= 4 {
@@ -284,7 +290,5 @@ func ServerFingerprint(sh *ServerHello) [ServerFingerprintLen]byte {
 	s = appendHex4(s, sh.KeyShareGroup)
 	s = append(s, ';')
 	const hexd = "0123456789abcdef"
-	s = append(s, hexd[sh.Compression>>4], hexd[sh.Compression&0xf])
-	hash12(out[15:27], s)
-	return out
+	return append(s, hexd[sh.Compression>>4], hexd[sh.Compression&0xf])
 }

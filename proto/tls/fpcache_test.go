@@ -56,3 +56,57 @@ func TestFingerprintCache(t *testing.T) {
 	check("another ALPN", noALPN, 2)
 	check("base still held", base, 3)
 }
+
+// A server's next answer to the same offer (new random, session id and key
+// share) is answered from the cache; one that differs in a hashed field
+// (here the key share group) is not.
+func TestServerFingerprintCache(t *testing.T) {
+	c := NewFingerprintCache()
+	hello := func(random, cipher byte, group uint16) []byte {
+		b := []byte{3, 3}
+		b = append(b, bytes.Repeat([]byte{random}, 32)...)
+		b = append(b, 32)
+		b = append(b, bytes.Repeat([]byte{random + 1}, 32)...) // session id
+		b = append(b, 0x13, cipher, 0)                          // cipher suite, compression
+		exts := []byte{
+			0, 0x2b, 0, 2, 3, 4, // supported_versions: TLS 1.3
+			0, 0x33, 0, 6, byte(group >> 8), byte(group), 0, 2, random, random, // key_share
+		}
+		b = append(b, byte(len(exts)>>8), byte(len(exts)))
+		return append(b, exts...)
+	}
+	check := func(name string, b []byte, hits uint64) {
+		t.Helper()
+		var sh ServerHello
+		if err := ParseServerHello(b, &sh); err != nil {
+			t.Fatalf("%s: %v", name, err)
+		}
+		if got, want := c.ServerFingerprint(&sh), ServerFingerprint(&sh); got != want {
+			t.Fatalf("%s: cache answered %s, want %s", name, got, want)
+		}
+		if c.hits != hits {
+			t.Fatalf("%s: %d hits, want %d", name, c.hits, hits)
+		}
+	}
+	check("first", hello(1, 1, 0x1d), 0)
+	check("next connection", hello(9, 1, 0x1d), 1)
+	// The cipher suite is in the readable part, not the hashed one: the
+	// cache answers the hash, and the result still differs.
+	check("another cipher", hello(9, 2, 0x1d), 2)
+	check("another group", hello(9, 1, 0x17), 2)
+	check("first shape still held", hello(5, 1, 0x1d), 3)
+
+	// More shapes than entries: those that share an entry replace each
+	// other, and none answers for another.
+	for round := range 2 {
+		for g := range uint16(4 * sfpCacheEntries) {
+			var sh ServerHello
+			if err := ParseServerHello(hello(byte(round), 1, 0x100+g), &sh); err != nil {
+				t.Fatal(err)
+			}
+			if got, want := c.ServerFingerprint(&sh), ServerFingerprint(&sh); got != want {
+				t.Fatalf("group %#x: cache answered %s, want %s", 0x100+g, got, want)
+			}
+		}
+	}
+}

@@ -135,6 +135,7 @@ func FuzzHandshake(f *testing.F) {
 			f.Add(m[0], m[1:])
 		}
 	}
+	cache := NewFingerprintCache() // kept across inputs: an entry must never answer for another shape
 	f.Fuzz(func(t *testing.T, typ uint8, body []byte) {
 		h := &nopHandler{}
 		h.Handshake(typ, body)
@@ -143,6 +144,11 @@ func FuzzHandshake(f *testing.F) {
 			fp := ServerFingerprint(&sh)
 			if string(fp[:4]) != "zs1_" {
 				t.Fatalf("fingerprint %s", fp)
+			}
+			for range 2 { // a miss, then a hit
+				if c := cache.ServerFingerprint(&sh); c != fp {
+					t.Fatalf("cached server fingerprint %s, computed %s", c, fp)
+				}
 			}
 		}
 		certs, err := CertificateList(nil, body)
