@@ -67,7 +67,7 @@ func TestServerFingerprintCache(t *testing.T) {
 		b = append(b, bytes.Repeat([]byte{random}, 32)...)
 		b = append(b, 32)
 		b = append(b, bytes.Repeat([]byte{random + 1}, 32)...) // session id
-		b = append(b, 0x13, cipher, 0)                          // cipher suite, compression
+		b = append(b, 0x13, cipher, 0)                         // cipher suite, compression
 		exts := []byte{
 			0, 0x2b, 0, 2, 3, 4, // supported_versions: TLS 1.3
 			0, 0x33, 0, 6, byte(group >> 8), byte(group), 0, 2, random, random, // key_share
