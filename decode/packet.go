@@ -5,6 +5,7 @@ package decode
 
 import (
 	"encoding/binary"
+	"math/bits"
 	"net/netip"
 	"time"
 	"unsafe"
@@ -131,26 +132,37 @@ func (p *Packet) TCPChecksum() ChecksumState {
 }
 
 // sum16 is the ones' complement sum of b as big-endian 16-bit words (an odd
-// last byte padded with zero), not yet folded.
+// last byte padded with zero), not yet folded. The sum does not depend on
+// byte order (RFC 1071): it adds native little-endian 64-bit words with
+// end-around carry (2^64 ≡ 1 modulo 0xffff), then swaps the folded result's
+// bytes, which turns the little-endian sum into the big-endian one.
 func sum16(b []byte) uint64 {
-	// 32-bit halves of big-endian 64-bit loads: the sum stays congruent
-	// modulo 0xffff, which is all a ones' complement sum needs.
-	var s0, s1 uint64
-	for len(b) >= 16 {
-		v, w := binary.BigEndian.Uint64(b), binary.BigEndian.Uint64(b[8:])
-		s0 += v>>32 + v&0xffffffff
-		s1 += w>>32 + w&0xffffffff
-		b = b[16:]
+	var s, c uint64
+	for len(b) >= 32 {
+		s, c = bits.Add64(s, binary.LittleEndian.Uint64(b), c)
+		s, c = bits.Add64(s, binary.LittleEndian.Uint64(b[8:]), c)
+		s, c = bits.Add64(s, binary.LittleEndian.Uint64(b[16:]), c)
+		s, c = bits.Add64(s, binary.LittleEndian.Uint64(b[24:]), c)
+		b = b[32:]
 	}
-	s := s0 + s1
+	for len(b) >= 8 {
+		s, c = bits.Add64(s, binary.LittleEndian.Uint64(b), c)
+		b = b[8:]
+	}
+	// The tail (at most 7 bytes) in 16-bit words; the odd byte is the low
+	// byte of its little-endian word.
+	var t uint64
 	for len(b) >= 2 {
-		s += uint64(b[0])<<8 | uint64(b[1])
+		t += uint64(binary.LittleEndian.Uint16(b))
 		b = b[2:]
 	}
 	if len(b) == 1 {
-		s += uint64(b[0]) << 8
+		t += uint64(b[0])
 	}
-	return s
+	s, c = bits.Add64(s, t, c)
+	s, c = bits.Add64(s, c, 0)
+	s += c // s is 0 when this carry comes: no further one
+	return uint64(bits.ReverseBytes16(fold(s)))
 }
 
 // fold reduces a ones' complement sum to 16 bits.
