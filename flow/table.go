@@ -76,7 +76,9 @@ const (
 // The index, too, grows with the flows held (doubling when half full) up to
 // its size for max_flows: a table allowed a million flows that holds a few
 // thousand keeps its index in cache, where one slot per cache line of a
-// full-size index would miss on most packets.
+// full-size index would miss on most packets. Its entries move to the
+// doubled index a few per packet (moveSome), so no packet waits for a
+// million of them: lookups try the new index, then the old one.
 const (
 	chunkShift = 10
 	chunkFlows = 1 << chunkShift
@@ -112,16 +114,23 @@ type Table struct {
 	onExpire func(f *Flow, now time.Time, why ExpireReason)
 
 	chunks []*chunk // slab; chunks[i>>chunkShift][i&(chunkFlows-1)]
-	links  []link   // by flow index; grows with the slab
+	links  []link   // by flow index; grows with the slab, within its capacity
 	slots  []uint64 // hash index: 0 empty, else hash<<32 | (index+1)
 	mask   uint32   // len(slots)-1
 	grow   int      // flows held at which the index doubles (half its slots)
 	maxIdx int      // the index's size for max_flows, where it stops growing
-	lists  [numClasses]list
-	free   int32 // free flows, chained through links[i].next
-	used   int32 // flow indexes ever handed out
-	n      int
-	seed   [5]uint64 // hash key, random per table (seed[4] odd)
+	// The index being moved out of while the index doubles (nil when not):
+	// its slots before moved are moved (left as movedOut), the rest are
+	// still looked up there.
+	old      []uint64
+	oldMask  uint32
+	moved    int
+	moveStep int // old slots moved per packet
+	lists    [numClasses]list
+	free     int32 // free flows, chained through links[i].next
+	used     int32 // flow indexes ever handed out
+	n        int
+	seed     [5]uint64 // hash key, random per table (seed[4] odd)
 
 	Created uint64 // flows created, for metrics
 	Evicted uint64 // flows evicted because the table was full
@@ -131,12 +140,13 @@ type Table struct {
 // Flows are allocated a chunk at a time as the table grows, the index
 // doubles with them (MemoryBytes tells the most both take).
 func NewTable(cfg Config, onExpire func(f *Flow, now time.Time, why ExpireReason)) *Table {
-	return newTable(cfg, onExpire, firstIndexSlots)
+	return newTable(cfg, onExpire, firstIndexSlots, moveSlotsPerPacket)
 }
 
-// newTable starts the index at firstSlots (a power of two; tests start it
-// small to make it grow).
-func newTable(cfg Config, onExpire func(f *Flow, now time.Time, why ExpireReason), firstSlots int) *Table {
+// newTable starts the index at firstSlots (a power of two) and moves
+// moveStep slots per packet while it doubles (tests start it small and move
+// slowly, so lookups, inserts and removals meet both indexes).
+func newTable(cfg Config, onExpire func(f *Flow, now time.Time, why ExpireReason), firstSlots, moveStep int) *Table {
 	if cfg.MaxFlows <= 0 {
 		cfg.MaxFlows = DefaultConfig().MaxFlows
 	}
@@ -147,10 +157,14 @@ func newTable(cfg Config, onExpire func(f *Flow, now time.Time, why ExpireReason
 	t := &Table{
 		cfg: cfg, onExpire: onExpire, free: none,
 		chunks: make([]*chunk, 0, (cfg.MaxFlows+chunkFlows-1)/chunkFlows),
-		maxIdx: indexSlots(cfg.MaxFlows),
-		seed:   [5]uint64{rand.Uint64(), rand.Uint64(), rand.Uint64(), rand.Uint64(), rand.Uint64() | 1},
+		// The links' capacity is reserved for max_flows now: growing the
+		// slice would copy all of them (64 MiB at 4M flows, a 300 ms stall
+		// on one packet). Pages the table never reaches are never touched.
+		links:  make([]link, 0, (cfg.MaxFlows+chunkFlows-1)/chunkFlows*chunkFlows),
+		maxIdx: indexSlots(cfg.MaxFlows), moveStep: moveStep,
+		seed: [5]uint64{rand.Uint64(), rand.Uint64(), rand.Uint64(), rand.Uint64(), rand.Uint64() | 1},
 	}
-	t.resizeIndex(min(firstSlots, t.maxIdx))
+	t.setIndex(min(firstSlots, t.maxIdx))
 	for c := range t.lists {
 		t.lists[c] = list{none, none}
 	}
@@ -173,8 +187,20 @@ func indexSlots(max int) int {
 }
 
 // firstIndexSlots is the index's size in a new table (8 KiB): room for 512
-// flows before it first doubles.
-const firstIndexSlots = 1024
+// flows before it first doubles. moveSlotsPerPacket: while it doubles from
+// S slots (S/2 flows), at least S/2 packets come before the next doubling
+// (each makes at most one flow), so 8 slots a packet finish the move
+// within a quarter of them; moving costs a cache line of the old index and
+// up to 4 inserts per packet.
+const (
+	firstIndexSlots    = 1024
+	moveSlotsPerPacket = 8
+)
+
+// movedOut marks an old index slot whose entry has moved (or whose flow
+// ended while it was there): lookups in the old index probe past it.
+// Entries never have a zero low word (index+1), so it is none of theirs.
+const movedOut = uint64(1) << 32
 
 // MemoryBytes is the most memory a table of cfg can hold, Flow structs,
 // index and links together (what analyzers hang on Ext is theirs to count).
@@ -290,19 +316,61 @@ func (t *Table) lookup(k *key) (int32, Dir, uint32) {
 	}
 }
 
-// resizeIndex moves the index to n slots (a power of two), each entry to
-// the probe run of its hash under the new mask.
-func (t *Table) resizeIndex(n int) {
-	old := t.slots
+// lookupOld is lookup in the index being moved out of.
+func (t *Table) lookupOld(k *key, h uint32) (int32, Dir) {
+	for i := h & t.oldMask; ; i = (i + 1) & t.oldMask {
+		s := t.old[i]
+		if s == 0 {
+			return none, 0
+		}
+		if uint32(s>>32) != h || uint32(s) == 0 { // another hash, or movedOut
+			continue
+		}
+		idx := int32(uint32(s)) - 1
+		if d, ok := t.flow(idx).match(k); ok {
+			return idx, d
+		}
+	}
+}
+
+// find is lookup in both indexes while the index doubles.
+func (t *Table) find(k *key) (int32, Dir, uint32) {
+	idx, d, h := t.lookup(k)
+	if idx == none && t.old != nil {
+		idx, d = t.lookupOld(k, h)
+	}
+	return idx, d, h
+}
+
+// setIndex starts an empty index of n slots (a power of two).
+func (t *Table) setIndex(n int) {
 	t.slots, t.mask = make([]uint64, n), uint32(n-1)
 	t.grow = n / 2
 	if n == t.maxIdx {
 		t.grow = math.MaxInt // indexSlots holds max_flows at half full
 	}
-	for _, s := range old {
-		if s != 0 {
+}
+
+// growIndex doubles the index; moveSome moves the entries over.
+func (t *Table) growIndex() {
+	for t.old != nil { // only when a test moves fewer slots a packet than the sizes need
+		t.moveSome()
+	}
+	t.old, t.oldMask, t.moved = t.slots, t.mask, 0
+	t.setIndex(2 * len(t.slots))
+}
+
+// moveSome moves the next moveStep slots of the old index into the new one.
+func (t *Table) moveSome() {
+	end := min(t.moved+t.moveStep, len(t.old))
+	for ; t.moved < end; t.moved++ {
+		if s := t.old[t.moved]; uint32(s) != 0 {
 			t.insertSlot(int32(uint32(s))-1, uint32(s>>32))
+			t.old[t.moved] = movedOut
 		}
+	}
+	if t.moved == len(t.old) {
+		t.old = nil
 	}
 }
 
@@ -316,10 +384,16 @@ func (t *Table) insertSlot(idx int32, h uint32) {
 
 // removeSlot deletes idx from the index and shifts later entries of its
 // probe run back, so lookups never cross a hole and no tombstones remain.
+// An entry not yet moved out of the old index is marked movedOut there
+// (shifting would carry entries behind the move's cursor).
 func (t *Table) removeSlot(idx int32, h uint32) {
 	want := uint64(h)<<32 | uint64(uint32(idx+1))
 	hole := h & t.mask
 	for t.slots[hole] != want {
+		if t.slots[hole] == 0 {
+			t.removeOld(want, h)
+			return
+		}
 		hole = (hole + 1) & t.mask
 	}
 	for j := (hole + 1) & t.mask; t.slots[j] != 0; j = (j + 1) & t.mask {
@@ -333,12 +407,23 @@ func (t *Table) removeSlot(idx int32, h uint32) {
 	t.slots[hole] = 0
 }
 
+func (t *Table) removeOld(want uint64, h uint32) {
+	i := h & t.oldMask
+	for t.old[i] != want {
+		i = (i + 1) & t.oldMask
+	}
+	t.old[i] = movedOut
+}
+
 // Packet finds or creates the flow of a TCP or UDP packet, updates its state,
 // and returns it with the packet's direction.
 func (t *Table) Packet(p *decode.Packet) (f *Flow, d Dir, created bool) {
 	var k key
 	k.set(p.Proto, p.Src, p.Dst, p.SrcPort, p.DstPort)
-	idx, d, h := t.lookup(&k)
+	idx, d, h := t.find(&k)
+	if t.old != nil {
+		t.moveSome()
+	}
 	if idx == none {
 		if t.n >= t.cfg.MaxFlows {
 			t.evictOldest(p.Time)
@@ -355,7 +440,7 @@ func (t *Table) Packet(p *decode.Packet) (f *Flow, d Dir, created bool) {
 		}
 		d = f.DirOf(p.Src, p.SrcPort)
 		if t.n >= t.grow {
-			t.resizeIndex(2 * len(t.slots))
+			t.growIndex()
 		}
 		t.insertSlot(idx, h)
 		l := &t.links[idx]
@@ -377,7 +462,7 @@ func (t *Table) Packet(p *decode.Packet) (f *Flow, d Dir, created bool) {
 func (t *Table) Find(proto uint8, src, dst netip.Addr, sport, dport uint16) (*Flow, Dir) {
 	var k key
 	k.set(proto, src, dst, sport, dport)
-	idx, d, _ := t.lookup(&k)
+	idx, d, _ := t.find(&k)
 	if idx == none {
 		return nil, 0
 	}

@@ -209,13 +209,34 @@ func BenchmarkTablePacket(b *testing.B) {
 	}
 }
 
-// TestIndexMatchesReference drives a small, crowded table (many hash
-// collisions, constant eviction and expiry, so backward-shift deletion runs
-// all the time; an index that starts at 4 slots and doubles as it fills)
-// with a deterministic random mix and checks after every step that each
-// five-tuple finds exactly the flow a plain map says is live.
+// TestIndexMatchesReference drives a table with a deterministic random mix
+// and checks after every step that five-tuples find exactly the flow a plain
+// map says is live.
+//   - crowded: a small table (many hash collisions, constant eviction and
+//     expiry, so backward-shift deletion runs all the time);
+//   - growing: an index that starts at 4 slots and moves one old slot per
+//     packet while it doubles, so lookups, inserts, evictions and expiry meet
+//     entries in both indexes, and a doubling comes before the last one has
+//     moved.
 func TestIndexMatchesReference(t *testing.T) {
-	cfg := Config{MaxFlows: 48, EmbryonicTimeout: 3 * time.Second, TCPTimeout: 20 * time.Second, UDPTimeout: 10 * time.Second, ClosedTimeout: time.Second}
+	for _, c := range []struct {
+		name               string
+		maxFlows, universe int
+		firstSlots, move   int
+		checks             int // tuples Find checks per step (0: all)
+		gapMS              int // packet time between steps: up to this many ms
+	}{
+		{"crowded", 48, 160, 4, moveSlotsPerPacket, 0, 300},
+		{"growing", 2048, 6000, 4, 1, 64, 2},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			checkIndex(t, Config{MaxFlows: c.maxFlows, EmbryonicTimeout: 3 * time.Second, TCPTimeout: 20 * time.Second, UDPTimeout: 10 * time.Second, ClosedTimeout: time.Second},
+				c.universe, c.firstSlots, c.move, c.checks, c.gapMS)
+		})
+	}
+}
+
+func checkIndex(t *testing.T, cfg Config, universeSize, firstSlots, moveStep, checks, gapMS int) {
 	live := map[Key]*Flow{}
 	tab := newTable(cfg, func(f *Flow, _ time.Time, _ ExpireReason) {
 		k := f.Key()
@@ -223,19 +244,19 @@ func TestIndexMatchesReference(t *testing.T) {
 			t.Fatalf("expired %v, which the reference does not hold", k)
 		}
 		delete(live, k)
-	}, 4)
+	}, firstSlots, moveStep)
 	type tuple struct {
 		proto        uint8
 		a, b         netip.Addr
 		aport, bport uint16
 	}
 	var universe []tuple
-	for i := range 160 {
+	for i := range universeSize {
 		proto := uint8(decode.ProtoUDP)
 		if i%3 == 0 {
 			proto = decode.ProtoTCP
 		}
-		a := netip.AddrFrom4([4]byte{10, 0, 0, byte(i % 7)})
+		a := netip.AddrFrom4([4]byte{10, 0, byte(i / 7 >> 8), byte(i % 7)})
 		switch {
 		case i%5 == 0:
 			a = netip.MustParseAddr("2001:db8::1")
@@ -243,7 +264,7 @@ func TestIndexMatchesReference(t *testing.T) {
 			// The same 16 bytes as a's IPv4 form, but IPv6: another flow.
 			a = netip.AddrFrom16(a.As16())
 		}
-		universe = append(universe, tuple{proto, a, netip.AddrFrom4([4]byte{3, 7, 35, byte(i % 11)}), uint16(40000 + i%13), 8801})
+		universe = append(universe, tuple{proto, a, netip.AddrFrom4([4]byte{3, 7, 35, byte(i % 11)}), uint16(40000 + i%13 + i/1001*16), 8801})
 	}
 	rng := uint64(1)
 	next := func(n int) int {
@@ -254,8 +275,9 @@ func TestIndexMatchesReference(t *testing.T) {
 	}
 	var at time.Duration
 	flags := []uint8{decode.TCPSyn, decode.TCPSyn | decode.TCPAck, decode.TCPAck, decode.TCPFin | decode.TCPAck, decode.TCPRst}
+	moving := 0
 	for step := range 20000 {
-		at += time.Duration(next(300)) * time.Millisecond
+		at += time.Duration(next(gapMS)) * time.Millisecond
 		u := universe[next(len(universe))]
 		src, dst, sport, dport := u.a, u.b, u.aport, u.bport
 		if next(2) == 0 {
@@ -278,7 +300,21 @@ func TestIndexMatchesReference(t *testing.T) {
 		if tab.Len() != len(live) || tab.Len() > cfg.MaxFlows {
 			t.Fatalf("step %d: table holds %d, reference %d", step, tab.Len(), len(live))
 		}
-		for _, v := range universe {
+		if tab.old != nil {
+			moving++
+		}
+		if n := indexEntries(tab); n != tab.Len() {
+			t.Fatalf("step %d: the indexes hold %d entries for %d flows", step, n, tab.Len())
+		}
+		n := checks
+		if n == 0 || step == 19999 {
+			n = len(universe)
+		}
+		for i := range n {
+			v := universe[i]
+			if n < len(universe) {
+				v = universe[next(len(universe))]
+			}
 			got, d := tab.Find(v.proto, v.a, v.b, v.aport, v.bport)
 			k, _ := KeyOf(v.proto, v.a, v.b, v.aport, v.bport)
 			if got != live[k] {
@@ -295,6 +331,24 @@ func TestIndexMatchesReference(t *testing.T) {
 	if len(tab.slots) != indexSlots(cfg.MaxFlows) {
 		t.Fatalf("index has %d slots at a full table, want %d", len(tab.slots), indexSlots(cfg.MaxFlows))
 	}
+	t.Logf("%d of 20000 steps while the index was moving", moving)
+}
+
+// indexEntries counts the entries of both indexes: one per flow, or an
+// ended flow's entry stayed behind.
+func indexEntries(tab *Table) int {
+	n := 0
+	for _, s := range tab.slots {
+		if s != 0 {
+			n++
+		}
+	}
+	for _, s := range tab.old {
+		if uint32(s) != 0 {
+			n++
+		}
+	}
+	return n
 }
 
 // TestIndexGrowsWithFlowsHeld: the index of a table allowed 65,536 flows
