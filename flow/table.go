@@ -157,9 +157,9 @@ func newTable(cfg Config, onExpire func(f *Flow, now time.Time, why ExpireReason
 	t := &Table{
 		cfg: cfg, onExpire: onExpire, free: none,
 		chunks: make([]*chunk, 0, (cfg.MaxFlows+chunkFlows-1)/chunkFlows),
-		// The links' capacity is reserved for max_flows now: growing the
-		// slice would copy all of them (64 MiB at 4M flows, a 300 ms stall
-		// on one packet). Pages the table never reaches are never touched.
+		// The links' capacity is reserved for max_flows now (MemoryBytes
+		// counts it): growing the slice would copy all of them (64 MiB at
+		// 4M flows, a 300 ms stall on one packet).
 		links:  make([]link, 0, (cfg.MaxFlows+chunkFlows-1)/chunkFlows*chunkFlows),
 		maxIdx: indexSlots(cfg.MaxFlows), moveStep: moveStep,
 		seed: [5]uint64{rand.Uint64(), rand.Uint64(), rand.Uint64(), rand.Uint64(), rand.Uint64() | 1},
