@@ -132,7 +132,8 @@ func (p *Packet) TCPChecksum() ChecksumState {
 }
 
 // sum16 is the ones' complement sum of b as big-endian 16-bit words (an odd
-// last byte padded with zero), not yet folded. The sum does not depend on
+// last byte padded with zero), folded to 16 bits (callers add it to other
+// sums and fold again). The sum does not depend on
 // byte order (RFC 1071): it adds native little-endian 64-bit words with
 // end-around carry (2^64 ≡ 1 modulo 0xffff), then swaps the folded result's
 // bytes, which turns the little-endian sum into the big-endian one.

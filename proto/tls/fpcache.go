@@ -28,7 +28,7 @@ type FingerprintCache struct {
 }
 
 // fpCacheEntries and sfpCacheEntries are powers of two: about 18 KiB and
-// 2.5 KiB per cache.
+// 2 KiB per cache.
 const (
 	fpCacheEntries  = 256
 	sfpCacheEntries = 64
